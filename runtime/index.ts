@@ -1,0 +1,39 @@
+export { RealClock, SimClock, flushMicrotasks, type Clock, type Timer } from "./clock.ts";
+export {
+  RuntimeError,
+  AskTimeoutError,
+  MailboxFullError,
+  ActorStoppedError,
+  ActorFailedError,
+  UnreachableError,
+  describe,
+  type RuntimeErrorCode,
+} from "./errors.ts";
+export { Mailbox, DEFAULT_MAILBOX, type MailboxOptions, type OverflowPolicy } from "./mailbox.ts";
+export { EventBus, type InspectEvent, type DeadLetterReason } from "./events.ts";
+export {
+  isActorRef,
+  DEFAULT_ASK_TIMEOUT_MS,
+  type ActorRef,
+  type AskOptions,
+  type Message,
+  type ReplyHandle,
+  type SendResult,
+} from "./ref.ts";
+export { ActorCell, type ActorContext, type ActorFactory, type Behavior, type ExitReason, type Outcome } from "./cell.ts";
+export { ActorSystem, type SystemOptions, type SpawnOptions } from "./system.ts";
+export {
+  supervisor,
+  startChild,
+  SupervisorEscalation,
+  type ChildSpec,
+  type SupervisorSpec,
+  type SupervisorMsg,
+  type SupervisorRef,
+  type SupervisorReplies,
+  type ChildInfo,
+  type Strategy,
+  type RestartType,
+} from "./supervisor.ts";
+export { admitRestart, backoffDelay, nextAttempt, DEFAULT_INTENSITY, type BackoffPolicy, type Intensity } from "./policy.ts";
+export { createLogger, type Logger, type LogFields, type LogSink } from "./log.ts";

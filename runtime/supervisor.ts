@@ -1,0 +1,250 @@
+// Supervisors as data (OTP): a strategy, a restart intensity, and child specs with restart types,
+// optional backoff and a shutdown time. Children start in order and stop in reverse order.
+// When the intensity is exceeded the supervisor stops its children and fails itself, which
+// escalates to its own parent.
+
+import type { ActorContext, ActorFactory, ActorCell, ExitReason } from "./cell.ts";
+import { describe } from "./errors.ts";
+import type { MailboxOptions } from "./mailbox.ts";
+import { admitRestart, backoffDelay, DEFAULT_INTENSITY, nextAttempt, type BackoffPolicy, type Intensity } from "./policy.ts";
+import type { ActorRef, Message } from "./ref.ts";
+
+export type Strategy = "one_for_one" | "one_for_all" | "rest_for_one";
+export type RestartType = "permanent" | "transient" | "temporary";
+
+export interface ChildSpec {
+  id: string;
+  start: ActorFactory<any>;
+  /** permanent: always restarted; transient: only after a failure; temporary: never. */
+  restart?: RestartType;
+  /** How long a graceful stop may take before the child is killed; default 5000 ms. */
+  shutdownMs?: number;
+  /** Delay restarts of this child with exponential backoff. */
+  backoff?: BackoffPolicy;
+  mailbox?: Partial<MailboxOptions>;
+}
+
+export interface SupervisorSpec {
+  strategy: Strategy;
+  intensity?: Intensity;
+  children?: ChildSpec[];
+}
+
+export type SupervisorMsg =
+  | { type: "start-child"; spec: ChildSpec }
+  | { type: "stop-child"; id: string }
+  | { type: "children" }
+  | { type: "child-exit"; id: string; cell: ActorCell<any>; reason: ExitReason }
+  | { type: "restart-due"; ids: string[]; gens: number[] };
+
+export interface ChildInfo {
+  id: string;
+  path: string;
+  status: ChildStatus;
+  restarts: number;
+}
+
+export interface SupervisorReplies {
+  "start-child": ActorRef<any, any>;
+  "stop-child": boolean;
+  children: ChildInfo[];
+}
+
+export type SupervisorRef = ActorRef<SupervisorMsg, SupervisorReplies>;
+
+type ChildStatus = "running" | "stopping" | "stopped" | "restarting";
+
+interface Child {
+  spec: ChildSpec;
+  path: string;
+  cell?: ActorCell<any>;
+  status: ChildStatus;
+  attempt: number;
+  restarts: number;
+  /** Bumped at every (re)start so stale exit notices and timers are ignored. */
+  gen: number;
+}
+
+export class SupervisorEscalation extends Error {
+  constructor(path: string, cause: string) {
+    super(`${path} reached its restart intensity (${cause}); escalating`);
+    this.name = "SupervisorEscalation";
+  }
+}
+
+export function supervisor(spec: SupervisorSpec): ActorFactory<SupervisorMsg> {
+  return (ctx) => new SupervisorBehavior(ctx, spec);
+}
+
+/** Starts a dynamic child under a running supervisor and returns its ref. */
+export function startChild<M extends Message, R = {}>(sup: SupervisorRef, spec: ChildSpec): Promise<ActorRef<M, R>> {
+  return sup.ask({ type: "start-child", spec }) as Promise<ActorRef<M, R>>;
+}
+
+class SupervisorBehavior {
+  private readonly children: Child[] = [];
+  private history: number[] = [];
+  private readonly intensity: Intensity;
+
+  constructor(
+    private readonly ctx: ActorContext<SupervisorMsg>,
+    private readonly spec: SupervisorSpec,
+  ) {
+    this.intensity = spec.intensity ?? DEFAULT_INTENSITY;
+  }
+
+  async init(): Promise<void> {
+    for (const childSpec of this.spec.children ?? []) {
+      const child = this.add(childSpec);
+      await this.startOne(child);
+    }
+  }
+
+  async receive(msg: SupervisorMsg): Promise<unknown> {
+    switch (msg.type) {
+      case "start-child": {
+        const existing = this.children.find((c) => c.spec.id === msg.spec.id);
+        if (existing && existing.status !== "stopped") throw new Error(`child ${msg.spec.id} already exists`);
+        if (existing) this.remove(existing);
+        const child = this.add(msg.spec);
+        await this.startOne(child);
+        return this.ctx.system.ref(child.path);
+      }
+      case "stop-child": {
+        const child = this.children.find((c) => c.spec.id === msg.id);
+        if (!child) return false;
+        await this.stopOne(child);
+        this.remove(child);
+        return true;
+      }
+      case "children":
+        return this.children.map((c) => ({ id: c.spec.id, path: c.path, status: c.status, restarts: c.restarts }));
+      case "child-exit":
+        return this.onChildExit(msg.id, msg.cell, msg.reason);
+      case "restart-due":
+        return this.onRestartDue(msg.ids, msg.gens);
+    }
+  }
+
+  async terminate(): Promise<void> {
+    for (const child of [...this.children].reverse()) await this.stopOne(child);
+  }
+
+  private add(spec: ChildSpec): Child {
+    const child: Child = {
+      spec,
+      path: `${this.ctx.path}/${spec.id}`,
+      status: "stopped",
+      attempt: 0,
+      restarts: 0,
+      gen: 0,
+    };
+    this.children.push(child);
+    return child;
+  }
+
+  private remove(child: Child): void {
+    const i = this.children.indexOf(child);
+    if (i >= 0) this.children.splice(i, 1);
+  }
+
+  private async startOne(child: Child): Promise<void> {
+    const gen = ++child.gen;
+    child.status = "running";
+    child.cell = await this.ctx.system.spawnCell(child.path, child.spec.start, { mailbox: child.spec.mailbox }, (reason, cell) => {
+      // Ignored for a stale generation (a newer cell replaced this one) or a child we are stopping.
+      if (child.gen !== gen || child.status !== "running") return;
+      // Past the mailbox capacity: a supervisor must always hear about its children's exits.
+      this.ctx.system.deliverSystem(this.ctx.path, { type: "child-exit", id: child.spec.id, cell, reason });
+    });
+  }
+
+  private async stopOne(child: Child): Promise<void> {
+    const cell = child.cell;
+    if (!cell || child.status === "stopped") {
+      child.status = "stopped";
+      return;
+    }
+    if (child.status === "restarting") {
+      child.gen++; // cancels the pending restart
+      child.status = "stopped";
+      return;
+    }
+    child.status = "stopping";
+    const shutdownMs = child.spec.shutdownMs ?? 5000;
+    const timer = this.ctx.clock.setTimeout(() => cell.kill(), shutdownMs);
+    await cell.stop({ kind: "shutdown" });
+    timer.cancel();
+    child.status = "stopped";
+  }
+
+  private async onChildExit(id: string, cell: ActorCell<any>, reason: ExitReason): Promise<void> {
+    const child = this.children.find((c) => c.spec.id === id);
+    if (!child || child.cell !== cell || child.status !== "running") return; // stale or stopped by us
+    child.status = "stopped";
+    const restart = child.spec.restart ?? "permanent";
+    const failed = reason.kind === "failed";
+    if (restart === "temporary" || (restart === "transient" && !failed)) {
+      if (restart === "temporary") this.remove(child);
+      return;
+    }
+    const now = this.ctx.clock.now();
+    const admitted = admitRestart(this.history, now, this.intensity);
+    this.history = admitted.history;
+    if (!admitted.allowed) {
+      const cause = failed ? describe(reason.error) : reason.kind;
+      this.ctx.system.events.emit({ type: "escalated", path: this.ctx.path, reason: cause });
+      throw new SupervisorEscalation(this.ctx.path, `${child.spec.id}: ${cause}`);
+    }
+
+    const group = await this.stopGroupFor(child);
+    const policy = child.spec.backoff;
+    child.attempt = policy ? nextAttempt(child.attempt, now - (cell.startedAt ?? now), policy) : child.attempt + 1;
+    const delayMs = policy ? backoffDelay(child.attempt, policy, this.ctx.random()) : 0;
+    for (const c of group) {
+      c.status = "restarting";
+      c.gen++;
+    }
+    this.ctx.system.events.emit({ type: "restarted", path: child.path, attempt: child.attempt, delayMs });
+    const ids = group.map((c) => c.spec.id);
+    const gens = group.map((c) => c.gen);
+    if (delayMs > 0) this.ctx.after(delayMs, { type: "restart-due", ids, gens });
+    else await this.onRestartDue(ids, gens);
+  }
+
+  /** The children to restart together, stopped (in reverse order) except the failed one. */
+  private async stopGroupFor(failed: Child): Promise<Child[]> {
+    const i = this.children.indexOf(failed);
+    let group: Child[];
+    switch (this.spec.strategy) {
+      case "one_for_one":
+        group = [failed];
+        break;
+      case "one_for_all":
+        group = [...this.children];
+        break;
+      case "rest_for_one":
+        group = this.children.slice(i);
+        break;
+    }
+    for (const c of [...group].reverse()) {
+      if (c !== failed && (c.spec.restart ?? "permanent") !== "temporary") await this.stopOne(c);
+    }
+    // Temporary siblings are stopped for good, not restarted.
+    for (const c of group.filter((c) => c !== failed && (c.spec.restart ?? "permanent") === "temporary")) {
+      await this.stopOne(c);
+      this.remove(c);
+    }
+    return group.filter((c) => this.children.includes(c));
+  }
+
+  private async onRestartDue(ids: string[], gens: number[]): Promise<void> {
+    for (const [i, id] of ids.entries()) {
+      const c = this.children.find((x) => x.spec.id === id);
+      // Skipped when stopped meanwhile (stopOne bumps the generation).
+      if (!c || c.status !== "restarting" || c.gen !== gens[i]) continue;
+      c.restarts++;
+      await this.startOne(c);
+    }
+  }
+}
