@@ -257,9 +257,14 @@ export class ActorCell<M extends Message> {
         return reply as ReplyHandle<T>;
       },
       pipeToSelf<T>(work: Promise<T>, map: (o: Outcome<T>) => M) {
+        // Back to this incarnation only (not a restarted successor); counted if it stopped meanwhile.
+        const back = (msg: M) => {
+          const sent = cell.enqueue({ msg }, true);
+          if (!sent.ok) system.recordDeadLetter(cell.path, msg.type, sent.reason);
+        };
         work.then(
-          (value) => cell.enqueue({ msg: map({ ok: true, value }) }, true),
-          (error) => cell.enqueue({ msg: map({ ok: false, error }) }, true),
+          (value) => back(map({ ok: true, value })),
+          (error) => back(map({ ok: false, error })),
         );
       },
       after(ms: number, msg: M): Timer {

@@ -104,7 +104,11 @@ class SupervisorBehavior {
     switch (msg.type) {
       case "start-child": {
         const existing = this.children.find((c) => c.spec.id === msg.spec.id);
-        if (existing && existing.status !== "stopped") throw new Error(`child ${msg.spec.id} already exists`);
+        if (existing && existing.status !== "stopped") {
+          // Bad input gets an error reply; a throw would crash the supervisor and all its children.
+          this.ctx.takeReply()?.reject(new Error(`child ${msg.spec.id} already exists`));
+          return;
+        }
         if (existing) this.remove(existing);
         const child = this.add(msg.spec);
         await this.startOne(child);
