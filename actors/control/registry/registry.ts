@@ -1,0 +1,164 @@
+// Node registry: membership (register, heartbeat, deregister), staleness, online/offline.
+// Each change is pushed to the scheduler as a full view; a lost node is also announced so the
+// scheduler can fail the node's in-flight tasks.
+
+import type { ActorFactory, Logger } from "../../../runtime/index.ts";
+import type { NodeInfo, NodeStatus, PoolView } from "../../../adapters/http/schemas.ts";
+import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
+import { HeartbeatPayload, RegisterPayload, type AgentRef } from "../../link/protocol.ts";
+import type { SchedulerRef } from "../scheduler/protocol.ts";
+import type { NodeEntry, RegistryMsg } from "./protocol.ts";
+
+export interface RegistryOptions {
+  scheduler: SchedulerRef;
+  log: Logger;
+  metrics: ControlMetrics;
+  /** No heartbeat for this long marks a node offline (ORCHESTRATORD_NODE_TIMEOUT_MS). */
+  nodeTimeoutMs: number;
+  /** Interval nodes are told to heartbeat at. */
+  heartbeatMs: number;
+  /** How often staleness is checked. */
+  sweepMs: number;
+}
+
+interface NodeRecord {
+  node_id: string;
+  address?: string;
+  version?: string;
+  status: NodeStatus;
+  agent: AgentRef;
+  linkId?: string;
+  pools: PoolView[];
+  registered_at_ms: number;
+  last_heartbeat_ms: number;
+}
+
+export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg> {
+  return (ctx) => {
+    const nodes = new Map<string, NodeRecord>();
+    const { log, metrics, scheduler } = options;
+    const now = () => ctx.clock.now();
+
+    const publish = () => {
+      const view: NodeEntry[] = [...nodes.values()].map((n) => ({
+        node_id: n.node_id,
+        online: n.status === "Online",
+        agent: n.agent,
+        pools: n.pools,
+      }));
+      metrics.nodesOnline.set(view.filter((n) => n.online).length);
+      scheduler.tell({ type: "nodes", nodes: view });
+    };
+
+    const lose = (node: NodeRecord, reason: string) => {
+      if (node.status === "Offline") return;
+      node.status = "Offline";
+      metrics.nodeDeregistrations.inc({ outcome: "lost" });
+      log.warn(`Node ${node.node_id} is offline: ${reason}`, { node_id: node.node_id, reason });
+      publish();
+      scheduler.tell({ type: "node-lost", node_id: node.node_id, reason });
+    };
+
+    return {
+      init() {
+        ctx.after(options.sweepMs, { type: "sweep" });
+      },
+      receive(msg) {
+        switch (msg.type) {
+          case "register": {
+            const parsed = RegisterPayload.safeParse({ ...msg, agent: undefined });
+            if (!parsed.success) {
+              metrics.nodeRegistrations.inc({ outcome: "error" });
+              return { ok: false, heartbeat_ms: options.heartbeatMs, message: `invalid registration: ${parsed.error.issues[0]?.message}` };
+            }
+            const previous = nodes.get(msg.node_id);
+            if (previous && previous.status === "Online" && previous.linkId !== linkOf(msg.agent)) {
+              // The same node id over a new link: the old link is gone (e.g. a reconnect).
+              lose(previous, "re-registered over a new link");
+            }
+            const t = now();
+            nodes.set(msg.node_id, {
+              node_id: msg.node_id,
+              address: msg.address,
+              version: msg.version,
+              status: "Online",
+              agent: msg.agent,
+              linkId: linkOf(msg.agent),
+              pools: parsed.data.pools,
+              registered_at_ms: t,
+              last_heartbeat_ms: t,
+            });
+            metrics.nodeRegistrations.inc({ outcome: "success" });
+            log.info(`Node ${msg.node_id} registered with ${msg.pools.length} pool(s)`, {
+              node_id: msg.node_id,
+              pools: msg.pools.map((p) => p.pool_id),
+            });
+            publish();
+            return { ok: true, heartbeat_ms: options.heartbeatMs, message: "Registered successfully" };
+          }
+          case "heartbeat": {
+            const node = nodes.get(msg.node_id);
+            const parsed = HeartbeatPayload.safeParse(msg);
+            if (!node || !parsed.success) {
+              metrics.nodeHeartbeats.inc({ node_id: msg.node_id, outcome: "error" });
+              return { ok: false, next_heartbeat_ms: options.heartbeatMs };
+            }
+            node.last_heartbeat_ms = now();
+            node.pools = parsed.data.pools;
+            if (node.status !== "Online") {
+              // A heartbeat from a node we marked offline: it is back (same link still open).
+              node.status = "Online";
+              log.info(`Node ${node.node_id} is online again`, { node_id: node.node_id });
+            }
+            metrics.nodeHeartbeats.inc({ node_id: msg.node_id, outcome: "success" });
+            publish();
+            return { ok: true, next_heartbeat_ms: options.heartbeatMs };
+          }
+          case "deregister": {
+            const node = nodes.get(msg.node_id);
+            if (!node) return false;
+            nodes.delete(msg.node_id);
+            metrics.nodeDeregistrations.inc({ outcome: "success" });
+            log.info(`Node ${msg.node_id} deregistered`, { node_id: msg.node_id });
+            publish();
+            scheduler.tell({ type: "node-lost", node_id: msg.node_id, reason: "deregistered" });
+            return true;
+          }
+          case "link-down": {
+            for (const node of nodes.values()) {
+              if (node.linkId === msg.link_id) lose(node, `link closed (${msg.reason})`);
+            }
+            return;
+          }
+          case "list":
+            return [...nodes.values()].map(
+              (n): NodeInfo => ({
+                node_id: n.node_id,
+                address: n.address,
+                version: n.version,
+                status: n.status,
+                registered_at_ms: n.registered_at_ms,
+                last_heartbeat_ms: n.last_heartbeat_ms,
+                pools: n.pools,
+              }),
+            );
+          case "sweep": {
+            const t = now();
+            for (const node of nodes.values()) {
+              if (node.status === "Online" && t - node.last_heartbeat_ms > options.nodeTimeoutMs) {
+                lose(node, `no heartbeat for ${t - node.last_heartbeat_ms} ms`);
+              }
+            }
+            ctx.after(options.sweepMs, { type: "sweep" });
+            return;
+          }
+        }
+      },
+    };
+  };
+}
+
+function linkOf(agent: AgentRef): string | undefined {
+  const id = (agent as { linkId?: unknown }).linkId;
+  return typeof id === "string" ? id : undefined;
+}

@@ -1,0 +1,57 @@
+// Runs a control plane with its HTTP server: used by `bun run control`, `bun run dev` and tests.
+
+import type { Clock, Logger } from "../../runtime/index.ts";
+import { createControlApp, serve, type HttpServer } from "../../adapters/http/index.ts";
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
+
+export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
+  log: Logger;
+  hostname: string;
+  port: number;
+  token?: string;
+  authOptional?: boolean;
+  version: string;
+  clock?: Clock;
+}
+
+export interface RunningControl {
+  plane: ControlPlane;
+  server: HttpServer;
+  url: URL;
+  stop(): Promise<void>;
+}
+
+export async function runControl(options: RunControlOptions): Promise<RunningControl> {
+  const plane = await startControlPlane(options);
+  const app = createControlApp({
+    port: plane.port,
+    registry: plane.metrics.registry,
+    log: options.log,
+    token: options.token,
+    authOptional: options.authOptional,
+    version: options.version,
+  });
+  let server: HttpServer;
+  try {
+    server = serve({
+      app,
+      hostname: options.hostname,
+      port: options.port,
+      log: options.log,
+      token: options.token,
+      onNodeLink: (link) => plane.acceptLink(link),
+    });
+  } catch (error) {
+    await plane.shutdown();
+    throw error;
+  }
+  return {
+    plane,
+    server,
+    url: server.url,
+    async stop() {
+      await server.stop();
+      await plane.shutdown();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { ActorRef } from "../../../runtime/index.ts";
+import type { AdmitOutcome } from "../../../adapters/http/port.ts";
+import type { TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { NodeEntry } from "../registry/protocol.ts";
+
+export type SchedulerMsg =
+  | { type: "admit"; request: TaskSpec; correlation_id: string }
+  | { type: "nodes"; nodes: NodeEntry[] }
+  | { type: "node-lost"; node_id: string; reason: string }
+  /** From a task at its end (or cancel): leaves the queue or frees its lease. */
+  | { type: "task-ended"; task_id: string; decode_ms?: number; tokens_out?: number }
+  | { type: "status" };
+
+export interface SchedulerStatus {
+  queue_depth: number;
+  running: number;
+  leases: Record<string, number>;
+}
+
+export interface SchedulerReplies {
+  admit: AdmitOutcome;
+  status: SchedulerStatus;
+}
+
+export type SchedulerRef = ActorRef<SchedulerMsg, SchedulerReplies>;

@@ -1,0 +1,116 @@
+// Node agent: the node's side of the link. Registers over every new link (so a restarted control
+// plane is rejoined), heartbeats pool snapshots, heartbeats at once when a pool changes, routes
+// dispatch and cancel to pools, and deregisters when the node stops.
+
+import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
+import type { PoolView } from "../../../adapters/http/schemas.ts";
+import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
+import { REGISTRY_PATH, type DeregisterMsg, type HeartbeatMsg, type RegisterMsg, type RegisterReply } from "../../link/protocol.ts";
+import type { PoolRef } from "../pool/protocol.ts";
+import type { AgentInternalMsg } from "./protocol.ts";
+
+export interface AgentOptions {
+  nodeId: string;
+  version: string;
+  address?: string;
+  pools: Map<string, PoolRef>;
+  log: Logger;
+  /** Used until the control plane says otherwise in its register reply. */
+  heartbeatMs: number;
+  capabilities?: RegisterMsg["capabilities"];
+}
+
+type RegistryLink = {
+  endpoint: RemoteEndpoint;
+  registered: boolean;
+};
+
+export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg> {
+  return (ctx) => {
+    const { log, nodeId } = options;
+    const snapshots = new Map<string, PoolView>();
+    let link: RegistryLink | undefined;
+    let heartbeatMs = options.heartbeatMs;
+
+    const registry = () => link?.endpoint.remoteRef<RegisterMsg | HeartbeatMsg | DeregisterMsg, { register: RegisterReply }>(REGISTRY_PATH);
+    const pools = () => [...snapshots.values()];
+
+    const heartbeat = () => {
+      if (!link?.registered) return;
+      registry()?.tell({ type: "heartbeat", node_id: nodeId, pools: pools() });
+    };
+
+    return {
+      receive(msg) {
+        switch (msg.type) {
+          case "link-up": {
+            link = { endpoint: msg.endpoint, registered: false };
+            const linkId = msg.endpoint.id;
+            log.info("Connected to the control plane; registering", { node_id: nodeId });
+            ctx.pipeToSelf(
+              registry()!.ask(
+                {
+                  type: "register",
+                  node_id: nodeId,
+                  version: options.version,
+                  address: options.address,
+                  pools: pools(),
+                  capabilities: options.capabilities,
+                  agent: ctx.self,
+                },
+                { timeoutMs: 5000 },
+              ),
+              (o) => (o.ok ? { type: "registered", link_id: linkId, reply: o.value } : { type: "registered", link_id: linkId, error: describe(o.error) }),
+            );
+            return;
+          }
+          case "registered": {
+            if (!link || link.endpoint.id !== msg.link_id) return;
+            if (!msg.reply?.ok) {
+              log.error("Registration refused; dropping the link to retry", { node_id: nodeId, reason: msg.error ?? msg.reply?.message });
+              link.endpoint.close("registration failed");
+              return;
+            }
+            link.registered = true;
+            heartbeatMs = msg.reply.heartbeat_ms || heartbeatMs;
+            log.info("Registered with the control plane", { node_id: nodeId, heartbeat_ms: heartbeatMs });
+            // Pools may have changed between the register snapshot and now.
+            heartbeat();
+            ctx.after(heartbeatMs, { type: "heartbeat-tick", link_id: msg.link_id });
+            return;
+          }
+          case "link-down":
+            link = undefined;
+            return;
+          case "heartbeat-tick":
+            if (!link || link.endpoint.id !== msg.link_id) return;
+            heartbeat();
+            ctx.after(heartbeatMs, { type: "heartbeat-tick", link_id: msg.link_id });
+            return;
+          case "pool-status":
+            snapshots.set(msg.snapshot.pool_id, msg.snapshot);
+            heartbeat();
+            return;
+          case "dispatch": {
+            const pool = options.pools.get(msg.pool_id);
+            if (!pool || !pool.tell({ type: "dispatch", task_id: msg.task_id, request: msg.request, sink: msg.sink }).ok) {
+              msg.sink.tell({
+                type: "engine-error",
+                error: { code: "POOL_UNAVAILABLE", message: `pool ${msg.pool_id} is not available on node ${nodeId}`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id },
+              });
+            }
+            return;
+          }
+          case "cancel":
+            options.pools.get(msg.pool_id)?.tell({ type: "cancel", task_id: msg.task_id });
+            return;
+          case "status":
+            return { node_id: nodeId, connected: link !== undefined, registered: link?.registered ?? false, pools: pools() };
+        }
+      },
+      terminate() {
+        if (link?.registered) registry()?.tell({ type: "deregister", node_id: nodeId });
+      },
+    };
+  };
+}

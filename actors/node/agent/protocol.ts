@@ -1,0 +1,30 @@
+import type { ActorRef } from "../../../runtime/index.ts";
+import type { PoolView } from "../../../adapters/http/schemas.ts";
+import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
+import type { AgentMsg, RegisterReply } from "../../link/protocol.ts";
+
+/** Everything the agent handles: what control sends plus node-internal messages. */
+export type AgentInternalMsg =
+  | AgentMsg
+  /** In-process, from the link keeper: a new link to the control plane is up. */
+  | { type: "link-up"; endpoint: RemoteEndpoint }
+  | { type: "link-down"; reason: string }
+  | { type: "registered"; link_id: string; reply?: RegisterReply; error?: string }
+  /** From a pool manager: its snapshot changed. */
+  | { type: "pool-status"; snapshot: PoolView }
+  /** Private: time to heartbeat. */
+  | { type: "heartbeat-tick"; link_id: string }
+  | { type: "status" };
+
+export interface AgentStatus {
+  node_id: string;
+  connected: boolean;
+  registered: boolean;
+  pools: PoolView[];
+}
+
+export interface AgentReplies {
+  status: AgentStatus;
+}
+
+export type AgentInternalRef = ActorRef<AgentInternalMsg, AgentReplies>;

@@ -1,0 +1,74 @@
+// Node configuration: strict (unknown keys are refused with their path). Flags win over the
+// environment, the environment over the file, the file over defaults.
+
+import { z } from "zod";
+
+export const MockEngineConfig = z
+  .object({
+    token_delay_ms: z.number().int().min(0).optional(),
+    start_delay_ms: z.number().int().min(0).optional(),
+    fail_after_tokens: z.number().int().min(0).optional(),
+    crash_after_tokens: z.number().int().min(0).optional(),
+    hang_after_tokens: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export const PoolConfig = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "pool ids are 1-64 letters, digits, '.', '_' or '-'"),
+    engine: z.enum(["mock"]),
+    model: z.string().min(1),
+    devices: z.array(z.number().int().min(0)).default([]),
+    slots: z.number().int().min(1).max(1024).default(1),
+    allow_cpu: z.boolean().default(false),
+    mock: MockEngineConfig.optional(),
+  })
+  .strict();
+export type PoolConfig = z.infer<typeof PoolConfig>;
+
+export const NodeConfigFile = z
+  .object({
+    node_id: z.string().min(1).optional(),
+    control_url: z.string().url().optional(),
+    pools: z.array(PoolConfig).min(1),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, p] of cfg.pools.entries()) {
+      if (seen.has(p.id)) ctx.addIssue({ code: "custom", path: ["pools", i, "id"], message: `duplicate pool id '${p.id}'` });
+      seen.add(p.id);
+    }
+  });
+export type NodeConfigFile = z.infer<typeof NodeConfigFile>;
+
+/** Formats a zod error as `path: message` lines, the way operators read config errors. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.join(".") || "<root>";
+      const keys = "keys" in i && Array.isArray(i.keys) ? ` (${i.keys.join(", ")})` : "";
+      return `${path}: ${i.message}${keys}`;
+    })
+    .join("\n");
+}
+
+/** Parses a YAML or JSON config text (JSON is valid YAML). */
+export function parseNodeConfig(text: string, source: string): NodeConfigFile {
+  let raw: unknown;
+  try {
+    raw = Bun.YAML.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
+  }
+  const parsed = NodeConfigFile.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration\n${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}

@@ -1,0 +1,180 @@
+// Replica: drives one engine through its adapter. Streams run aside (the actor keeps answering
+// cancel and health); each stream's end comes back as a message. A fatal engine error or three
+// failed health polls crash the replica so its supervisor restarts it with backoff.
+
+import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
+import { EngineError, type EngineAdapter, type EngineEvent } from "../../../adapters/engines/index.ts";
+import type { TaskSinkRef } from "../../link/protocol.ts";
+import type { PoolRef, ReplicaMsg } from "../pool/protocol.ts";
+
+export interface ReplicaOptions {
+  nodeId: string;
+  poolId: string;
+  replicaId: string;
+  pool: PoolRef;
+  /** Makes a fresh engine adapter at every (re)start. */
+  engine: () => EngineAdapter;
+  log: Logger;
+  healthIntervalMs: number;
+  /** Consecutive failed polls that count as a crash. */
+  healthFailures?: number;
+}
+
+export class ReplicaCrash extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ReplicaCrash";
+  }
+}
+
+interface Stream {
+  controller: AbortController;
+  sink: TaskSinkRef;
+  /** True once the sink heard the stream's last word (end or error). */
+  closed: boolean;
+}
+
+export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
+  return (ctx) => {
+    const { log, pool } = options;
+    const engine = options.engine();
+    const streams = new Map<string, Stream>();
+    const limit = options.healthFailures ?? 3;
+    let failures = 0;
+    let ready = false;
+
+    const status = (isReady: boolean, lastError?: string) => {
+      ready = isReady;
+      pool.tell({ type: "replica-status", replica_id: options.replicaId, ready: isReady, engine_version: engine.version(), last_error: lastError });
+    };
+
+    const forward = (stream: Stream, ev: EngineEvent): boolean => {
+      const msg =
+        ev.type === "started"
+          ? {
+              type: "engine-started" as const,
+              node_id: options.nodeId,
+              pool_id: options.poolId,
+              replica_id: options.replicaId,
+              engine: engine.engine,
+              engine_version: ev.engine_version,
+              tokens_in: ev.tokens_in,
+            }
+          : ev.type === "token"
+            ? { type: "engine-token" as const, t: ev.t, i: ev.i }
+            : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason };
+      if (ev.type === "end") stream.closed = true;
+      return stream.sink.tell(msg).ok;
+    };
+
+    /** Runs one request to its end; resolves with a fatal reason when the engine died. */
+    const run = async (taskId: string, stream: Stream, request: Parameters<EngineAdapter["submit"]>[0]): Promise<string | undefined> => {
+      try {
+        for await (const ev of engine.submit(request, stream.controller.signal)) {
+          // Nobody listens any more (link down, task gone): stop generating.
+          if (!forward(stream, ev)) stream.controller.abort(new Error("sink unreachable"));
+          if (stream.controller.signal.aborted && ev.type !== "end") continue;
+        }
+        return undefined;
+      } catch (error) {
+        const e = error instanceof EngineError ? error : new EngineError("INTERNAL", describe(error));
+        if (!stream.closed) {
+          stream.closed = true;
+          stream.sink.tell({
+            type: "engine-error",
+            error: {
+              code: e.code,
+              message: e.message,
+              retriable: e.fatal || e.code !== "INTERNAL",
+              retry_after_ms: e.fatal ? 1000 : undefined,
+              engine: engine.engine,
+              pool_id: options.poolId,
+            },
+          });
+        }
+        return e.fatal ? e.message : undefined;
+      } finally {
+        void taskId;
+      }
+    };
+
+    return {
+      init() {
+        ctx.pipeToSelf(engine.health(), (o) =>
+          o.ok ? { type: "health-result", ready: o.value.ready } : { type: "health-result", ready: false, error: describe(o.error) },
+        );
+      },
+      receive(msg) {
+        switch (msg.type) {
+          case "submit": {
+            if (!ready) {
+              msg.sink.tell({
+                type: "engine-error",
+                error: { code: "POOL_UNAVAILABLE", message: "replica is not ready", retriable: true, retry_after_ms: 1000, pool_id: options.poolId },
+              });
+              pool.tell({ type: "released", task_id: msg.task_id });
+              return;
+            }
+            const stream: Stream = { controller: new AbortController(), sink: msg.sink, closed: false };
+            streams.set(msg.task_id, stream);
+            ctx.pipeToSelf(run(msg.task_id, stream, msg.request), (o) => ({
+              type: "stream-done",
+              task_id: msg.task_id,
+              fatal: o.ok ? o.value : describe(o.error),
+            }));
+            return;
+          }
+          case "cancel": {
+            const stream = streams.get(msg.task_id);
+            if (!stream) return;
+            stream.controller.abort(new Error("canceled"));
+            void engine.cancel(msg.task_id).catch(() => undefined);
+            return;
+          }
+          case "stream-done": {
+            streams.delete(msg.task_id);
+            pool.tell({ type: "released", task_id: msg.task_id });
+            if (msg.fatal) throw new ReplicaCrash(`engine died: ${msg.fatal}`);
+            return;
+          }
+          case "health-tick":
+            ctx.pipeToSelf(engine.health(), (o) =>
+              o.ok ? { type: "health-result", ready: o.value.ready } : { type: "health-result", ready: false, error: describe(o.error) },
+            );
+            return;
+          case "health-result": {
+            ctx.after(options.healthIntervalMs, { type: "health-tick" });
+            if (msg.ready) {
+              failures = 0;
+              if (!ready) {
+                log.info("Engine is healthy", { pool_id: options.poolId, replica_id: options.replicaId, engine_version: engine.version() });
+                status(true);
+              }
+              return;
+            }
+            failures++;
+            if (ready) status(false, msg.error ?? "engine reports not ready");
+            if (failures >= limit && msg.error) throw new ReplicaCrash(`engine failed ${failures} health checks: ${msg.error}`);
+            return;
+          }
+        }
+      },
+      async terminate(reason) {
+        const why = reason.kind === "failed" ? describe(reason.error) : "replica stopped";
+        for (const [, stream] of streams) {
+          stream.controller.abort(new Error(why));
+          if (!stream.closed) {
+            stream.closed = true;
+            stream.sink.tell({
+              type: "engine-error",
+              error: { code: "WORKER_RESET", message: `engine replica reset: ${why}`, retriable: true, retry_after_ms: 1000, pool_id: options.poolId },
+            });
+          }
+        }
+        streams.clear();
+        status(false, reason.kind === "failed" ? why : undefined);
+        await engine.close();
+      },
+    };
+  };
+}

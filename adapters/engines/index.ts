@@ -1,0 +1,2 @@
+export { EngineError, type EngineAdapter, type EngineEvent, type EngineRequest, type EngineHealth, type EngineProps, type EngineErrorCode } from "./types.ts";
+export { MockEngine, type MockFaults, type MockEngineOptions } from "./mock.ts";

@@ -1,0 +1,147 @@
+// Mock engine with fault injection, so tests reach every state for real: per-token delay, fail
+// after N tokens, crash after N tokens (the engine dies: every stream fails and health goes
+// down until restart), hang after N tokens (no more tokens until canceled).
+// Output is deterministic in (prompt, seed): the same request yields the same tokens.
+
+import type { Clock } from "../../runtime/index.ts";
+import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
+
+export interface MockFaults {
+  /** Delay before each token, in ms of the injected clock. */
+  tokenDelayMs?: number;
+  /** Delay before `started` (engine warm-up per request). */
+  startDelayMs?: number;
+  /** The request fails with INTERNAL after this many tokens. */
+  failAfterTokens?: number;
+  /** The engine crashes after this many tokens: fatal WORKER_RESET for every stream. */
+  crashAfterTokens?: number;
+  /** No token after this many until the request is canceled. */
+  hangAfterTokens?: number;
+  /** Health reports not ready. */
+  unready?: boolean;
+}
+
+export interface MockEngineOptions {
+  clock: Clock;
+  faults?: MockFaults;
+  slots?: number;
+  ctxMax?: number;
+  version?: string;
+}
+
+const WORDS = [
+  "the", "orchestrator", "streams", "tokens", "to", "every", "client", "in", "order", "while",
+  "nodes", "keep", "their", "engines", "alive", "and", "queues", "stay", "bounded", "under", "load",
+];
+
+/** FNV-1a, enough to derive a deterministic token sequence from prompt and seed. */
+function hash(text: string, seed: number): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class MockEngine implements EngineAdapter {
+  readonly engine = "mock";
+  faults: MockFaults;
+  private crashed = false;
+  private readonly running = new Map<string, AbortController>();
+  /** Requests seen, for tests: task ids in submit order. */
+  readonly submitted: string[] = [];
+
+  constructor(private readonly options: MockEngineOptions) {
+    this.faults = { ...options.faults };
+  }
+
+  version(): string {
+    return this.options.version ?? "mock-1";
+  }
+
+  /** Requests currently generating. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  async health(): Promise<EngineHealth> {
+    if (this.crashed) return { live: false, ready: false };
+    return { live: true, ready: !this.faults.unready };
+  }
+
+  async props(): Promise<EngineProps> {
+    return { slots_total: this.options.slots ?? 1, ctx_max: this.options.ctxMax ?? 32768 };
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    this.running.get(taskId)?.abort(new Error("canceled"));
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.running.values()) c.abort(new Error("engine closed"));
+  }
+
+  /** Brings a crashed mock back, as a restarted engine process would be. */
+  revive(): void {
+    this.crashed = false;
+  }
+
+  async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine is down", true);
+    const local = new AbortController();
+    const both = AbortSignal.any([signal, local.signal]);
+    this.running.set(request.task_id, local);
+    this.submitted.push(request.task_id);
+    const clock = this.options.clock;
+    const started = clock.now();
+    try {
+      if (this.faults.startDelayMs) await clock.sleep(this.faults.startDelayMs, both);
+      yield { type: "started", engine_version: this.version(), tokens_in: request.prompt.length };
+      let h = hash(request.prompt, request.seed ?? 0);
+      let emitted = 0;
+      for (let i = 0; i < request.max_tokens; i++) {
+        if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine crashed", true);
+        if (both.aborted) break;
+        const f = this.faults;
+        if (f.crashAfterTokens !== undefined && i >= f.crashAfterTokens) {
+          this.crash();
+          throw new EngineError("WORKER_RESET", `mock engine crashed after ${i} tokens`, true);
+        }
+        if (f.failAfterTokens !== undefined && i >= f.failAfterTokens) {
+          throw new EngineError("INTERNAL", `mock engine failed the request after ${i} tokens`);
+        }
+        if (f.hangAfterTokens !== undefined && i >= f.hangAfterTokens) {
+          await new Promise<void>((resolve) => both.addEventListener("abort", () => resolve(), { once: true }));
+          break;
+        }
+        if (f.tokenDelayMs) {
+          try {
+            await clock.sleep(f.tokenDelayMs, both);
+          } catch {
+            break;
+          }
+        }
+        h = Math.imul(h ^ (h >>> 13), 0x5bd1e995) >>> 0;
+        const word = WORDS[h % WORDS.length]!;
+        yield { type: "token", t: i === 0 ? word : ` ${word}`, i };
+        emitted++;
+      }
+      if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine crashed", true);
+      const canceled = both.aborted;
+      yield {
+        type: "end",
+        tokens_out: emitted,
+        decode_ms: clock.now() - started,
+        stop_reason: canceled ? "canceled" : "length",
+      };
+    } finally {
+      this.running.delete(request.task_id);
+    }
+  }
+
+  private crash(): void {
+    this.crashed = true;
+    for (const c of this.running.values()) c.abort(new Error("engine crashed"));
+  }
+}

@@ -1,0 +1,19 @@
+// The contract's error envelope on every error response, with the 429 headers it requires.
+
+import type { Context } from "hono";
+import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "./schemas.ts";
+
+export function errorResponse(c: Context, error: ErrorEnvelope): Response {
+  const status = HTTP_STATUS[error.code];
+  if (status === 429) {
+    const retryMs = error.retry_after_ms ?? 1000;
+    c.header("Retry-After", String(Math.max(1, Math.floor(retryMs / 1000))));
+    c.header("X-Backoff-Ms", String(retryMs));
+    error = { ...error, retriable: error.retriable ?? true, retry_after_ms: retryMs, policy_label: error.policy_label ?? "reject" };
+  }
+  return c.json(error, status);
+}
+
+export function fail(c: Context, code: ErrorCode, message: string, extra: Partial<ErrorEnvelope> = {}): Response {
+  return errorResponse(c, { code, message, ...extra });
+}

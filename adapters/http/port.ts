@@ -1,0 +1,26 @@
+// What the HTTP surface needs from the control plane. Implemented by actors/control; kept here
+// so adapters never import the domain.
+
+import type { AdmissionResponseV2, ErrorEnvelope, NodeInfo, StreamEvent, TaskRequestV2 } from "./schemas.ts";
+
+export type AdmitOutcome =
+  | { ok: true; admission: AdmissionResponseV2 }
+  | { ok: false; error: ErrorEnvelope };
+
+/** An in-process subscriber to a task's stream. Events arrive in order; `end`/`error` is last. */
+export interface StreamSink {
+  push(event: StreamEvent): void;
+}
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export interface ControlPort {
+  submit(request: TaskRequestV2, meta: { correlationId: string }): Promise<AdmitOutcome>;
+  /** Undefined when the task is unknown. Missed events are replayed first. */
+  subscribe(taskId: string, sink: StreamSink): Promise<Subscription | undefined>;
+  /** "unknown" when no such task exists. Once this resolves, no token follows. */
+  cancel(taskId: string, reason: "client" | "disconnect"): Promise<"canceled" | "unknown">;
+  nodes(): Promise<NodeInfo[]>;
+}

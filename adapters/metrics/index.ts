@@ -1,0 +1,1 @@
+export { createControlMetrics, type ControlMetrics } from "./control.ts";

@@ -1,0 +1,88 @@
+// WebSocket links. The node dials the control plane (outbound only, so nodes behind NAT work);
+// the control plane wraps each accepted socket. Frames are JSON envelopes, one per text frame.
+
+import type { Envelope } from "./envelope.ts";
+import { BaseLink } from "./link.ts";
+
+/** The accepting side: wraps a server socket given as send/close functions. */
+export class ServerWsLink extends BaseLink {
+  constructor(
+    private readonly sendText: (text: string) => void,
+    private readonly closeSocket: (code: number, reason: string) => void,
+  ) {
+    super("ws-in");
+  }
+
+  send(envelope: Envelope): boolean {
+    if (!this.open) return false;
+    try {
+      this.sendText(JSON.stringify(envelope));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Called by the server for each text frame. */
+  frame(text: string): void {
+    this.receiveText(text);
+  }
+
+  /** Called by the server when the socket closed. */
+  socketClosed(reason: string): void {
+    this.markClosed(reason);
+  }
+
+  protected closeTransport(reason: string): void {
+    try {
+      this.closeSocket(1000, reason.slice(0, 120));
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** The dialing side. `connect` resolves once the socket is open, or rejects. */
+export class ClientWsLink extends BaseLink {
+  private constructor(private readonly ws: WebSocket) {
+    super("ws-out");
+  }
+
+  static connect(url: string, options: { token?: string; signal?: AbortSignal } = {}): Promise<ClientWsLink> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = {};
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      // Bun's WebSocket accepts headers, so the token goes in the handshake like any request.
+      const ws = new WebSocket(url, { headers } as unknown as string[]);
+      const link = new ClientWsLink(ws);
+      let opened = false;
+      const onAbort = () => ws.close(1000, "aborted");
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      ws.addEventListener("open", () => {
+        opened = true;
+        resolve(link);
+      });
+      ws.addEventListener("message", (ev) => {
+        if (typeof ev.data === "string") link.receiveText(ev.data);
+      });
+      ws.addEventListener("close", (ev) => {
+        options.signal?.removeEventListener("abort", onAbort);
+        if (!opened) reject(new Error(`websocket to ${url} closed before opening (code ${ev.code})`));
+        link.markClosed(`socket closed (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`);
+      });
+      ws.addEventListener("error", () => {
+        if (!opened) reject(new Error(`websocket to ${url} failed to open`));
+      });
+    });
+  }
+
+  send(envelope: Envelope): boolean {
+    if (!this.open || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(envelope));
+    return true;
+  }
+
+  protected closeTransport(reason: string): void {
+    this.ws.close(1000, reason.slice(0, 120));
+  }
+}
