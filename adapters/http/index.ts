@@ -5,3 +5,4 @@ export { createSseStream, sseFrame, isTerminal } from "./sse.ts";
 export { errorResponse, fail } from "./errors.ts";
 export type { ControlPort, StreamSink, Subscription, AdmitOutcome } from "./port.ts";
 export * from "./schemas.ts";
+export { createNodeApp, type NodeStatusSource } from "./node-app.ts";

@@ -1,0 +1,78 @@
+// `bun run node`: a node agent that dials the control plane and supervises its pools' engines.
+//   --control URL (ORCHESTRATORD_URL)   --node-id ID (POOL_MANAGERD_NODE_ID, default hostname)
+//   --addr HOST:PORT (POOL_MANAGERD_ADDR, ops HTTP)   --config FILE (POOL_MANAGERD_CONFIG)
+
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { createNodeApp, NODE_LINK_PATH, serve } from "../../adapters/http/index.ts";
+import { ClientWsLink } from "../../adapters/transport/index.ts";
+import { apiToken, checkBind, envInt, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
+import { parseNodeConfig } from "./config.ts";
+import { startNode } from "./node.ts";
+
+const log = processLogger({ service: "node" });
+
+if (import.meta.main) {
+  await runMain(log, async () => {
+    const { values } = parseArgs({
+      options: {
+        control: { type: "string" },
+        "node-id": { type: "string" },
+        addr: { type: "string" },
+        config: { type: "string" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    });
+    if (values.help) {
+      console.log("usage: bun run node --config FILE [--control URL] [--node-id ID] [--addr HOST:PORT]");
+      process.exit(0);
+    }
+    const configPath = values.config ?? process.env.POOL_MANAGERD_CONFIG;
+    if (!configPath) throw new UsageError("no pools configured: pass --config FILE (or set POOL_MANAGERD_CONFIG)");
+    const file = Bun.file(configPath);
+    if (!(await file.exists())) throw new UsageError(`config file ${configPath} does not exist`);
+    const config = parseNodeConfig(await file.text(), configPath);
+
+    const controlUrl = values.control ?? process.env.ORCHESTRATORD_URL ?? config.control_url ?? "http://127.0.0.1:8080";
+    let linkUrl: URL;
+    try {
+      linkUrl = new URL(NODE_LINK_PATH, controlUrl);
+    } catch {
+      throw new UsageError(`--control: not a URL: '${controlUrl}'`);
+    }
+    if (linkUrl.protocol !== "http:" && linkUrl.protocol !== "https:") throw new UsageError(`--control must be http(s)://, got '${controlUrl}'`);
+    linkUrl.protocol = linkUrl.protocol === "https:" ? "wss:" : "ws:";
+    const nodeId = values["node-id"] ?? process.env.POOL_MANAGERD_NODE_ID ?? config.node_id ?? hostname();
+    const addr = parseAddr(values.addr ?? process.env.POOL_MANAGERD_ADDR ?? "127.0.0.1:9200", "--addr");
+    const token = apiToken();
+    checkBind(addr.hostname, token);
+    const heartbeatMs = envInt("POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS", 10, 1) * 1000;
+
+    const node = await startNode({
+      nodeId,
+      pools: config.pools,
+      log,
+      heartbeatMs,
+      version: VERSION,
+      connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token, signal }),
+    });
+    let server;
+    try {
+      server = serve({ app: createNodeApp({ source: { status: () => node.agent.ask({ type: "status" }) }, version: VERSION, token }), ...addr, log });
+    } catch (error) {
+      await node.shutdown();
+      throw error;
+    }
+    log.info(`Node ${nodeId} serving ops HTTP on ${server.url}; control plane at ${controlUrl}`, {
+      event: "listening",
+      url: server.url.toString(),
+      control: controlUrl,
+      pools: config.pools.map((p) => p.id),
+    });
+    return async () => {
+      await node.shutdown();
+      await server.stop();
+    };
+  });
+}
