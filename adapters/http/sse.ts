@@ -5,6 +5,7 @@ import type { StreamSink, Subscription } from "./port.ts";
 import type { StreamEvent } from "./schemas.ts";
 
 const encoder = new TextEncoder();
+const OPENING = encoder.encode(": stream open\n\n");
 
 export function sseFrame(event: StreamEvent): Uint8Array {
   return encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
@@ -35,6 +36,9 @@ export function createSseStream(signal: AbortSignal, onDisconnect: () => void): 
   const body = new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
+      // A comment line first: Bun sends the response head with the first chunk, and a queued
+      // task may not have an event for a while. SSE parsers ignore comments.
+      c.enqueue(OPENING);
     },
     cancel: leave,
   });

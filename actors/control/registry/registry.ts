@@ -50,6 +50,17 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
       scheduler.tell({ type: "nodes", nodes: view });
     };
 
+    /** Logs each pool whose readiness differs from what we knew, as operators want to see. */
+    const logReadiness = (nodeId: string, before: PoolView[], after: PoolView[]) => {
+      for (const p of after) {
+        const was = before.find((b) => b.pool_id === p.pool_id)?.ready ?? false;
+        if (p.ready !== was) {
+          const state = p.ready ? "ready" : "not ready";
+          log.info(`Pool ${p.pool_id} on node ${nodeId} is ${state}`, { node_id: nodeId, pool_id: p.pool_id, ready: p.ready, last_error: p.last_error });
+        }
+      }
+    };
+
     const lose = (node: NodeRecord, reason: string) => {
       if (node.status === "Offline") return;
       node.status = "Offline";
@@ -88,6 +99,7 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
               registered_at_ms: t,
               last_heartbeat_ms: t,
             });
+            logReadiness(msg.node_id, [], parsed.data.pools);
             metrics.nodeRegistrations.inc({ outcome: "success" });
             log.info(`Node ${msg.node_id} registered with ${msg.pools.length} pool(s)`, {
               node_id: msg.node_id,
@@ -104,6 +116,7 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
               return { ok: false, next_heartbeat_ms: options.heartbeatMs };
             }
             node.last_heartbeat_ms = now();
+            logReadiness(node.node_id, node.pools, parsed.data.pools);
             node.pools = parsed.data.pools;
             if (node.status !== "Online") {
               // A heartbeat from a node we marked offline: it is back (same link still open).

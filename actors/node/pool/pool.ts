@@ -33,7 +33,9 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       engine_version: engineVersion,
       slots_total: slotsTotal,
       slots_free: Math.max(0, slotsTotal - leases.size),
-      models_available: ready ? options.models : [],
+      // Models present on the node, ready or not: a restarting pool still holds its model, so
+      // tasks for it queue instead of being refused; placement checks readiness separately.
+      models_available: options.models,
       last_error: lastError,
     });
     const publish = () => options.agent.tell({ type: "pool-status", snapshot: snapshot() });

@@ -1,0 +1,95 @@
+// Real child processes for end-to-end tests: spawn `bun` entry points, read their JSON log lines,
+// wait on a line (an event, not a sleep), and always stop them (process group, SIGKILL fallback).
+
+import type { Subprocess } from "bun";
+
+export interface LogLine {
+  msg?: string;
+  event?: string;
+  url?: string;
+  [k: string]: unknown;
+}
+
+export interface Service {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  lines: LogLine[];
+  /** Resolves with the first log line (past or future) matching `pred`; rejects if the process exits first. */
+  waitFor(pred: (l: LogLine) => boolean, what: string): Promise<LogLine>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number>;
+}
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+export function spawnService(args: string[], env: Record<string, string | undefined> = {}): Service {
+  const proc = Bun.spawn(["bun", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LLORCH_LOG_LEVEL: "info", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const lines: LogLine[] = [];
+  const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  const onLine = (text: string) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text);
+    } catch {
+      line = { msg: text };
+    }
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (w.pred(line)) {
+        waiters.delete(w);
+        w.resolve(line);
+      }
+    }
+  };
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let buf = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      buf += decoder.decode(chunk, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    }
+    if (buf) onLine(buf);
+  };
+  const drained = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  const exited = proc.exited.then(async (code) => {
+    await drained;
+    return code;
+  });
+
+  return {
+    proc,
+    lines,
+    exited,
+    waitFor(pred, what) {
+      const seen = lines.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        waiters.add(w);
+        void exited.then((code) => {
+          if (waiters.delete(w)) {
+            const tail = lines.slice(-8).map((l) => JSON.stringify(l)).join("\n");
+            reject(new Error(`process exited (${code}) before: ${what}\n${tail}`));
+          }
+        });
+      });
+    },
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await proc.exited;
+      clearTimeout(timer);
+      return proc.exitCode;
+    },
+  };
+}
