@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import type { Outcome } from "./cell.ts";
 import { SimClock } from "./clock.ts";
 import type { ReplyHandle } from "./ref.ts";
+import { ActorStoppedError } from "./errors.ts";
 import { ActorSystem } from "./system.ts";
 
 function setup() {
@@ -175,4 +176,19 @@ describe("takeReply", () => {
     await clock.flush();
     expect(taken).toBeUndefined();
   });
+});
+
+test("a reply taken for later is rejected when the actor stops before answering", async () => {
+  const clock = new SimClock();
+  const system = new ActorSystem({ name: "held", clock });
+  type M = { type: "later" };
+  const ref = await system.spawn<M, { later: number }>("holder", (ctx) => ({
+    receive() {
+      ctx.takeReply();
+    },
+  }));
+  const answer = ref.ask({ type: "later" }, { timeoutMs: 60_000 });
+  await clock.flush();
+  await system.shutdown();
+  await expect(answer).rejects.toBeInstanceOf(ActorStoppedError);
 });

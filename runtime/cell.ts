@@ -93,6 +93,8 @@ export class ActorCell<M extends Message> {
   private processing = false;
   private current?: Envelope<M>;
   private replyTaken = false;
+  /** Replies taken to answer later; rejected if the actor stops first, so no asker waits in vain. */
+  private readonly heldReplies = new Set<ReplyImpl>();
   private stopReason?: ExitReason;
   private timers = new Set<Timer>();
   private resolveStopped!: (r: ExitReason) => void;
@@ -225,6 +227,8 @@ export class ActorCell<M extends Message> {
     this.status = "stopped";
     this.cancelTimers();
     for (const env of this.mailbox.drainAll()) this.deadLetter(env, "stopped");
+    for (const reply of this.heldReplies) reply.reject(new ActorStoppedError(this.path, "held reply"));
+    this.heldReplies.clear();
     this.system.unregister(this.path, this);
     this.system.events.emit({ type: "stopped", path: this.path, reason: text });
     this.resolveStopped(reason);
@@ -254,6 +258,7 @@ export class ActorCell<M extends Message> {
         const reply = cell.current?.reply;
         if (!reply) return undefined;
         cell.replyTaken = true;
+        cell.heldReplies.add(reply);
         return reply as ReplyHandle<T>;
       },
       pipeToSelf<T>(work: Promise<T>, map: (o: Outcome<T>) => M) {
