@@ -102,3 +102,25 @@ test("with a token, clients and nodes must present it", async () => {
   expect((await fetch(`${base}/metrics`)).status).toBe(200);
   for (const s of services) expect(JSON.stringify(s.lines)).not.toContain(token);
 }, 30_000);
+
+test("a restarted control plane is rejoined by the node, which serves again", async () => {
+  const { base, control } = await startPair(1);
+  const port = new URL(base).port;
+  await control.stop("SIGKILL");
+  const again = spawnService(["actors/control/main.ts", "--addr", `127.0.0.1:${port}`]);
+  services.push(again);
+  await again.waitFor((l) => l.msg === "Pool p0 on node n1 is ready", "node re-registered with the new control plane");
+  const a = await submitTask(base, { model_ref: "tiny", prompt: "after restart", max_tokens: 5 });
+  expect(a.status).toBe(202);
+  const sse = await openSse(`${base}${a.json.streams.sse}`);
+  const kinds: string[] = [];
+  for await (const f of sse.frames) kinds.push(f.event);
+  expect(kinds).toEqual(["started", "token", "token", "token", "token", "token", "end"]);
+}, 30_000);
+
+test("a node stopped with SIGTERM deregisters and exits 0", async () => {
+  const { base, node, control } = await startPair(1);
+  expect(await node.stop("SIGTERM")).toBe(0);
+  await control.waitFor((l) => l.msg === "Node n1 deregistered", "deregistration");
+  expect((await (await fetch(`${base}/v2/nodes`)).json()).count).toBe(0);
+}, 30_000);

@@ -145,6 +145,10 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     system,
     agent,
     async shutdown() {
+      // Deregister first and wait for the acknowledgement: a frame sent just before the socket
+      // closes can be lost, and the control plane should see a departure, not a failure.
+      const left = await agent.ask({ type: "leave" }, { timeoutMs: 3000 }).catch(() => false);
+      if (!left) log.warn("Could not deregister from the control plane before stopping");
       await system.shutdown();
       keeper.stop();
     },

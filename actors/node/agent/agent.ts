@@ -31,6 +31,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
     const snapshots = new Map<string, PoolView>();
     let link: RegistryLink | undefined;
     let heartbeatMs = options.heartbeatMs;
+    let leaving = false;
 
     const registry = () => link?.endpoint.remoteRef<RegisterMsg | HeartbeatMsg | DeregisterMsg, { register: RegisterReply }>(REGISTRY_PATH);
     const pools = () => [...snapshots.values()];
@@ -44,6 +45,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
       receive(msg) {
         switch (msg.type) {
           case "link-up": {
+            if (leaving) return void msg.endpoint.close("node is leaving");
             link = { endpoint: msg.endpoint, registered: false };
             const linkId = msg.endpoint.id;
             log.info("Connected to the control plane; registering", { node_id: nodeId });
@@ -65,7 +67,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             return;
           }
           case "registered": {
-            if (!link || link.endpoint.id !== msg.link_id) return;
+            if (!link || link.endpoint.id !== msg.link_id || leaving) return;
             if (!msg.reply?.ok) {
               log.error("Registration refused; dropping the link to retry", { node_id: nodeId, reason: msg.error ?? msg.reply?.message });
               link.endpoint.close("registration failed");
@@ -106,9 +108,24 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             return;
           case "status":
             return { node_id: nodeId, connected: link !== undefined, registered: link?.registered ?? false, pools: pools() };
+          case "leave": {
+            // Also while the register reply is still on its way: the link delivers in order,
+            // so the control plane sees the registration before the departure.
+            if (!link) return false;
+            leaving = true;
+            link.registered = false;
+            const reply = ctx.takeReply<boolean>()!;
+            const ref = link.endpoint.remoteRef<DeregisterMsg, { deregister: boolean }>(REGISTRY_PATH);
+            ref.ask({ type: "deregister", node_id: nodeId }, { deadline: reply.deadline }).then(
+              (ok) => reply.resolve(ok),
+              () => reply.resolve(false),
+            );
+            return;
+          }
         }
       },
       terminate() {
+        // Best effort when stopped without `leave` (e.g. a supervisor restart).
         if (link?.registered) registry()?.tell({ type: "deregister", node_id: nodeId });
       },
     };

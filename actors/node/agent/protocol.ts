@@ -14,7 +14,9 @@ export type AgentInternalMsg =
   | { type: "pool-status"; snapshot: PoolView }
   /** Private: time to heartbeat. */
   | { type: "heartbeat-tick"; link_id: string }
-  | { type: "status" };
+  | { type: "status" }
+  /** Deregisters and waits for the control plane's acknowledgement (graceful shutdown). */
+  | { type: "leave" };
 
 export interface AgentStatus {
   node_id: string;
@@ -25,6 +27,7 @@ export interface AgentStatus {
 
 export interface AgentReplies {
   status: AgentStatus;
+  leave: boolean;
 }
 
 export type AgentInternalRef = ActorRef<AgentInternalMsg, AgentReplies>;
