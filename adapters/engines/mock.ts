@@ -96,8 +96,12 @@ export class MockEngine implements EngineAdapter {
     const clock = this.options.clock;
     const started = clock.now();
     try {
-      if (this.faults.startDelayMs) await clock.sleep(this.faults.startDelayMs, both);
-      yield { type: "started", engine_version: this.version(), tokens_in: request.prompt.length };
+      // An abort during warm-up (cancel or crash) falls through to the checks below, so it ends
+      // like any other abort: `end` canceled, or WORKER_RESET after a crash, never a stray error.
+      const warmedUp = this.faults.startDelayMs
+        ? await clock.sleep(this.faults.startDelayMs, both).then(() => true, () => false)
+        : true;
+      if (warmedUp) yield { type: "started", engine_version: this.version(), tokens_in: request.prompt.length };
       let h = hash(request.prompt, request.seed ?? 0);
       let emitted = 0;
       for (let i = 0; i < request.max_tokens; i++) {
