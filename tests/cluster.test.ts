@@ -3,7 +3,7 @@
 
 import { afterEach, expect, test } from "bun:test";
 import { mockPool, startCluster, type Cluster } from "./harness/cluster.ts";
-import { collect, submitTask } from "./harness/sse.ts";
+import { collect, submitTask, getJson } from "./harness/sse.ts";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -65,7 +65,7 @@ test("GET /v2/nodes lists every node with its status and pools", async () => {
   await cluster.ready();
   const res = await fetch(`${cluster.url}/v2/nodes`);
   expect(res.status).toBe(200);
-  const body = await res.json();
+  const body: any = await res.json();
   expect(body.count).toBe(2);
   const n1 = body.nodes.find((n: any) => n.node_id === "n1");
   expect(n1.status).toBe("Online");
@@ -89,7 +89,7 @@ test("bad input gets the error envelope with 400 and a correlation id", async ()
   const bad = await fetch(`${cluster.url}/v2/tasks`, { method: "POST", headers: { "content-type": "application/json", "x-correlation-id": "abc-123" }, body: "{nope" });
   expect(bad.status).toBe(400);
   expect(bad.headers.get("x-correlation-id")).toBe("abc-123");
-  expect(await bad.json()).toMatchObject({ code: "INVALID_PARAMS" });
+  expect((await bad.json()) as any).toMatchObject({ code: "INVALID_PARAMS" });
   const zero = await submitTask(cluster.url, { model_ref: "tiny", prompt: "x", max_tokens: 0 });
   expect(zero.status).toBe(400);
   expect(zero.json.code).toBe("INVALID_PARAMS");
@@ -99,5 +99,5 @@ test("bad input gets the error envelope with 400 and a correlation id", async ()
   expect(deadline.json.code).toBe("DEADLINE_UNMET");
   const unknown = await fetch(`${cluster.url}/v2/tasks/nope/events`);
   expect(unknown.status).toBe(404);
-  expect((await unknown.json()).code).toBe("NOT_FOUND");
+  expect(((await unknown.json()) as any).code).toBe("NOT_FOUND");
 });

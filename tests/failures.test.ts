@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { MockEngine } from "../adapters/engines/index.ts";
 import { mockPool, startCluster, type Cluster } from "./harness/cluster.ts";
-import { collect, submitTask } from "./harness/sse.ts";
+import { collect, submitTask, getJson } from "./harness/sse.ts";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -42,6 +42,6 @@ test("a request the engine fails ends with an error frame and leaves the engine 
   const s = await collect(`${cluster.url}${a.json.streams.sse}`);
   expect(s.frames.map((f) => f.event)).toEqual(["started", "token", "token", "error"]);
   expect(s.frames.at(-1)!.data).toMatchObject({ code: "INTERNAL", engine: "mock" });
-  const nodes = await (await fetch(`${cluster.url}/v2/nodes`)).json();
+  const nodes = await getJson(`${cluster.url}/v2/nodes`);
   expect(nodes.nodes[0].pools[0].ready).toBe(true);
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnService, type Service } from "./harness/process.ts";
-import { openSse, submitTask, type Frame } from "./harness/sse.ts";
+import { openSse, submitTask, type Frame, getJson } from "./harness/sse.ts";
 
 const services: Service[] = [];
 let dir: string | undefined;
@@ -51,7 +51,7 @@ test("a task submitted over HTTP streams its tokens back over SSE across process
   expect(frames.filter((f) => f.event === "token").map((f) => f.data.i)).toEqual(Array.from({ length: 25 }, (_, i) => i));
   expect(frames.at(-1)).toMatchObject({ event: "end", data: { tokens_out: 25 } });
 
-  const nodes = await (await fetch(`${base}/v2/nodes`)).json();
+  const nodes = await getJson(`${base}/v2/nodes`);
   expect(nodes.nodes[0]).toMatchObject({ node_id: "n1", status: "Online" });
   expect(nodes.nodes[0].pools[0]).toMatchObject({ pool_id: "p0", ready: true, models_available: ["tiny"] });
 
@@ -77,7 +77,7 @@ test("killing the node process mid-stream ends the in-flight task with an error 
   expect(last.data).toMatchObject({ code: "WORKER_RESET", retriable: true });
   expect(frames.filter((f) => f.event === "end")).toHaveLength(0);
   await control.waitFor((l) => typeof l.msg === "string" && l.msg.startsWith("Node n1 is offline"), "node marked offline");
-  const nodes = await (await fetch(`${base}/v2/nodes`)).json();
+  const nodes = await getJson(`${base}/v2/nodes`);
   expect(nodes.nodes[0].status).toBe("Offline");
 }, 30_000);
 
@@ -122,5 +122,5 @@ test("a node stopped with SIGTERM deregisters and exits 0", async () => {
   const { base, node, control } = await startPair(1);
   expect(await node.stop("SIGTERM")).toBe(0);
   await control.waitFor((l) => l.msg === "Node n1 deregistered", "deregistration");
-  expect((await (await fetch(`${base}/v2/nodes`)).json()).count).toBe(0);
+  expect((await getJson(`${base}/v2/nodes`)).count).toBe(0);
 }, 30_000);

@@ -47,3 +47,8 @@ export async function submitTask(base: string, body: Record<string, unknown>, he
   });
   return { status: res.status, headers: res.headers, json: await res.json() };
 }
+
+/** GET (or any fetch) and parse JSON, typed loosely for assertions. */
+export async function getJson(url: string, init?: RequestInit): Promise<any> {
+  return (await fetch(url, init)).json();
+}
