@@ -54,6 +54,14 @@ export function processLogger(fields: Record<string, unknown>): Logger {
   return createLogger({ clock: new RealClock(), level, fields });
 }
 
+/** For the root supervisor giving up: log and exit 1 so the service manager restarts us. */
+export function exitOnFatal(log: Logger): (reason: string) => void {
+  return (reason) => {
+    log.error(`The root supervisor gave up (${reason}); exiting`, { event: "fatal" });
+    process.exit(1);
+  };
+}
+
 /** Runs `main`; usage errors exit 2 with the message, anything else exits 1. */
 export async function runMain(log: Logger, main: () => Promise<() => Promise<void>>): Promise<void> {
   let stop: () => Promise<void>;

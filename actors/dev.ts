@@ -3,7 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { memoryLinkPair } from "../adapters/transport/index.ts";
-import { processLogger, runMain, VERSION } from "./cli.ts";
+import { exitOnFatal, processLogger, runMain, VERSION } from "./cli.ts";
 import { controlSettings } from "./control/main.ts";
 import { runControl } from "./control/run.ts";
 import type { PoolConfig } from "./node/config.ts";
@@ -18,7 +18,7 @@ await runMain(log, async () => {
     process.exit(0);
   }
   const settings = controlSettings(values);
-  const control = await runControl({ ...settings, log, version: VERSION });
+  const control = await runControl({ ...settings, log, version: VERSION, onFatal: exitOnFatal(log) });
   const pool: PoolConfig = {
     id: "default",
     engine: "mock",
@@ -33,6 +33,7 @@ await runMain(log, async () => {
     pools: [pool],
     log,
     version: VERSION,
+    onFatal: exitOnFatal(log),
     connect: async () => {
       const [nodeSide, controlSide] = memoryLinkPair();
       control.plane.acceptLink(controlSide);

@@ -14,7 +14,7 @@ function setup() {
   return { clock, system };
 }
 
-type EngineMsg =
+type WorkerMsg =
   | { type: "start" }
   | { type: "status" }
   | { type: "started"; outcome: Outcome<string> };
@@ -23,7 +23,7 @@ describe("pipeToSelf", () => {
   test("long work runs aside; the actor keeps answering; the outcome comes back as a message", async () => {
     const { clock, system } = setup();
     let work: Promise<string> = Promise.resolve("");
-    const ref = await system.spawn<EngineMsg, { status: string }>("engine", (ctx) => {
+    const ref = await system.spawn<WorkerMsg, { status: string }>("worker", (ctx) => {
       let state = "idle";
       return {
         receive(msg) {
@@ -52,11 +52,11 @@ describe("pipeToSelf", () => {
   test("a failed work comes back as an error outcome, not a crash", async () => {
     const { clock, system } = setup();
     const outcomes: Outcome<string>[] = [];
-    const ref = await system.spawn<EngineMsg>("engine", (ctx) => ({
+    const ref = await system.spawn<WorkerMsg>("worker", (ctx) => ({
       receive(msg) {
         if (msg.type === "start") {
           const work = ctx.clock.sleep(10).then((): string => {
-            throw new Error("engine died");
+            throw new Error("worker died");
           });
           ctx.pipeToSelf(work, (outcome) => ({ type: "started", outcome }));
         }
@@ -67,12 +67,12 @@ describe("pipeToSelf", () => {
     await clock.advance(10);
     expect(outcomes).toHaveLength(1);
     expect(outcomes[0]!.ok).toBe(false);
-    expect(system.isAlive("engine")).toBe(true);
+    expect(system.isAlive("worker")).toBe(true);
   });
 
   test("an outcome arriving after the actor stopped is counted as a dead letter", async () => {
     const { clock, system } = setup();
-    const ref = await system.spawn<EngineMsg>("engine", (ctx) => ({
+    const ref = await system.spawn<WorkerMsg>("worker", (ctx) => ({
       receive(msg) {
         if (msg.type === "start") {
           ctx.pipeToSelf(ctx.clock.sleep(100).then(() => "late"), (outcome) => ({ type: "started", outcome }));

@@ -124,3 +124,17 @@ test("a client that disconnects cancels its task", async () => {
   expect(frames.at(-1)!.event).toBe("end");
   expect(frames.at(-1)!.data.canceled).toBe(true);
 });
+
+test("a disconnect cancels only when the last subscriber leaves", async () => {
+  cluster = await trackedCluster({ tokenDelayMs: 2 });
+  await cluster.ready();
+  const a = await submitTask(cluster.url, { model_ref: "tiny", prompt: "shared", max_tokens: 300 });
+  const leaving = await openSse(`${cluster.url}${a.json.streams.sse}`);
+  const staying = await openSse(`${cluster.url}${a.json.streams.sse}`);
+  for await (const f of leaving.frames) if (f.event === "token") break;
+  leaving.abort();
+  const frames: Frame[] = [];
+  for await (const f of staying.frames) frames.push(f);
+  expect(frames.at(-1)).toMatchObject({ event: "end", data: { tokens_out: 300 } });
+  expect(frames.at(-1)!.data.canceled).toBeUndefined();
+});

@@ -63,6 +63,9 @@ test("the same prompt and seed give the same tokens on any node", async () => {
 test("GET /v2/nodes lists every node with its status and pools", async () => {
   cluster = await startCluster({ nodes: [{ id: "n1", pools: [mockPool("p0"), mockPool("p1", "other")] }, { id: "n2", pools: [mockPool("p0")] }] });
   await cluster.ready();
+  const ready = await fetch(`${cluster.url}/ready`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toEqual({ ready: true, nodes_online: 2 });
   const res = await fetch(`${cluster.url}/v2/nodes`);
   expect(res.status).toBe(200);
   const body: any = await res.json();

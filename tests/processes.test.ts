@@ -124,3 +124,16 @@ test("a node stopped with SIGTERM deregisters and exits 0", async () => {
   await control.waitFor((l) => l.msg === "Node n1 deregistered", "deregistration");
   expect((await getJson(`${base}/v2/nodes`)).count).toBe(0);
 }, 30_000);
+
+test("stopping the control plane ends open streams with a retriable error event", async () => {
+  const { base, control } = await startPair(20);
+  const a = await submitTask(base, { model_ref: "tiny", prompt: "interrupted", max_tokens: 5000 });
+  const sse = await openSse(`${base}${a.json.streams.sse}`);
+  const frames: Frame[] = [];
+  for await (const f of sse.frames) {
+    frames.push(f);
+    if (f.event === "token" && f.data.i === 1) void control.stop("SIGTERM");
+  }
+  expect(frames.at(-1)).toMatchObject({ event: "error", data: { retriable: true } });
+  expect(await control.exited).toBe(0);
+}, 30_000);

@@ -91,7 +91,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             log,
             metrics,
             nodeTimeoutMs,
-            heartbeatMs: options.heartbeatMs ?? CONTROL_DEFAULTS.heartbeatMs,
+            // Nodes must beat well inside the timeout, or a short timeout makes them flap.
+            heartbeatMs: options.heartbeatMs ?? Math.max(100, Math.min(CONTROL_DEFAULTS.heartbeatMs, Math.floor(nodeTimeoutMs / 3))),
             sweepMs: Math.max(50, Math.min(10_000, Math.floor(nodeTimeoutMs / 3))),
           }),
           mailbox: { capacity: 10_000 },
@@ -116,7 +117,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         if (stopped(e)) return undefined;
         throw e;
       }
-      return { unsubscribe: () => void ref.tell({ type: "unsubscribe", sink }) };
+      return {
+        unsubscribe: (opts = {}) => void ref.tell({ type: "unsubscribe", sink, cancel_if_last: opts.cancelIfLast }),
+      };
     },
     async cancel(taskId, reason) {
       try {
@@ -127,6 +130,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }
     },
     nodes: () => registry.ask({ type: "list" }),
+    async ready() {
+      if (!system.isAlive("control")) return { ready: false, nodes_online: 0 };
+      const nodes = await registry.ask({ type: "list" }).catch(() => []);
+      return { ready: true, nodes_online: nodes.filter((n) => n.status === "Online").length };
+    },
   };
 
   return {

@@ -2,7 +2,7 @@
 //   --addr HOST:PORT (ORCHD_ADDR, default 127.0.0.1:8080)
 
 import { parseArgs } from "node:util";
-import { apiToken, checkBind, envBool, envInt, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
+import { apiToken, checkBind, envBool, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
 import { CONTROL_DEFAULTS } from "./control-plane.ts";
 import { runControl } from "./run.ts";
 
@@ -35,7 +35,7 @@ if (import.meta.main) {
       process.exit(0);
     }
     const settings = controlSettings(values);
-    const control = await runControl({ ...settings, log, version: VERSION });
+    const control = await runControl({ ...settings, log, version: VERSION, onFatal: exitOnFatal(log) });
     log.info(`Control plane listening on ${control.url}`, { event: "listening", url: control.url.toString(), auth: settings.token ? "token" : "off" });
     return () => control.stop();
   });

@@ -12,6 +12,8 @@ export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
   authOptional?: boolean;
   version: string;
   clock?: Clock;
+  /** Called if the root supervisor gives up: the process should exit and be restarted. */
+  onFatal?: (reason: string) => void;
 }
 
 export interface RunningControl {
@@ -45,13 +47,17 @@ export async function runControl(options: RunControlOptions): Promise<RunningCon
     await plane.shutdown();
     throw error;
   }
+  void plane.system.whenStopped("control").then((reason) => {
+    if (reason?.kind === "failed") options.onFatal?.(String((reason.error as Error)?.message ?? reason.error));
+  });
   return {
     plane,
     server,
     url: server.url,
     async stop() {
-      await server.stop();
+      // Actors first: open streams end with a retriable error event before connections close.
       await plane.shutdown();
+      await server.stop();
     },
   };
 }

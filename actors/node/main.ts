@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { createNodeApp, NODE_LINK_PATH, serve } from "../../adapters/http/index.ts";
 import { ClientWsLink } from "../../adapters/transport/index.ts";
-import { apiToken, checkBind, envInt, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
+import { apiToken, checkBind, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
 import { parseNodeConfig } from "./config.ts";
 import { startNode } from "./node.ts";
 
@@ -55,6 +55,7 @@ if (import.meta.main) {
       log,
       heartbeatMs,
       version: VERSION,
+      onFatal: exitOnFatal(log),
       connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token, signal }),
     });
     let server;

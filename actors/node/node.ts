@@ -32,6 +32,8 @@ export interface NodeOptions {
   /** Restart backoff of engine replicas (digest: 1 s doubling to 60 s, ±10 %, reset after 300 s). */
   engineBackoff?: BackoffPolicy;
   engineFactory?: EngineFactory;
+  /** Called if the root supervisor gives up: the process should exit and be restarted. */
+  onFatal?: (reason: string) => void;
 }
 
 export interface Node {
@@ -127,6 +129,10 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       ],
     }),
   );
+
+  void system.whenStopped("node").then((reason) => {
+    if (reason?.kind === "failed") options.onFatal?.(String((reason.error as Error)?.message ?? reason.error));
+  });
 
   const keeper = new LinkKeeper({
     connect: options.connect,

@@ -51,6 +51,10 @@ export function createControlApp(options: ControlAppOptions): Hono<Env> {
   });
 
   app.get("/health", (c) => c.json({ status: "ok", version: options.version }));
+  app.get("/ready", async (c) => {
+    const state = await port.ready();
+    return c.json(state, state.ready ? 200 : 503);
+  });
 
   app.get("/metrics", async (c) => {
     const text = await options.registry.metrics();
@@ -76,9 +80,7 @@ export function createControlApp(options: ControlAppOptions): Hono<Env> {
 
   app.get("/v2/tasks/:id/events", async (c) => {
     const id = c.req.param("id");
-    const stream = createSseStream(c.req.raw.signal, () => {
-      void port.cancel(id, "disconnect").catch(() => undefined);
-    });
+    const stream = createSseStream(c.req.raw.signal);
     const subscription = await port.subscribe(id, stream.sink);
     if (!subscription) return fail(c, "NOT_FOUND", `task ${id} not found`);
     stream.attach(subscription);

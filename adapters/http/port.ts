@@ -13,10 +13,13 @@ export interface StreamSink {
 }
 
 export interface Subscription {
-  unsubscribe(): void;
+  /** `cancelIfLast`: the client went away; cancel the task if nobody else is watching it. */
+  unsubscribe(options?: { cancelIfLast?: boolean }): void;
 }
 
 export interface ControlPort {
+  /** Whether the control plane's actor tree is up, and how many nodes are online. */
+  ready(): Promise<{ ready: boolean; nodes_online: number }>;
   submit(request: TaskRequestV2, meta: { correlationId: string }): Promise<AdmitOutcome>;
   /** Undefined when the task is unknown. Missed events are replayed first. */
   subscribe(taskId: string, sink: StreamSink): Promise<Subscription | undefined>;

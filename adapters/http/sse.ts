@@ -1,5 +1,6 @@
 // Server-Sent Events for a task's stream: one frame per event, enqueued as it happens so Bun
-// flushes it at once. A client that goes away unsubscribes (and, by default, cancels the task).
+// flushes it at once. A client that goes away unsubscribes, which cancels the task when it was
+// the last one watching.
 
 import type { StreamSink, Subscription } from "./port.ts";
 import type { StreamEvent } from "./schemas.ts";
@@ -22,16 +23,15 @@ export interface SseStream {
   attach(subscription: Subscription): void;
 }
 
-/** `onDisconnect` runs when the client leaves before the stream's last event. */
-export function createSseStream(signal: AbortSignal, onDisconnect: () => void): SseStream {
+export function createSseStream(signal: AbortSignal): SseStream {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let done = false;
+  let finished = false; // the stream's last event was written
+  let left = false; // the client went away first
   let subscription: Subscription | undefined;
   const leave = () => {
-    if (done) return;
-    done = true;
-    subscription?.unsubscribe();
-    onDisconnect();
+    if (finished || left) return;
+    left = true;
+    subscription?.unsubscribe({ cancelIfLast: true });
   };
   const body = new ReadableStream<Uint8Array>({
     start(c) {
@@ -47,14 +47,14 @@ export function createSseStream(signal: AbortSignal, onDisconnect: () => void): 
     body,
     attach(s) {
       subscription = s;
-      if (done) s.unsubscribe();
+      if (left) s.unsubscribe({ cancelIfLast: true });
     },
     sink: {
       push(event) {
-        if (done) return;
+        if (finished || left) return;
         controller.enqueue(sseFrame(event));
         if (isTerminal(event)) {
-          done = true;
+          finished = true;
           signal.removeEventListener("abort", leave);
           controller.close();
         }

@@ -6,7 +6,8 @@ import type { AgentRef, TaskEngineMsg } from "../../link/protocol.ts";
 export type TaskMsg =
   | TaskEngineMsg
   | { type: "subscribe"; sink: StreamSink }
-  | { type: "unsubscribe"; sink: StreamSink }
+  /** `cancel_if_last`: the subscriber's client went away; cancel when no one else watches. */
+  | { type: "unsubscribe"; sink: StreamSink; cancel_if_last?: boolean }
   | { type: "cancel"; reason: "client" | "disconnect" }
   /** From the scheduler: run on this node's pool. */
   | { type: "assigned"; node_id: string; pool_id: string; agent: AgentRef }

@@ -61,6 +61,16 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       finish({ type: "error", data: error });
     };
 
+    /** Ends the task as canceled; after this nothing but the final `end` has been emitted. */
+    const cancel = (reason: "client" | "disconnect") => {
+      if (phase === "ended") return;
+      if (placement && phase !== "queued") placement.agent.tell({ type: "cancel", task_id: spec.task_id, pool_id: placement.pool_id });
+      metrics.tasksCanceled.inc({ ...labels, reason });
+      log.info("Task canceled", { ...logFields(), canceled: true, reason, tokens_out: tokens });
+      const decode = decodeMs();
+      finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, canceled: true } });
+    };
+
     const onEngine = (msg: TaskEngineMsg) => {
       if (phase === "ended" || phase === "queued") return; // late frames after cancel/failure
       switch (msg.type) {
@@ -114,17 +124,14 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             for (const e of events) msg.sink.push(e);
             if (phase !== "ended") subscribers.add(msg.sink);
             return true;
-          case "unsubscribe":
-            return subscribers.delete(msg.sink);
-          case "cancel": {
-            if (phase === "ended") return "canceled";
-            if (placement && phase !== "queued") placement.agent.tell({ type: "cancel", task_id: spec.task_id, pool_id: placement.pool_id });
-            metrics.tasksCanceled.inc({ ...labels, reason: msg.reason });
-            log.info("Task canceled", { ...logFields(), canceled: true, reason: msg.reason, tokens_out: tokens });
-            const decode = decodeMs();
-            finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, canceled: true } });
-            return "canceled";
+          case "unsubscribe": {
+            const removed = subscribers.delete(msg.sink);
+            if (removed && msg.cancel_if_last && subscribers.size === 0) cancel("disconnect");
+            return removed;
           }
+          case "cancel":
+            cancel(msg.reason);
+            return "canceled";
           case "assigned": {
             if (phase !== "queued") return;
             phase = "assigned";

@@ -74,7 +74,8 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
               return;
             }
             link.registered = true;
-            heartbeatMs = msg.reply.heartbeat_ms || heartbeatMs;
+            // The control plane's interval, unless this node was told to beat more often.
+            heartbeatMs = Math.min(options.heartbeatMs, msg.reply.heartbeat_ms || options.heartbeatMs);
             log.info("Registered with the control plane", { node_id: nodeId, heartbeat_ms: heartbeatMs });
             // Pools may have changed between the register snapshot and now.
             heartbeat();
