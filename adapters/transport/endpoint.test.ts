@@ -237,6 +237,16 @@ describe("RemoteEndpoint", () => {
     expect(notes).toEqual(["home:after close"]);
   });
 
+  test("a ref back into an unexported path is refused like a direct address", async () => {
+    const { clock, near, far, received } = await setup();
+    const before = far.rejected;
+    // Hand-made envelope: the peer claims a ref to `private/b` on the receiving side.
+    near.link.send({ v: 1, id: "forged", to: "svc/a", type: "echo", payload: { type: "echo", value: { $peerRef: "private/b" } } });
+    await clock.flush();
+    expect(far.rejected).toBe(before + 1);
+    expect(received).toEqual([]);
+  });
+
   test("a ref of another link cannot be forwarded", async () => {
     const { svc, local } = await setup();
     const [x] = memoryLinkPair();

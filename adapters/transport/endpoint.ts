@@ -19,7 +19,7 @@ import {
 } from "../../runtime/index.ts";
 import { ReplyPayloadSchema, type Envelope, type ReplyPayload } from "./envelope.ts";
 import type { Link } from "./link.ts";
-import { fromWire, toWire, type RefMarker } from "./wire.ts";
+import { fromWire, toWire, WireError, type RefMarker } from "./wire.ts";
 
 /** An error answered by the remote side of an ask. */
 export class RemoteError extends RuntimeError {
@@ -126,9 +126,16 @@ export class RemoteEndpoint {
   }
 
   private decode(payload: unknown): unknown {
-    return fromWire(payload, (marker) =>
-      "$ref" in marker ? this.remoteRef(marker.$ref) : this.system.ref(marker.$peerRef),
-    );
+    return fromWire(payload, (marker) => {
+      if ("$ref" in marker) return this.remoteRef(marker.$ref);
+      // A ref back into this system obeys the same allow-list as addressing an actor directly.
+      if (!this.exported(marker.$peerRef)) throw new WireError(marker.$peerRef, "a ref to an unexported path");
+      return this.system.ref(marker.$peerRef);
+    });
+  }
+
+  private exported(path: string): boolean {
+    return this.options.exports.some((prefix) => path.startsWith(prefix));
   }
 
   private receive(env: Envelope): void {
@@ -140,10 +147,15 @@ export class RemoteEndpoint {
       this.rejected++;
       reply({ ok: false, error: { code, message } });
     };
-    if (!this.options.exports.some((prefix) => env.to.startsWith(prefix))) {
+    if (!this.exported(env.to)) {
       return refuse("ACTOR_STOPPED", `${env.to} is not reachable from this link`);
     }
-    const msg = this.decode(env.payload);
+    let msg: unknown;
+    try {
+      msg = this.decode(env.payload);
+    } catch (error) {
+      return refuse("INVALID_MESSAGE", describe(error));
+    }
     if (typeof msg !== "object" || msg === null || (msg as Message).type !== env.type) {
       return refuse("INVALID_MESSAGE", `payload of ${env.type} does not carry its type`);
     }
@@ -175,7 +187,11 @@ export class RemoteEndpoint {
     const parsed = ReplyPayloadSchema.safeParse(env.payload);
     if (!parsed.success) return pending.reject(new RemoteError("ACTOR_FAILED", "malformed reply"));
     if (parsed.data.ok) {
-      pending.resolve(this.decode(parsed.data.value));
+      try {
+        pending.resolve(this.decode(parsed.data.value));
+      } catch (error) {
+        pending.reject(new RemoteError("INVALID_MESSAGE", describe(error)));
+      }
     } else {
       pending.reject(new RemoteError(parsed.data.error.code, parsed.data.error.message));
     }
