@@ -46,6 +46,20 @@ test("tasks spread over three nodes and each client gets its whole stream in ord
     nodesUsed.add(s.frames[0]!.data.node_id);
   }
   expect([...nodesUsed].sort()).toEqual(["n1", "n2", "n3"]);
+  for (const s of streams) expect(s.headers.get("x-correlation-id")).toBeTruthy();
+
+  // The metrics agree with what the clients saw.
+  const text = await (await fetch(`${cluster.url}/metrics`)).text();
+  const total = (name: string) =>
+    text
+      .split("\n")
+      .filter((l) => l.startsWith(`${name}{`))
+      .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+  expect(total("tasks_enqueued_total")).toBe(N);
+  expect(total("tasks_started_total")).toBe(N);
+  expect(total("tokens_out_total")).toBe(N * TOKENS);
+  expect(text).toContain("# TYPE latency_first_token_ms histogram");
+  expect(text).toMatch(/orchd_nodes_online 3/);
 });
 
 test("the same prompt and seed give the same tokens on any node", async () => {

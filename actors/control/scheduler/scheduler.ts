@@ -73,8 +73,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
 
     const predictStart = (model: string, position: number) => {
       const slots = totalSlots(model);
-      const busy = [...running.values()].length;
-      if (slots > busy && position === 0) return 0;
+      if (slots > running.size && position === 0) return 0;
       return Math.round(((position + 1) * serviceMs) / Math.max(1, slots));
     };
 

@@ -68,7 +68,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
     };
 
     /** Runs one request to its end; resolves with a fatal reason when the engine died. */
-    const run = async (taskId: string, stream: Stream, request: Parameters<EngineAdapter["submit"]>[0]): Promise<string | undefined> => {
+    const run = async (stream: Stream, request: Parameters<EngineAdapter["submit"]>[0]): Promise<string | undefined> => {
       try {
         for await (const ev of engine.submit(request, stream.controller.signal)) {
           // Nobody listens any more (link down, task gone): stop generating.
@@ -93,8 +93,6 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           });
         }
         return e.fatal ? e.message : undefined;
-      } finally {
-        void taskId;
       }
     };
 
@@ -117,7 +115,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             }
             const stream: Stream = { controller: new AbortController(), sink: msg.sink, closed: false };
             streams.set(msg.task_id, stream);
-            ctx.pipeToSelf(run(msg.task_id, stream, msg.request), (o) => ({
+            ctx.pipeToSelf(run(stream, msg.request), (o) => ({
               type: "stream-done",
               task_id: msg.task_id,
               fatal: o.ok ? o.value : describe(o.error),
