@@ -53,7 +53,7 @@ export class ClientWsLink extends BaseLink {
       const headers: Record<string, string> = {};
       if (options.token) headers.authorization = `Bearer ${options.token}`;
       // Bun's WebSocket accepts headers, so the token goes in the handshake like any request.
-      const ws = new WebSocket(url, { headers } as unknown as string[]);
+      const ws = new WebSocket(url, { headers });
       const link = new ClientWsLink(ws);
       let opened = false;
       const onAbort = () => ws.close(1000, "aborted");
