@@ -84,11 +84,14 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
 
     /** Places every queued task that fits now, in priority then arrival order. */
     const pump = () => {
+      // One snapshot per pump; placements below update its lease counts in place.
+      const pool = candidates();
+      const hasFreeSlot = () => pool.some((c) => c.online && c.ready && !c.draining && c.leases < Math.max(1, c.slots_total));
       for (const p of ["interactive", "batch"] as const) {
         const queue = queues[p];
-        for (let i = 0; i < queue.length; ) {
+        for (let i = 0; i < queue.length && hasFreeSlot(); ) {
           const item = queue[i]!;
-          const decision = place(candidates(), item.spec.model_ref);
+          const decision = place(pool, item.spec.model_ref);
           if (!decision.ok) {
             i++;
             continue;
@@ -97,6 +100,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           queue.splice(i, 1);
           const key = poolKey(decision.node_id, decision.pool_id);
           leases.set(key, (leases.get(key) ?? 0) + 1);
+          pool.find((c) => c.node_id === decision.node_id && c.pool_id === decision.pool_id)!.leases++;
           running.set(item.spec.task_id, {
             ref: item.ref,
             node_id: decision.node_id,
