@@ -20,6 +20,11 @@ export interface AgentOptions {
   capabilities?: RegisterMsg["capabilities"];
 }
 
+function placementView(p: PoolView): string {
+  const { slots_free: _free, ...rest } = p;
+  return JSON.stringify(rest);
+}
+
 type RegistryLink = {
   endpoint: RemoteEndpoint;
   registered: boolean;
@@ -90,10 +95,15 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             heartbeat();
             ctx.after(heartbeatMs, { type: "heartbeat-tick", link_id: msg.link_id });
             return;
-          case "pool-status":
+          case "pool-status": {
+            const before = snapshots.get(msg.snapshot.pool_id);
             snapshots.set(msg.snapshot.pool_id, msg.snapshot);
-            heartbeat();
+            // Heartbeat at once only when placement cares (readiness, models, capacity...).
+            // Free slots change with every dispatch and release, and the control plane counts
+            // its own leases, so those ride on the next periodic heartbeat.
+            if (!before || placementView(before) !== placementView(msg.snapshot)) heartbeat();
             return;
+          }
           case "dispatch": {
             const pool = options.pools.get(msg.pool_id);
             if (!pool || !pool.tell({ type: "dispatch", task_id: msg.task_id, request: msg.request, sink: msg.sink }).ok) {
