@@ -231,15 +231,11 @@ class SupervisorBehavior {
         group = this.children.slice(i);
         break;
     }
-    for (const c of [...group].reverse()) {
-      if (c !== failed && (c.spec.restart ?? "permanent") !== "temporary") await this.stopOne(c);
-    }
+    for (const c of [...group].reverse()) if (c !== failed) await this.stopOne(c);
     // Temporary siblings are stopped for good, not restarted.
-    for (const c of group.filter((c) => c !== failed && (c.spec.restart ?? "permanent") === "temporary")) {
-      await this.stopOne(c);
-      this.remove(c);
-    }
-    return group.filter((c) => this.children.includes(c));
+    const temporary = (c: Child) => c !== failed && (c.spec.restart ?? "permanent") === "temporary";
+    for (const c of group.filter(temporary)) this.remove(c);
+    return group.filter((c) => !temporary(c));
   }
 
   private async onRestartDue(ids: string[], gens: number[]): Promise<void> {
