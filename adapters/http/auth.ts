@@ -22,7 +22,7 @@ export function parseBearer(header: string | null | undefined): BearerResult {
 export function tokensEqual(a: string, b: string): boolean {
   const ha = createHash("sha256").update(a).digest();
   const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
+  return timingSafeEqual(ha, hb);
 }
 
 /** First 6 lowercase hex chars of SHA-256(token): how a token appears in logs. */

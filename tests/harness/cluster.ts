@@ -1,7 +1,7 @@
 // In-process cluster: one control plane on a real HTTP port (0) and N nodes linked over the
 // in-memory transport (which serializes every envelope). Close it in afterEach/finally.
 
-import { createLogger, type Clock, type LogSink } from "../../runtime/index.ts";
+import { createLogger, RealClock, type Clock, type LogSink } from "../../runtime/index.ts";
 import { memoryLinkPair } from "../../adapters/transport/index.ts";
 import { runControl, type RunningControl } from "../../actors/control/run.ts";
 import { startNode, type EngineFactory, type Node } from "../../actors/node/node.ts";
@@ -37,7 +37,7 @@ export function mockPool(id: string, model = "tiny", extra: Partial<PoolConfig> 
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
-  const log = createLogger({ clock: options.clock ?? { now: () => Date.now() } as Clock, sink: options.logSink ?? (() => {}), level: "debug" });
+  const log = createLogger({ clock: options.clock ?? new RealClock(), sink: options.logSink ?? (() => {}), level: "debug" });
   const control = await runControl({
     log,
     hostname: "127.0.0.1",
