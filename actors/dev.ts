@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { memoryLinkPair } from "../adapters/transport/index.ts";
 import { exitOnFatal, processLogger, runMain, VERSION } from "./cli.ts";
-import { controlSettings } from "./control/main.ts";
+import { controlSettings } from "./control/config.ts";
 import { runControl } from "./control/run.ts";
 import type { PoolConfig } from "./node/config.ts";
 import { startNode } from "./node/node.ts";
@@ -12,9 +12,9 @@ import { startNode } from "./node/node.ts";
 const log = processLogger({ service: "dev" });
 
 await runMain(log, async () => {
-  const { values } = parseArgs({ options: { addr: { type: "string" }, help: { type: "boolean" } }, strict: true });
+  const { values } = parseArgs({ options: { addr: { type: "string" }, config: { type: "string" }, help: { type: "boolean" } }, strict: true });
   if (values.help) {
-    console.log("usage: bun run dev [--addr HOST:PORT]\nenv: as for `bun run control`");
+    console.log("usage: bun run dev [--addr HOST:PORT] [--config FILE]\nenv: as for `bun run control`");
     process.exit(0);
   }
   const settings = controlSettings(values);

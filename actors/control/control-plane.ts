@@ -1,6 +1,9 @@
 // Assembles the control plane's actor tree and the port the HTTP surface uses.
 //
 //   control (one_for_one)
+//   ├─ sessions    TTL, turns, budgets, affinity
+//   ├─ catalog     model catalog (durable index), lifecycle, verification
+//   ├─ artifacts   content-addressed documents and task transcripts
 //   ├─ tasks       supervisor of one temporary task actor per job
 //   ├─ scheduler   admission queue, placement, leases
 //   └─ registry    node membership
@@ -15,6 +18,13 @@ import {
   type SupervisorRef,
 } from "../../runtime/index.ts";
 import type { ControlPort, StreamSink } from "../../adapters/http/port.ts";
+import type { SessionsPort } from "../../adapters/http/sessions-port.ts";
+import type { PoolsPort } from "../../adapters/http/pools-port.ts";
+import { createPoolsPort } from "./pools/index.ts";
+import type { ArtifactsPort, CatalogPort } from "../../adapters/http/catalog-port.ts";
+import type { TrustPolicy } from "../../adapters/http/schemas-catalog.ts";
+import { artifactsActor, createArtifactsPort, type ArtifactsRef } from "./artifacts/index.ts";
+import { catalogActor, createCatalogPort, type CatalogMetrics, type CatalogRef } from "./catalog/index.ts";
 import type { TaskSpec } from "../../adapters/http/schemas.ts";
 import { createControlMetrics, type ControlMetrics } from "../../adapters/metrics/index.ts";
 import { RemoteEndpoint, type Link } from "../../adapters/transport/index.ts";
@@ -22,8 +32,11 @@ import { REGISTRY_PATH } from "../link/protocol.ts";
 import type { RegistryRef } from "./registry/protocol.ts";
 import { nodeRegistry } from "./registry/registry.ts";
 import type { SchedulerRef } from "./scheduler/protocol.ts";
-import { scheduler } from "./scheduler/scheduler.ts";
-import type { TaskRef } from "./task/protocol.ts";
+import type { RateLimits } from "./scheduler/admission.ts";
+import { scheduler, type AdmissionPolicy, type SessionGate } from "./scheduler/scheduler.ts";
+import { defaultBudgets, sessionsActor, sessionsPort, type SessionsOptions, type SessionsRef } from "./sessions/index.ts";
+import type { TaskHooks, TaskRef, TaskTimeouts } from "./task/protocol.ts";
+import { capabilities } from "./capabilities.ts";
 import { taskActor } from "./task/task.ts";
 
 export interface ControlPlaneOptions {
@@ -38,16 +51,34 @@ export interface ControlPlaneOptions {
   heartbeatMs?: number;
   /** How long an ended task stays available for late subscribers. */
   taskRetentionMs?: number;
+  /** ORCHD_ADMISSION_POLICY. */
+  policy?: AdmissionPolicy;
+  rateLimits?: RateLimits;
+  timeouts?: TaskTimeouts;
+  /** Cadence of SSE `metrics` frames while a task streams (0 = off). */
+  metricsIntervalMs?: number;
+  sessions?: Omit<SessionsOptions, "log">;
+  /** Durable catalog index directory. */
+  catalogRoot: string;
+  /** Artifact store directory (ORCH_ARTIFACTS_FS_ROOT). */
+  artifactsRoot: string;
+  trustPolicy?: TrustPolicy;
 }
 
 export interface ControlPlane {
   system: ActorSystem;
   port: ControlPort;
   metrics: ControlMetrics;
+  sessions: SessionsPort;
+  catalog: CatalogPort;
+  artifacts: ArtifactsPort;
+  pools: PoolsPort;
   /** Binds a node link (WebSocket or in-memory) to this control plane. */
   acceptLink(link: Link): RemoteEndpoint;
   shutdown(): Promise<void>;
 }
+
+const TRANSCRIPT_TIMEOUT_MS = 2000;
 
 export const CONTROL_DEFAULTS = {
   capacity: 256,
@@ -68,9 +99,53 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const tasks = system.ref("control/tasks") as SupervisorRef;
   const schedulerRef: SchedulerRef = system.ref("control/scheduler");
   const registry: RegistryRef = system.ref(REGISTRY_PATH);
+  const sessionsRef: SessionsRef = system.ref("control/sessions");
+  const budgetDefaults = defaultBudgets(options.sessions);
+  const catalogRef: CatalogRef = system.ref("control/catalog");
+  const artifactsRef: ArtifactsRef = system.ref("control/artifacts");
+  const catalogMetrics: CatalogMetrics = {
+    verification: (result, reason) => metrics.catalogVerifications.inc({ result, reason, engine: "" }),
+    modelState: (model_id, state) => {
+      for (const s of ["Active", "Retired"] as const) metrics.modelState.set({ model_id, state: s }, s === state ? 1 : 0);
+    },
+    modelRemoved: (model_id) => {
+      for (const s of ["Active", "Retired"]) metrics.modelState.remove({ model_id, state: s });
+    },
+  };
+
+  const gate: SessionGate = {
+    begin: (session_id, task_id, reserve_tokens) => sessionsRef.ask({ type: "begin", session_id, task_id, reserve_tokens }),
+    abort: (session_id, task_id) => void sessionsRef.tell({ type: "abort", session_id, task_id }),
+    affinity: (session_id) => sessionsRef.ask({ type: "affinity", session_id }),
+    defaults: () => budgetDefaults,
+  };
+  const hooks: TaskHooks = {
+    queueDepth: async () => (await schedulerRef.ask({ type: "status" })).queue_depth,
+    budgets: async (session_id) => (session_id ? sessionsRef.ask({ type: "budgets", session_id }) : budgetDefaults),
+    warm: async (session_id, at) => (await sessionsRef.ask({ type: "warm", session_id, ...at }))?.kv_warmth ?? false,
+    spend: (session_id, task_id, tokens_out, decode_ms) => void sessionsRef.tell({ type: "spend", session_id, task_id, tokens_out, decode_ms }),
+    // Bounded: a slow disk delays a stream's last event by at most this, never loses it.
+    transcript: (record) =>
+      artifactsRef.ask({ type: "put", artifact: { ...record, parent: null } }, { timeoutMs: TRANSCRIPT_TIMEOUT_MS }).then(
+        (r) => void (!r.ok && log.warn("Could not store a task transcript", { job_id: record.content.job_id, error: r.error.message })),
+        (e) => log.warn("Could not store a task transcript", { job_id: record.content.job_id, error: String(e) }),
+      ),
+  };
 
   const taskFactory = (spec: TaskSpec, admission: Parameters<typeof taskActor>[2]) =>
-    taskActor({ scheduler: schedulerRef, log, metrics, retentionMs: options.taskRetentionMs ?? CONTROL_DEFAULTS.taskRetentionMs }, spec, admission);
+    taskActor(
+      {
+        scheduler: schedulerRef,
+        log,
+        metrics,
+        hooks,
+        retentionMs: options.taskRetentionMs ?? CONTROL_DEFAULTS.taskRetentionMs,
+        timeouts: options.timeouts,
+        metricsIntervalMs: options.metricsIntervalMs,
+      },
+      spec,
+      admission,
+    );
 
   await system.spawn(
     "control",
@@ -78,10 +153,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       strategy: "one_for_one",
       intensity: { maxRestarts: 5, periodMs: 10_000 },
       children: [
+        { id: "sessions", start: sessionsActor({ log, ...options.sessions }), mailbox: { capacity: 10_000 } },
+        { id: "catalog", start: catalogActor({ root: options.catalogRoot, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy }), mailbox: { capacity: 1000 } },
+        { id: "artifacts", start: artifactsActor({ root: options.artifactsRoot, log }), mailbox: { capacity: 10_000 } },
         { id: "tasks", start: supervisor({ strategy: "one_for_one" }), mailbox: { capacity: 10_000 } },
         {
           id: "scheduler",
-          start: scheduler({ tasks, taskFactory, log, metrics, capacity: options.capacity ?? CONTROL_DEFAULTS.capacity }),
+          start: scheduler({
+            tasks,
+            taskFactory,
+            log,
+            metrics,
+            capacity: options.capacity ?? CONTROL_DEFAULTS.capacity,
+            policy: options.policy,
+            rateLimits: options.rateLimits,
+            sessions: gate,
+            modelRetired: async (model_id) => (await catalogRef.ask({ type: "lifecycle", model_id })) === "Retired",
+          }),
           mailbox: { capacity: 10_000 },
         },
         {
@@ -107,17 +195,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const port: ControlPort = {
     async submit(request, meta) {
       const spec: TaskSpec = { ...request, task_id: request.task_id ?? crypto.randomUUID() };
-      return schedulerRef.ask({ type: "admit", request: spec, correlation_id: meta.correlationId });
+      return schedulerRef.ask({ type: "admit", request: spec, correlation_id: meta.correlationId, identity: meta.identity });
     },
     async subscribe(taskId: string, sink: StreamSink) {
       const ref = taskRef(taskId);
+      let budgets;
       try {
-        await ref.ask({ type: "subscribe", sink });
+        ({ budgets } = await ref.ask({ type: "subscribe", sink }));
       } catch (e) {
         if (stopped(e)) return undefined;
         throw e;
       }
       return {
+        budgets,
         unsubscribe: (opts = {}) => void ref.tell({ type: "unsubscribe", sink, cancel_if_last: opts.cancelIfLast }),
       };
     },
@@ -130,6 +220,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }
     },
     nodes: () => registry.ask({ type: "list" }),
+    capabilities: async () => capabilities(await registry.ask({ type: "list" })),
     async ready() {
       if (!system.isAlive("control")) return { ready: false, nodes_online: 0 };
       const nodes = await registry.ask({ type: "list" }).catch(() => []);
@@ -141,6 +232,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     system,
     port,
     metrics,
+    sessions: sessionsPort(sessionsRef),
+    catalog: createCatalogPort({ catalog: catalogRef, nodes: () => registry.ask({ type: "list" }) }),
+    artifacts: createArtifactsPort(artifactsRef),
+    pools: createPoolsPort(registry, {
+      clock: system.clock,
+      log,
+      queueDepth: () => schedulerRef.ask({ type: "status" }).then((s) => s.queue_depth),
+      drainEvents: metrics.drainEvents,
+    }),
     acceptLink(link) {
       const endpoint = new RemoteEndpoint(system, link, { exports: [REGISTRY_PATH, "control/tasks/"] });
       endpoint.onClose((reason) => registry.tell({ type: "link-down", link_id: endpoint.id, reason }));

@@ -1,42 +1,29 @@
 // `bun run control`: the control plane on its own.
-//   --addr HOST:PORT (ORCHD_ADDR, default 127.0.0.1:8080)
+//   --addr HOST:PORT (ORCHD_ADDR, default 127.0.0.1:8080)   --config FILE (ORCHD_CONFIG)
 
 import { parseArgs } from "node:util";
-import { apiToken, checkBind, envBool, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
-import { CONTROL_DEFAULTS } from "./control-plane.ts";
+import { exitOnFatal, processLogger, runMain, VERSION } from "../cli.ts";
+import { controlSettings } from "./config.ts";
 import { runControl } from "./run.ts";
 
 const log = processLogger({ service: "control" });
 
-export interface ControlFlags {
-  addr?: string;
-}
-
-export function controlSettings(flags: ControlFlags) {
-  const addr = parseAddr(flags.addr ?? process.env.ORCHD_ADDR ?? "127.0.0.1:8080", "--addr");
-  const token = apiToken();
-  checkBind(addr.hostname, token);
-  const policy = process.env.ORCHD_ADMISSION_POLICY ?? "reject";
-  if (policy !== "reject") throw new UsageError(`ORCHD_ADMISSION_POLICY must be 'reject' (got '${policy}')`);
-  return {
-    ...addr,
-    token,
-    authOptional: envBool("AUTH_OPTIONAL"),
-    capacity: envInt("ORCHD_ADMISSION_CAPACITY", CONTROL_DEFAULTS.capacity, 1),
-    nodeTimeoutMs: envInt("ORCHESTRATORD_NODE_TIMEOUT_MS", CONTROL_DEFAULTS.nodeTimeoutMs, 1),
-  };
-}
+export const CONTROL_USAGE = `usage: bun run control [--addr HOST:PORT] [--config FILE]
+env: ORCHD_ADDR ORCHD_CONFIG LLORCH_API_TOKEN (alias AUTH_TOKEN) AUTH_OPTIONAL
+     ORCHD_ADMISSION_CAPACITY ORCHD_ADMISSION_POLICY (reject|drop-lru) ORCHD_RATE_LIMIT_RPS ORCHD_RATE_LIMIT_TPM
+     ORCHESTRATORD_NODE_TIMEOUT_MS ORCHD_TIMEOUT_WALL_MS ORCHD_TIMEOUT_IDLE_MS ORCHD_SSE_CHANNEL_CAP
+     ORCHD_SSE_METRICS_INTERVAL_MS ORCH_ARTIFACTS_FS_ROOT ORCHD_CATALOG_ROOT ORCHD_MAX_BODY_BYTES`;
 
 if (import.meta.main) {
   await runMain(log, async () => {
-    const { values } = parseArgs({ options: { addr: { type: "string" }, help: { type: "boolean" } }, strict: true });
+    const { values } = parseArgs({ options: { addr: { type: "string" }, config: { type: "string" }, help: { type: "boolean" } }, strict: true });
     if (values.help) {
-      console.log("usage: bun run control [--addr HOST:PORT]\nenv: ORCHD_ADDR LLORCH_API_TOKEN AUTH_OPTIONAL ORCHD_ADMISSION_CAPACITY ORCHD_ADMISSION_POLICY ORCHESTRATORD_NODE_TIMEOUT_MS");
+      console.log(CONTROL_USAGE);
       process.exit(0);
     }
     const settings = controlSettings(values);
     const control = await runControl({ ...settings, log, version: VERSION, onFatal: exitOnFatal(log) });
-    log.info(`Control plane listening on ${control.url}`, { event: "listening", url: control.url.toString(), auth: settings.token ? "token" : "off" });
+    log.info(`Control plane listening on ${control.url}`, { event: "listening", url: control.url.toString(), auth: settings.token ? "token" : "off", policy: settings.policy });
     return () => control.stop();
   });
 }

@@ -2,6 +2,10 @@
 
 import type { Clock, Logger } from "../../runtime/index.ts";
 import { createControlApp, serve, type HttpServer } from "../../adapters/http/index.ts";
+import { registerArtifactRoutes } from "../../adapters/http/routes/artifacts.ts";
+import { registerCatalogRoutes } from "../../adapters/http/routes/catalog.ts";
+import { registerPoolRoutes } from "../../adapters/http/routes/pools.ts";
+import { registerSessionRoutes } from "../../adapters/http/routes/sessions.ts";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 
 export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
@@ -12,6 +16,8 @@ export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
   authOptional?: boolean;
   version: string;
   clock?: Clock;
+  sseChannelCap?: number;
+  maxBodyBytes?: number;
   /** Called if the root supervisor gives up: the process should exit and be restarted. */
   onFatal?: (reason: string) => void;
 }
@@ -32,6 +38,15 @@ export async function runControl(options: RunControlOptions): Promise<RunningCon
     token: options.token,
     authOptional: options.authOptional,
     version: options.version,
+    maxBodyBytes: options.maxBodyBytes,
+    sseChannelCap: options.sseChannelCap,
+    onSseDrop: () => plane.metrics.sseBackpressureDrops.inc(),
+    routes: [
+      (app) => registerSessionRoutes(app, plane.sessions),
+      (app) => registerCatalogRoutes(app, plane.catalog),
+      (app) => registerArtifactRoutes(app, plane.artifacts),
+      (app) => registerPoolRoutes(app, plane.pools),
+    ],
   });
   let server: HttpServer;
   try {
@@ -42,6 +57,13 @@ export async function runControl(options: RunControlOptions): Promise<RunningCon
       log: options.log,
       token: options.token,
       onNodeLink: (link) => plane.acceptLink(link),
+      clientWs: {
+        port: plane.port,
+        authOptional: options.authOptional,
+        clock: options.clock,
+        // Same stream frames as SSE, so the same counter (the digest's §12.1 names are fixed).
+        onBackpressureDrop: () => plane.metrics.sseBackpressureDrops.inc(),
+      },
     });
   } catch (error) {
     await plane.shutdown();

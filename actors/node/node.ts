@@ -1,23 +1,22 @@
 // Assembles a node's actor tree and keeps its link to the control plane.
 //
 //   node (one_for_one)
-//   ├─ agent              link side: register, heartbeat, dispatch/cancel routing
+//   ├─ agent              link side: register, heartbeat, dispatch/cancel and pool-control routing
 //   └─ pool-<id>* (rest_for_one)
-//       ├─ manager        leases, readiness, snapshots
+//       ├─ manager        leases, readiness, snapshots, drain/reload
 //       └─ replica-0      engine driver; restarted with backoff when its engine dies
 
-import { ActorSystem, supervisor, type ActorRef, type BackoffPolicy, type ChildSpec, type Clock, type Logger } from "../../runtime/index.ts";
-import { MockEngine, type EngineAdapter } from "../../adapters/engines/index.ts";
+import { ActorSystem, supervisor, type BackoffPolicy, type Clock, type Logger } from "../../runtime/index.ts";
+import { MockEngine } from "../../adapters/engines/index.ts";
 import { LinkKeeper, RemoteEndpoint, type Connector } from "../../adapters/transport/index.ts";
 import { AGENT_PATH } from "../link/protocol.ts";
 import { nodeAgent } from "./agent/agent.ts";
 import type { AgentInternalMsg, AgentInternalRef, AgentReplies } from "./agent/protocol.ts";
 import type { PoolConfig } from "./config.ts";
-import { poolManager } from "./pool/pool.ts";
-import type { PoolRef, ReplicaRef } from "./pool/protocol.ts";
-import { replica } from "./replica/replica.ts";
+import { poolTree, type EngineFactory } from "./pool/pool-tree.ts";
+import type { PoolRef } from "./pool/protocol.ts";
 
-export type EngineFactory = (pool: PoolConfig, replicaId: string, clock: Clock) => EngineAdapter;
+export type { EngineFactory };
 
 export interface NodeOptions {
   nodeId: string;
@@ -32,6 +31,8 @@ export interface NodeOptions {
   /** Restart backoff of engine replicas (digest: 1 s doubling to 60 s, ±10 %, reset after 300 s). */
   engineBackoff?: BackoffPolicy;
   engineFactory?: EngineFactory;
+  /** How long a reloaded engine may take to become ready before the reload rolls back (120 s). */
+  reloadReadyTimeoutMs?: number;
   /** Called if the root supervisor gives up: the process should exit and be restarted. */
   onFatal?: (reason: string) => void;
 }
@@ -50,6 +51,7 @@ export const defaultEngineFactory: EngineFactory = (pool, _replicaId, clock) => 
     case "mock":
       return new MockEngine({
         clock,
+        model: pool.model,
         slots: pool.slots,
         faults: {
           tokenDelayMs: pool.mock?.token_delay_ms,
@@ -71,48 +73,21 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   const agent: AgentInternalRef = system.ref<AgentInternalMsg, AgentReplies>(AGENT_PATH);
   const engineFactory = options.engineFactory ?? defaultEngineFactory;
   const poolRefs = new Map<string, PoolRef>();
-  const poolSpecs: ChildSpec[] = options.pools.map((pool) => {
-    const base = `node/pool-${pool.id}`;
-    const poolRef: PoolRef = system.ref(`${base}/manager`);
-    const replicaId = "replica-0";
-    const replicaRef: ReplicaRef = system.ref(`${base}/${replicaId}`);
-    poolRefs.set(pool.id, poolRef);
-    return {
-      id: `pool-${pool.id}`,
-      start: supervisor({
-        strategy: "rest_for_one",
-        // The restart-storm limit of the digest: 10 restarts per 60 s.
-        intensity: { maxRestarts: 10, periodMs: 60_000 },
-        children: [
-          {
-            id: "manager",
-            start: poolManager({
-              poolId: pool.id,
-              engine: pool.engine,
-              models: [pool.model],
-              slots: pool.slots,
-              agent,
-              replica: replicaRef,
-              replicaId,
-              log,
-            }),
-          },
-          {
-            id: replicaId,
-            backoff: options.engineBackoff ?? ENGINE_BACKOFF,
-            start: replica({
-              nodeId: options.nodeId,
-              poolId: pool.id,
-              replicaId,
-              pool: poolRef,
-              engine: () => engineFactory(pool, replicaId, system.clock),
-              log,
-              healthIntervalMs: options.healthIntervalMs ?? 500,
-            }),
-          },
-        ],
-      }),
-    };
+  const poolSpecs = options.pools.map((pool) => {
+    const tree = poolTree({
+      system,
+      parent: "node",
+      nodeId: options.nodeId,
+      pool,
+      agent,
+      engineFactory,
+      engineBackoff: options.engineBackoff ?? ENGINE_BACKOFF,
+      healthIntervalMs: options.healthIntervalMs ?? 500,
+      readyTimeoutMs: options.reloadReadyTimeoutMs,
+      log,
+    });
+    poolRefs.set(pool.id, tree.ref);
+    return tree.spec;
   });
 
   await system.spawn(

@@ -1,9 +1,13 @@
 // Mock engine on a simulated clock: deterministic output, per-token delay, and each injected
 // fault (fail, crash, hang) ending the stream the way a real engine would.
 
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { SimClock } from "../../runtime/index.ts";
-import { MockEngine, type MockFaults } from "./mock.ts";
+import { localModelPath, MockEngine, type MockFaults } from "./mock.ts";
 import { EngineError, type EngineEvent, type EngineRequest } from "./types.ts";
 
 function request(over: Partial<EngineRequest> = {}): EngineRequest {
@@ -183,4 +187,47 @@ describe("MockEngine", () => {
     expect(await engine.props()).toEqual({ slots_total: 4, ctx_max: 2048 });
     expect(engine.version()).toBe("mock-9");
   });
+});
+
+describe("MockEngine model refs", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mock-model-"));
+  const file = join(dir, "tiny.gguf");
+  writeFileSync(file, "GGUF");
+  mkdirSync(join(dir, "a-dir.gguf"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const health = (model: string) => new MockEngine({ clock: new SimClock(), model }).health();
+
+  test("plain names and remote refs are virtual; file: and path-like refs name local paths", () => {
+    expect(localModelPath("tiny")).toBeUndefined();
+    expect(localModelPath("hf:org/repo/file.gguf")).toBeUndefined();
+    expect(localModelPath("https://example.com/m.gguf")).toBeUndefined();
+    expect(localModelPath("file:/models/a.bin")).toBe("/models/a.bin");
+    expect(localModelPath(pathToFileURL(file).href)).toBe(file);
+    expect(localModelPath("models/a")).toBe("models/a");
+    expect(localModelPath("a.gguf")).toBe("a.gguf");
+  });
+
+  test("an existing model file starts; a virtual name needs no file", async () => {
+    expect(await health(file)).toEqual({ live: true, ready: true });
+    expect(await health(`file:${file}`)).toEqual({ live: true, ready: true });
+    expect(await health("tiny")).toEqual({ live: true, ready: true });
+  });
+
+  for (const model of [join(dir, "missing.gguf"), `file:${join(dir, "nope")}`, "missing.gguf", join(dir, "a-dir.gguf")]) {
+    test(`a model that cannot be loaded fails the start for good: ${model.replace(dir, "<tmp>")}`, async () => {
+      const clock = new SimClock();
+      const engine = new MockEngine({ clock, model });
+      for (let i = 0; i < 2; i++) {
+        const error = (await engine.health().catch((e) => e)) as EngineError;
+        expect(error).toBeInstanceOf(EngineError);
+        expect(error.fatal).toBe(true);
+        expect(error.message).toContain("failed to start");
+      }
+      const run = consume(engine, request());
+      await clock.flush();
+      expect(((await run.done) as EngineError).fatal).toBe(true);
+      expect(run.events).toEqual([]);
+    });
+  }
 });

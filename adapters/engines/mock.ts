@@ -2,7 +2,11 @@
 // after N tokens, crash after N tokens (the engine dies: every stream fails and health goes
 // down until restart), hang after N tokens (no more tokens until canceled).
 // Output is deterministic in (prompt, seed): the same request yields the same tokens.
+// A model ref that names a local file (`file:` or path-like) must exist, as for a real engine:
+// otherwise the engine fails to start, so reload and start-up failures are real in tests.
 
+import { statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { Clock } from "../../runtime/index.ts";
 import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 
@@ -27,6 +31,39 @@ export interface MockEngineOptions {
   slots?: number;
   ctxMax?: number;
   version?: string;
+  /** The model ref the engine loads; plain names ("tiny") are virtual. */
+  model?: string;
+}
+
+/** Remote refs the mock pretends to have fetched (digest §9.1 schemes). */
+const REMOTE_REF = /^(hf:|https?:\/\/|s3:\/\/|oci:\/\/)/;
+
+/**
+ * The local path a model ref names, or undefined for a virtual (plain name) or remote ref.
+ * `file:` refs are paths; otherwise a ref with a "/" or a ".gguf" suffix looks like one.
+ */
+export function localModelPath(ref: string): string | undefined {
+  if (ref.startsWith("file://")) return fileURLToPath(ref);
+  if (ref.startsWith("file:")) return ref.slice("file:".length);
+  if (REMOTE_REF.test(ref)) return undefined;
+  return ref.includes("/") || ref.endsWith(".gguf") ? ref : undefined;
+}
+
+/** Why the model cannot be loaded, or undefined when it can. */
+export function checkModelFile(ref: string): string | undefined {
+  let path: string | undefined;
+  try {
+    path = localModelPath(ref);
+  } catch (error) {
+    return `model ref '${ref}' is not a valid file URL: ${(error as Error).message}`;
+  }
+  if (path === undefined) return undefined;
+  try {
+    if (!statSync(path).isFile()) return `model path ${path} is not a file`;
+  } catch {
+    return `model file ${path} does not exist`;
+  }
+  return undefined;
 }
 
 const WORDS = [
@@ -48,6 +85,9 @@ export class MockEngine implements EngineAdapter {
   readonly engine = "mock";
   faults: MockFaults;
   private crashed = false;
+  /** Set by the first health check (the engine's start): why it could not load its model. */
+  private startError: string | undefined;
+  private started = false;
   private readonly running = new Map<string, AbortController>();
   /** Requests seen, for tests: task ids in submit order. */
   readonly submitted: string[] = [];
@@ -65,7 +105,24 @@ export class MockEngine implements EngineAdapter {
     return this.running.size;
   }
 
+  /** The model this engine loads. */
+  get model(): string | undefined {
+    return this.options.model;
+  }
+
+  /**
+   * Loads the model once, like an engine process at spawn. A missing file is fatal: the engine
+   * never comes up, and health keeps failing with the same reason.
+   */
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.startError = this.options.model === undefined ? undefined : checkModelFile(this.options.model);
+  }
+
   async health(): Promise<EngineHealth> {
+    this.start();
+    if (this.startError) throw new EngineError("POOL_UNAVAILABLE", `mock engine failed to start: ${this.startError}`, true);
     if (this.crashed) return { live: false, ready: false };
     return { live: true, ready: !this.faults.unready };
   }
@@ -88,6 +145,8 @@ export class MockEngine implements EngineAdapter {
   }
 
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    this.start();
+    if (this.startError) throw new EngineError("POOL_UNAVAILABLE", `mock engine failed to start: ${this.startError}`, true);
     if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine is down", true);
     const local = new AbortController();
     const both = AbortSignal.any([signal, local.signal]);

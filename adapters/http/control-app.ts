@@ -1,14 +1,18 @@
-// The control plane's HTTP surface (hono): native /v2 tasks, events (SSE), cancel, nodes, and the
-// ops endpoints. Correlation ids run outermost so every response, errors included, carries one.
+// The control plane's HTTP surface (hono): ops endpoints, native /v2 routes and the route modules
+// of the other areas (sessions, catalog, artifacts, pools...). Correlation ids run outermost so
+// every response, errors included, carries one; then header and body size limits; then auth.
 
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Registry } from "prom-client";
 import type { Logger } from "../../runtime/index.ts";
 import { authorize, isLoopbackHost } from "./auth.ts";
-import { errorResponse, fail } from "./errors.ts";
+import { fail } from "./errors.ts";
 import type { ControlPort } from "./port.ts";
-import { TaskRequestV2 } from "./schemas.ts";
-import { createSseStream } from "./sse.ts";
+import { registerTaskRoutes } from "./routes/tasks.ts";
+import { API_VERSION } from "./schemas.ts";
+import { WS_PATH } from "./ws-api.ts";
+import { buildControlOpenApi } from "./operations.ts";
 
 export interface ControlAppOptions {
   port: ControlPort;
@@ -17,15 +21,27 @@ export interface ControlAppOptions {
   token?: string;
   authOptional?: boolean;
   version: string;
+  buildCommit?: string;
+  buildTime?: string;
+  /** Largest accepted request body (bytes). */
+  maxBodyBytes?: number;
+  sseChannelCap?: number;
+  onSseDrop?: () => void;
+  /** Route modules of the other areas, registered after auth. */
+  routes?: ((app: Hono<ControlEnv>) => void)[];
 }
 
-type Env = { Variables: { correlationId: string; identity: string } };
+export type ControlEnv = { Variables: { correlationId: string; identity: string } };
 
 const CORRELATION_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Per header; Bun itself answers 431 (empty body) above 16 KiB of headers in total. */
+export const MAX_HEADER_BYTES = 8192;
 
-export function createControlApp(options: ControlAppOptions): Hono<Env> {
-  const app = new Hono<Env>();
+export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
+  const app = new Hono<ControlEnv>();
   const { port, log } = options;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   app.use(async (c, next) => {
     const given = c.req.header("x-correlation-id");
@@ -35,7 +51,24 @@ export function createControlApp(options: ControlAppOptions): Hono<Env> {
     c.res.headers.set("X-Correlation-Id", id);
   });
 
+  app.use(async (c, next) => {
+    for (const [name, value] of c.req.raw.headers) {
+      if (value.length > MAX_HEADER_BYTES) return fail(c, "INVALID_PARAMS", `header ${name} exceeds ${MAX_HEADER_BYTES} bytes`, {}, 431);
+    }
+    await next();
+  });
+
+  app.use(
+    "/v2/*",
+    bodyLimit({
+      maxSize: maxBody,
+      onError: (c) => fail(c, "INVALID_PARAMS", `request body exceeds ${maxBody} bytes`, {}, 413),
+    }),
+  );
+
   app.use("/v2/*", async (c, next) => {
+    // Browsers cannot set headers on a WebSocket: without one, /v2/ws asks for {type:"auth"} first.
+    if (c.req.path === WS_PATH && !c.req.header("authorization")) return next();
     // Set by serve(): the peer address, for the loopback rule of AUTH_OPTIONAL.
     const remote = (c.env as { ip?: { address?: string } } | undefined)?.ip?.address;
     const outcome = authorize(c.req.header("authorization"), options.token, {
@@ -61,51 +94,22 @@ export function createControlApp(options: ControlAppOptions): Hono<Env> {
     return c.text(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
-  app.post("/v2/tasks", async (c) => {
-    const body = await readJson(c);
-    if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
-    const parsed = TaskRequestV2.safeParse(body.value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.join(".") || "body";
-      return fail(c, "INVALID_PARAMS", `${where}: ${issue?.message ?? "invalid"}`);
-    }
-    if (parsed.data.deadline_ms !== undefined && parsed.data.deadline_ms <= 0) {
-      return fail(c, "DEADLINE_UNMET", "deadline_ms must be positive");
-    }
-    const outcome = await port.submit(parsed.data, { correlationId: c.get("correlationId") });
-    if (!outcome.ok) return errorResponse(c, outcome.error);
-    return c.json(outcome.admission, 202);
-  });
-
-  app.get("/v2/tasks/:id/events", async (c) => {
-    const id = c.req.param("id");
-    const stream = createSseStream(c.req.raw.signal);
-    const subscription = await port.subscribe(id, stream.sink);
-    if (!subscription) return fail(c, "NOT_FOUND", `task ${id} not found`);
-    stream.attach(subscription);
-    return new Response(stream.body, {
-      status: 200,
-      headers: {
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache",
-        Connection: "keep-alive",
-        "X-Accel-Buffering": "no",
-      },
-    });
-  });
-
-  app.post("/v2/tasks/:id/cancel", async (c) => {
-    const id = c.req.param("id");
-    const result = await port.cancel(id, "client");
-    if (result === "unknown") return fail(c, "NOT_FOUND", `task ${id} not found`);
-    return c.body(null, 204);
-  });
+  registerTaskRoutes(app, { port, sseChannelCap: options.sseChannelCap, onSseDrop: options.onSseDrop });
 
   app.get("/v2/nodes", async (c) => {
     const nodes = await port.nodes();
     return c.json({ nodes, count: nodes.length });
   });
+
+  app.get("/v2/meta/capabilities", async (c) => c.json(await port.capabilities()));
+  app.get("/v2/meta/version", (c) =>
+    c.json({ api_version: API_VERSION, build_commit: options.buildCommit ?? "unknown", build_time: options.buildTime ?? "unknown" }),
+  );
+
+  let openApi: ReturnType<typeof buildControlOpenApi> | undefined;
+  app.get("/v2/openapi.json", (c) => c.json((openApi ??= buildControlOpenApi())));
+
+  for (const register of options.routes ?? []) register(app);
 
   app.notFound((c) => fail(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
@@ -116,14 +120,4 @@ export function createControlApp(options: ControlAppOptions): Hono<Env> {
   });
 
   return app;
-}
-
-async function readJson(c: Context): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
-  const type = c.req.header("content-type") ?? "";
-  if (!type.includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
-  try {
-    return { ok: true, value: await c.req.json() };
-  } catch {
-    return { ok: false, message: "body is not valid JSON" };
-  }
 }

@@ -1,10 +1,11 @@
 // The contract's error envelope on every error response, with the 429 headers it requires.
 
 import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "./schemas.ts";
 
-export function errorResponse(c: Context, error: ErrorEnvelope): Response {
-  const status = HTTP_STATUS[error.code];
+/** `status` overrides the code's usual status (413 for a too-large body, 409 for a rolled-back reload). */
+export function errorResponse(c: Context, error: ErrorEnvelope, status: ContentfulStatusCode = HTTP_STATUS[error.code]): Response {
   if (status === 429) {
     const retryMs = error.retry_after_ms ?? 1000;
     c.header("Retry-After", String(Math.max(1, Math.floor(retryMs / 1000))));
@@ -14,6 +15,6 @@ export function errorResponse(c: Context, error: ErrorEnvelope): Response {
   return c.json(error, status);
 }
 
-export function fail(c: Context, code: ErrorCode, message: string, extra: Partial<ErrorEnvelope> = {}): Response {
-  return errorResponse(c, { code, message, ...extra });
+export function fail(c: Context, code: ErrorCode, message: string, extra: Partial<ErrorEnvelope> = {}, status?: ContentfulStatusCode): Response {
+  return errorResponse(c, { code, message, ...extra }, status);
 }

@@ -6,3 +6,5 @@ export { errorResponse, fail } from "./errors.ts";
 export type { ControlPort, StreamSink, Subscription, AdmitOutcome } from "./port.ts";
 export * from "./schemas.ts";
 export { createNodeApp, type NodeStatusSource } from "./node-app.ts";
+export { openWsSession, upgradeAuth, WS_PATH, WS_LIMITS, WS_CLOSE, type WsSession, type WsSocket, type WsLimits } from "./ws-api.ts";
+export type { ClientWsOptions } from "./server.ts";

@@ -1,11 +1,25 @@
 // What the HTTP surface needs from the control plane. Implemented by actors/control; kept here
 // so adapters never import the domain.
 
-import type { AdmissionResponseV2, ErrorEnvelope, NodeInfo, StreamEvent, TaskRequestV2 } from "./schemas.ts";
+import type { AdmissionResponseV2, CapabilitiesV2, ErrorEnvelope, NodeInfo, StreamEvent, TaskRequestV2 } from "./schemas.ts";
+
+/** A session's remaining budgets (X-Budget-* headers, SSE metrics frames). */
+export interface Budgets {
+  tokens_remaining: number;
+  time_remaining_ms: number;
+  cost_remaining: number;
+}
 
 export type AdmitOutcome =
-  | { ok: true; admission: AdmissionResponseV2 }
+  | { ok: true; admission: AdmissionResponseV2; budgets: Budgets }
   | { ok: false; error: ErrorEnvelope };
+
+export interface SubmitMeta {
+  correlationId: string;
+  /** `token:<fp6>` or `localhost`: the key of per-token rate limits. */
+  identity?: string;
+}
+
 
 /** An in-process subscriber to a task's stream. Events arrive in order; `end`/`error` is last. */
 export interface StreamSink {
@@ -13,6 +27,8 @@ export interface StreamSink {
 }
 
 export interface Subscription {
+  /** The task's session budgets when it subscribed. */
+  budgets?: Budgets;
   /** `cancelIfLast`: the client went away; cancel the task if nobody else is watching it. */
   unsubscribe(options?: { cancelIfLast?: boolean }): void;
 }
@@ -20,10 +36,12 @@ export interface Subscription {
 export interface ControlPort {
   /** Whether the control plane's actor tree is up, and how many nodes are online. */
   ready(): Promise<{ ready: boolean; nodes_online: number }>;
-  submit(request: TaskRequestV2, meta: { correlationId: string }): Promise<AdmitOutcome>;
+  submit(request: TaskRequestV2, meta: SubmitMeta): Promise<AdmitOutcome>;
   /** Undefined when the task is unknown. Missed events are replayed first. */
   subscribe(taskId: string, sink: StreamSink): Promise<Subscription | undefined>;
   /** "unknown" when no such task exists. Once this resolves, no token follows. */
   cancel(taskId: string, reason: "client" | "disconnect"): Promise<"canceled" | "unknown">;
   nodes(): Promise<NodeInfo[]>;
+  /** Engines, ctx_max, workloads and concurrency from the live pools. */
+  capabilities(): Promise<CapabilitiesV2>;
 }

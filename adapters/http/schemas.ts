@@ -50,11 +50,27 @@ export const ErrorEnvelope = z.object({
   policy_label: z.string().optional(),
   engine: z.string().optional(),
   pool_id: z.string().optional(),
+  /** Reload failures: the old engine was restored. */
+  rolled_back: z.boolean().optional(),
 });
 export type ErrorEnvelope = z.infer<typeof ErrorEnvelope>;
 
 export const Priority = z.enum(["interactive", "batch"]);
 export type Priority = z.infer<typeof Priority>;
+
+export const PlacementRequest = z
+  .object({
+    mode: z.enum(["pin", "prefer", "auto"]).default("auto"),
+    pin_pool_id: z.string().min(1).max(256).optional(),
+    node_id: z.string().min(1).max(128).optional(),
+    prefer_pools: z.array(z.string().min(1).max(256)).max(64).optional(),
+    avoid_pools: z.array(z.string().min(1).max(256)).max(64).optional(),
+    /** Exact match with a pool's devices, e.g. "0,1". */
+    require_device_mask: z.string().max(256).optional(),
+    allow_fallback: z.boolean().default(true),
+  })
+  .strict();
+export type PlacementRequest = z.infer<typeof PlacementRequest>;
 
 export const TaskRequestV2 = z
   .object({
@@ -74,9 +90,13 @@ export const TaskRequestV2 = z
     deadline_ms: z.number().int().optional(),
     expected_tokens: z.number().int().min(0).optional(),
     kv_hint: z.enum(["reuse", "cold"]).optional(),
+    placement: PlacementRequest.optional(),
+    /** A hint only (text|json|edits); never changes model semantics. */
+    output_mode: z.string().max(32).optional(),
     temperature: z.number().min(0).max(10).optional(),
     top_p: z.number().min(0).max(1).optional(),
-    stop: z.array(z.string()).max(16).optional(),
+    top_k: z.number().int().min(0).max(100_000).optional(),
+    stop: z.array(z.string().max(256)).max(16).optional(),
   })
   .strict();
 export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
@@ -109,7 +129,18 @@ export const EndData = z.object({
   decode_ms: z.number().int(),
   canceled: z.boolean().optional(),
 });
-export const MetricsData = z.record(z.string(), z.unknown());
+export const MetricsData = z
+  .object({
+    queue_depth: z.number().int(),
+    on_time_probability: z.number(),
+    kv_warmth: z.boolean(),
+    tokens_budget_remaining: z.number(),
+    time_budget_remaining_ms: z.number(),
+    cost_budget_remaining: z.number(),
+    tokens_out: z.number().int().optional(),
+    human: z.string().optional(),
+  })
+  .catchall(z.unknown());
 
 export type StreamEvent =
   | { type: "started"; data: z.infer<typeof StartedData> }
@@ -127,6 +158,12 @@ export const PoolView = z.object({
   slots_total: z.number().int(),
   slots_free: z.number().int(),
   vram_free_bytes: z.number().int().optional(),
+  vram_total_bytes: z.number().int().optional(),
+  /** Largest context the pool's model serves. */
+  ctx_max: z.number().int().optional(),
+  /** GPU device ids of the pool's device mask. */
+  devices: z.array(z.number().int()).optional(),
+  replica_id: z.string().optional(),
   models_available: z.array(z.string()),
   last_error: z.string().optional(),
 });
@@ -145,3 +182,29 @@ export const NodeInfo = z.object({
   pools: z.array(PoolView),
 });
 export type NodeInfo = z.infer<typeof NodeInfo>;
+
+export const EngineCapability = z.object({
+  engine: z.string(),
+  ctx_max: z.number().int(),
+  supported_workloads: z.array(z.string()),
+  features: z.record(z.string(), z.unknown()),
+  rate_limits: z.record(z.string(), z.unknown()),
+  engine_versions: z.array(z.string()),
+  /** Slots of ready pools of this engine on online nodes. */
+  concurrency: z.number().int(),
+  slots_total: z.number().int(),
+  pools: z.number().int(),
+  max_tokens_out: z.number().int(),
+  batching: z.boolean(),
+});
+
+export const CapabilitiesV2 = z.object({
+  api_version: z.string(),
+  engines: z.array(EngineCapability),
+});
+export type CapabilitiesV2 = z.infer<typeof CapabilitiesV2>;
+
+export const VersionV2 = z.object({ api_version: z.string(), build_commit: z.string(), build_time: z.string() });
+export type VersionV2 = z.infer<typeof VersionV2>;
+
+export const API_VERSION = "2.0.0";

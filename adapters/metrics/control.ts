@@ -1,45 +1,231 @@
-// Control-plane metrics (names and labels from the digest's §12.1). One registry per control
-// plane instance, never prom-client's global one, so clusters in one test process stay apart.
+// Control-plane metrics: every series of the digest's §12.1 and the control plane's own series,
+// with the contract's `node_id` (item 20) on pool and replica series. The SERIES table is the
+// single source for names, types, labels and buckets; the scrape checks below hold a registry's
+// text to it. One registry per control plane, never prom-client's global one, so clusters in one
+// test process stay apart.
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-const TASK_LABELS = ["engine", "engine_version", "pool_id", "replica_id", "priority"] as const;
+export type SeriesType = "counter" | "gauge" | "histogram";
+
+export interface SeriesSpec {
+  name: string;
+  type: SeriesType;
+  help: string;
+  /** Exactly the labels every sample carries (a histogram's `le` comes on top). */
+  labels: readonly string[];
+  buckets?: readonly number[];
+}
+
+// Recommended buckets (digest §12.1), not the upstream implementation's coarse default.
+export const FIRST_TOKEN_BUCKETS = [50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000] as const;
+export const DECODE_BUCKETS = [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000] as const;
+// Control → node dispatch is a link round trip: milliseconds, with a tail for a busy node.
+export const DISPATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500] as const;
+
+// Closed enums. Series labelled only with these (plus engine="" for "no engine named") are
+// initialised to 0 at start so rates exist before the first event.
+export const REJECT_REASONS = ["ADMISSION_REJECT", "QUEUE_FULL_DROP_LRU", "INVALID_PARAMS", "POOL_UNREADY", "POOL_UNAVAILABLE", "REPLICA_EXHAUSTED"] as const;
+export const BACKPRESSURE_POLICIES = ["reject", "drop-lru"] as const; // contract 22: no shed-low-priority
+export const PLACEMENT_OUTCOMES = ["assigned", "no_capacity"] as const;
+export const CATALOG_RESULTS = ["pass", "fail"] as const;
+export const MODEL_STATES = ["Active", "Retired"] as const;
+/** The admission rate limiter's refusals: requests per second, tokens per minute. */
+export const RATE_LIMIT_REASONS = ["rps", "tpm"] as const;
+
+const POOL = ["engine", "engine_version", "pool_id", "node_id"] as const;
+const REPLICA = ["engine", "engine_version", "pool_id", "replica_id", "node_id"] as const;
+
+/** Every series the control plane exposes, keyed by its property on ControlMetrics. */
+export const SERIES = {
+  tasksEnqueued: { name: "tasks_enqueued_total", type: "counter", help: "Tasks admitted into a queue", labels: [...REPLICA, "priority"] },
+  tasksStarted: { name: "tasks_started_total", type: "counter", help: "Tasks whose engine started generating", labels: [...REPLICA, "priority"] },
+  tasksCanceled: { name: "tasks_canceled_total", type: "counter", help: "Tasks canceled", labels: [...REPLICA, "reason"] },
+  // No engine_version by design: rejection happens before any engine is chosen.
+  tasksRejected: { name: "tasks_rejected_total", type: "counter", help: "Tasks refused at admission", labels: ["engine", "reason"] },
+  queueDepth: { name: "queue_depth", type: "gauge", help: "Tasks waiting in the admission queue", labels: [...POOL, "priority"] },
+  kvCacheUsage: { name: "kv_cache_usage_ratio", type: "gauge", help: "KV cache in use, 0..1", labels: REPLICA },
+  gpuUtilization: { name: "gpu_utilization", type: "gauge", help: "GPU utilisation in percent", labels: [...REPLICA, "device"] },
+  vramUsed: { name: "vram_used_bytes", type: "gauge", help: "VRAM in use", labels: [...REPLICA, "device"] },
+  firstToken: { name: "latency_first_token_ms", type: "histogram", help: "Admission to first token", labels: [...POOL, "priority"], buckets: FIRST_TOKEN_BUCKETS },
+  decode: { name: "latency_decode_ms", type: "histogram", help: "Decode time per task", labels: [...POOL, "priority"], buckets: DECODE_BUCKETS },
+  tokensIn: { name: "tokens_in_total", type: "counter", help: "Prompt tokens read by engines", labels: REPLICA },
+  tokensOut: { name: "tokens_out_total", type: "counter", help: "Tokens streamed to clients", labels: REPLICA },
+  backpressureEvents: { name: "admission_backpressure_events_total", type: "counter", help: "Admissions refused or evicted by a full queue", labels: ["engine", "policy"] },
+  catalogVerifications: { name: "catalog_verifications_total", type: "counter", help: "Catalog model verifications", labels: ["result", "reason", "engine"] },
+  modelState: { name: "model_state", type: "gauge", help: "1 for a catalog model's current lifecycle state", labels: ["model_id", "state"] },
+  placementDecisions: { name: "placement_decisions_total", type: "counter", help: "Placement decisions", labels: ["outcome", "pinned", "fallback"] },
+  placementCandidates: { name: "placement_candidates_considered", type: "gauge", help: "Candidates considered by the last placement", labels: [] },
+  activeLeases: { name: "active_leases", type: "gauge", help: "Slots leased to running tasks", labels: ["pool_id", "node_id"] },
+  poolReady: { name: "pool_ready", type: "gauge", help: "1 when the pool accepts work", labels: ["pool_id", "node_id"] },
+  // Per drain request: a drain names a pool id, whichever nodes host it.
+  drainEvents: { name: "drain_events_total", type: "counter", help: "Pool drains", labels: ["pool_id", "reason"] },
+  sseBackpressureDrops: { name: "sse_backpressure_drops_total", type: "counter", help: "SSE frames dropped for slow clients", labels: [] },
+  nodesOnline: { name: "orchd_nodes_online", type: "gauge", help: "Nodes currently online", labels: [] },
+  nodeRegistrations: { name: "orchd_node_registrations_total", type: "counter", help: "Node registrations", labels: ["outcome"] },
+  nodeHeartbeats: { name: "orchd_node_heartbeats_total", type: "counter", help: "Node heartbeats", labels: ["node_id", "outcome"] },
+  nodeDeregistrations: { name: "orchd_node_deregistrations_total", type: "counter", help: "Node deregistrations and losses", labels: ["outcome"] },
+  // The orchd_* pool series keep the digest's cloud labels: they aggregate a pool id over nodes.
+  poolsAvailable: { name: "orchd_pools_available", type: "gauge", help: "Nodes offering the pool ready and not draining", labels: ["pool_id"] },
+  admissionQueueDepth: { name: "orchd_admission_queue_depth", type: "gauge", help: "Queued tasks by the pool they target", labels: ["pool_id"] },
+  tasksDispatched: { name: "orchd_tasks_dispatched_total", type: "counter", help: "Tasks handed to a node", labels: ["pool_id", "outcome"] },
+  dispatchLatency: { name: "orchd_dispatch_latency_ms", type: "histogram", help: "Dispatch to node acknowledgement", labels: ["pool_id"], buckets: DISPATCH_BUCKETS },
+  rateLimited: { name: "rate_limited_total", type: "counter", help: "Requests refused by a per-token rate limit", labels: ["reason"] },
+  deadLetters: { name: "actor_dead_letters_total", type: "counter", help: "Actor messages not delivered", labels: ["reason"] },
+} as const satisfies Record<string, SeriesSpec>;
+
+/** What a scrape of a control plane must show: a `# TYPE` line each, samples with exactly these labels. */
+export const REQUIRED_SERIES: readonly SeriesSpec[] = Object.values(SERIES);
+
+type Spec<L extends string> = { name: string; help: string; labels: readonly L[]; buckets?: readonly number[] };
 
 export function createControlMetrics(registry = new Registry()) {
+  const registers = [registry];
+  const counter = <L extends string>(s: Spec<L>) => allLabels(new Counter<L>({ name: s.name, help: s.help, labelNames: s.labels, registers }), s.labels);
+  const gauge = <L extends string>(s: Spec<L>) => allLabels(new Gauge<L>({ name: s.name, help: s.help, labelNames: s.labels, registers }), s.labels);
+  const histogram = <L extends string>(s: Spec<L>) =>
+    allLabels(new Histogram<L>({ name: s.name, help: s.help, labelNames: s.labels, buckets: [...(s.buckets ?? [])], registers }), s.labels);
+  const S = SERIES;
   const m = {
     registry,
-    tasksEnqueued: new Counter({ name: "tasks_enqueued_total", help: "Tasks admitted into a queue", labelNames: TASK_LABELS, registers: [registry] }),
-    tasksStarted: new Counter({ name: "tasks_started_total", help: "Tasks whose engine started generating", labelNames: TASK_LABELS, registers: [registry] }),
-    tasksCanceled: new Counter({
-      name: "tasks_canceled_total",
-      help: "Tasks canceled",
-      labelNames: ["engine", "engine_version", "pool_id", "replica_id", "reason"] as const,
-      registers: [registry],
-    }),
-    tasksRejected: new Counter({ name: "tasks_rejected_total", help: "Tasks refused at admission", labelNames: ["engine", "reason"] as const, registers: [registry] }),
-    queueDepth: new Gauge({ name: "queue_depth", help: "Tasks waiting in the admission queue", labelNames: ["engine", "engine_version", "pool_id", "priority"] as const, registers: [registry] }),
-    tokensOut: new Counter({ name: "tokens_out_total", help: "Tokens streamed to clients", labelNames: ["engine", "engine_version", "pool_id", "replica_id"] as const, registers: [registry] }),
-    firstToken: new Histogram({
-      name: "latency_first_token_ms",
-      help: "Admission to first token",
-      labelNames: ["engine", "engine_version", "pool_id", "priority"] as const,
-      buckets: [50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000],
-      registers: [registry],
-    }),
-    decode: new Histogram({
-      name: "latency_decode_ms",
-      help: "Decode time per task",
-      labelNames: ["engine", "engine_version", "pool_id", "priority"] as const,
-      buckets: [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000],
-      registers: [registry],
-    }),
-    nodesOnline: new Gauge({ name: "orchd_nodes_online", help: "Nodes currently online", registers: [registry] }),
-    nodeRegistrations: new Counter({ name: "orchd_node_registrations_total", help: "Node registrations", labelNames: ["outcome"] as const, registers: [registry] }),
-    nodeHeartbeats: new Counter({ name: "orchd_node_heartbeats_total", help: "Node heartbeats", labelNames: ["node_id", "outcome"] as const, registers: [registry] }),
-    nodeDeregistrations: new Counter({ name: "orchd_node_deregistrations_total", help: "Node deregistrations and losses", labelNames: ["outcome"] as const, registers: [registry] }),
-    deadLetters: new Counter({ name: "actor_dead_letters_total", help: "Actor messages not delivered", labelNames: ["reason"] as const, registers: [registry] }),
+    tasksEnqueued: counter(S.tasksEnqueued),
+    tasksStarted: counter(S.tasksStarted),
+    tasksCanceled: counter(S.tasksCanceled),
+    tasksRejected: counter(S.tasksRejected),
+    queueDepth: gauge(S.queueDepth),
+    kvCacheUsage: gauge(S.kvCacheUsage),
+    gpuUtilization: gauge(S.gpuUtilization),
+    vramUsed: gauge(S.vramUsed),
+    firstToken: histogram(S.firstToken),
+    decode: histogram(S.decode),
+    tokensIn: counter(S.tokensIn),
+    tokensOut: counter(S.tokensOut),
+    backpressureEvents: counter(S.backpressureEvents),
+    catalogVerifications: counter(S.catalogVerifications),
+    modelState: gauge(S.modelState),
+    placementDecisions: counter(S.placementDecisions),
+    placementCandidates: gauge(S.placementCandidates),
+    activeLeases: gauge(S.activeLeases),
+    poolReady: gauge(S.poolReady),
+    drainEvents: counter(S.drainEvents),
+    sseBackpressureDrops: counter(S.sseBackpressureDrops),
+    nodesOnline: gauge(S.nodesOnline),
+    nodeRegistrations: counter(S.nodeRegistrations),
+    nodeHeartbeats: counter(S.nodeHeartbeats),
+    nodeDeregistrations: counter(S.nodeDeregistrations),
+    poolsAvailable: gauge(S.poolsAvailable),
+    admissionQueueDepth: gauge(S.admissionQueueDepth),
+    tasksDispatched: counter(S.tasksDispatched),
+    dispatchLatency: histogram(S.dispatchLatency),
+    rateLimited: counter(S.rateLimited),
+    deadLetters: counter(S.deadLetters),
   };
+
+  // Pre-registration: unlabelled series start at 0 by themselves; labelled ones whose values are
+  // all known up front start at 0 here. Series with open labels (pool, node, model, reason
+  // strings from the engine) only show their `# TYPE` line until first used.
+  for (const reason of REJECT_REASONS) m.tasksRejected.inc({ engine: "", reason }, 0);
+  for (const policy of BACKPRESSURE_POLICIES) m.backpressureEvents.inc({ engine: "", policy }, 0);
+  for (const outcome of PLACEMENT_OUTCOMES) {
+    for (const pinned of ["true", "false"]) for (const fallback of ["true", "false"]) m.placementDecisions.inc({ outcome, pinned, fallback }, 0);
+  }
+  for (const reason of RATE_LIMIT_REASONS) m.rateLimited.inc({ reason }, 0);
+  for (const outcome of ["success", "error"]) m.nodeRegistrations.inc({ outcome }, 0);
+  for (const outcome of ["success", "lost"]) m.nodeDeregistrations.inc({ outcome }, 0);
   return m;
 }
 
 export type ControlMetrics = ReturnType<typeof createControlMetrics>;
+
+const LABEL_METHODS = ["inc", "dec", "set", "observe", "setToCurrentTime", "startTimer", "labels", "remove", "zero"] as const;
+
+/**
+ * prom-client accepts a label object that lacks declared labels and then writes a sample without
+ * them, so one forgotten `node_id` would split a series. Every label-object argument is completed
+ * here with "" for what the caller did not know (the convention the call sites already use for
+ * "not placed yet"); unknown labels still throw. Counter and Histogram bind `inc`/`observe` per
+ * instance, hence wrapping the instance rather than subclassing.
+ */
+function allLabels<T extends object>(metric: T, names: readonly string[]): T {
+  if (names.length === 0) return metric;
+  const complete = (labels: Record<string, unknown>) => {
+    const out: Record<string, unknown> = Object.fromEntries(names.map((n) => [n, labels[n] ?? ""]));
+    for (const [k, v] of Object.entries(labels)) if (!(k in out)) out[k] = v; // prom-client rejects these
+    return out;
+  };
+  const target = metric as Record<string, unknown>;
+  for (const method of LABEL_METHODS) {
+    const original = target[method];
+    if (typeof original !== "function") continue;
+    target[method] = (first: unknown, ...rest: unknown[]) =>
+      original.call(metric, isLabelObject(first) ? complete(first) : first, ...rest);
+  }
+  return metric;
+}
+
+function isLabelObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Prometheus text format → `# TYPE` lines and samples (enough for tests; no timestamps). */
+export function parseExposition(text: string): { types: Map<string, string>; samples: Sample[] } {
+  const types = new Map<string, string>();
+  const samples: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# TYPE ")) {
+      const [name, type] = line.slice(7).split(" ");
+      if (name && type) types.set(name, type);
+      continue;
+    }
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
+    }
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return { types, samples };
+}
+
+/**
+ * Problems with a scrape against a series table: a missing or wrong `# TYPE` line, a sample whose
+ * label set is not exactly the declared one, histogram buckets other than the declared ones.
+ * Empty when the scrape conforms.
+ */
+export function checkExposition(text: string, series: readonly SeriesSpec[] = REQUIRED_SERIES): string[] {
+  const { types, samples } = parseExposition(text);
+  const problems: string[] = [];
+  for (const spec of series) {
+    const type = types.get(spec.name);
+    if (type !== spec.type) problems.push(`${spec.name}: expected "# TYPE ${spec.name} ${spec.type}", found ${type ?? "none"}`);
+    const expected = [...spec.labels].sort().join(",");
+    const les = new Set<string>();
+    for (const s of samples) {
+      const suffix = familySuffix(spec, s.name);
+      if (suffix === undefined) continue;
+      const keys = Object.keys(s.labels).filter((k) => !(suffix === "_bucket" && k === "le"));
+      if (keys.sort().join(",") !== expected) problems.push(`${s.name}: labels {${keys.join(",")}} instead of {${expected}}`);
+      if (suffix === "_bucket") les.add(s.labels.le ?? "");
+    }
+    if (spec.buckets && les.size > 0) {
+      const want = [...spec.buckets.map(String), "+Inf"];
+      if (les.size !== want.length || !want.every((b) => les.has(b))) problems.push(`${spec.name}: buckets [${[...les].join(",")}] instead of [${want.join(",")}]`);
+    }
+  }
+  return problems;
+}
+
+function familySuffix(spec: SeriesSpec, sample: string): string | undefined {
+  if (sample === spec.name && spec.type !== "histogram") return "";
+  if (spec.type !== "histogram") return undefined;
+  for (const suffix of ["_bucket", "_sum", "_count"]) if (sample === spec.name + suffix) return suffix;
+  return undefined;
+}

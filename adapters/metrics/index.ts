@@ -1,1 +1,9 @@
-export { createControlMetrics, type ControlMetrics } from "./control.ts";
+export {
+  createControlMetrics,
+  checkExposition,
+  parseExposition,
+  REQUIRED_SERIES,
+  SERIES,
+  type ControlMetrics,
+  type SeriesSpec,
+} from "./control.ts";

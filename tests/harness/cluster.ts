@@ -1,9 +1,12 @@
 // In-process cluster: one control plane on a real HTTP port (0) and N nodes linked over the
 // in-memory transport (which serializes every envelope). Close it in afterEach/finally.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createLogger, RealClock, type Clock, type LogSink } from "../../runtime/index.ts";
 import { memoryLinkPair } from "../../adapters/transport/index.ts";
-import { runControl, type RunningControl } from "../../actors/control/run.ts";
+import { runControl, type RunControlOptions, type RunningControl } from "../../actors/control/run.ts";
 import { startNode, type EngineFactory, type Node } from "../../actors/node/node.ts";
 import type { PoolConfig } from "../../actors/node/config.ts";
 
@@ -21,6 +24,8 @@ export interface ClusterOptions {
   clock?: Clock;
   /** Captures log lines; silent by default. */
   logSink?: LogSink;
+  /** Anything else the control plane takes (policy, rate limits, timeouts, sessions...). */
+  control?: Partial<RunControlOptions>;
 }
 
 export interface Cluster {
@@ -38,8 +43,12 @@ export function mockPool(id: string, model = "tiny", extra: Partial<PoolConfig> 
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const log = createLogger({ clock: options.clock ?? new RealClock(), sink: options.logSink ?? (() => {}), level: "debug" });
+  // Catalog index and artifacts live in a temp dir removed on close.
+  const stateDir = mkdtempSync(join(tmpdir(), "llorch-cluster-"));
   const control = await runControl({
     log,
+    catalogRoot: join(stateDir, "catalog"),
+    artifactsRoot: join(stateDir, "artifacts"),
     hostname: "127.0.0.1",
     port: 0,
     version: "test",
@@ -47,11 +56,16 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     capacity: options.capacity,
     heartbeatMs: options.heartbeatMs ?? 1000,
     clock: options.clock,
+    ...options.control,
   });
   const nodes = new Map<string, Node>();
   const close = async () => {
-    for (const n of nodes.values()) await n.shutdown();
-    await control.stop();
+    try {
+      for (const n of nodes.values()) await n.shutdown();
+      await control.stop();
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   };
   try {
     for (const spec of options.nodes) {

@@ -2,6 +2,9 @@
 // wait on a line (an event, not a sleep), and always stop them (process group, SIGKILL fallback).
 
 import type { Subprocess } from "bun";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export interface LogLine {
   msg?: string;
@@ -22,9 +25,17 @@ export interface Service {
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 export function spawnService(args: string[], env: Record<string, string | undefined> = {}): Service {
+  // State (catalog index, artifacts) goes to a temp dir removed when the process has exited.
+  const stateDir = mkdtempSync(join(tmpdir(), "llorch-service-"));
   const proc = Bun.spawn(["bun", ...args], {
     cwd: ROOT,
-    env: { ...process.env, LLORCH_LOG_LEVEL: "info", ...env },
+    env: {
+      ...process.env,
+      LLORCH_LOG_LEVEL: "info",
+      ORCH_ARTIFACTS_FS_ROOT: join(stateDir, "artifacts"),
+      ORCHD_CATALOG_ROOT: join(stateDir, "catalog"),
+      ...env,
+    },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -62,6 +73,7 @@ export function spawnService(args: string[], env: Record<string, string | undefi
   const drained = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
   const exited = proc.exited.then(async (code) => {
     await drained;
+    rmSync(stateDir, { recursive: true, force: true });
     return code;
   });
 

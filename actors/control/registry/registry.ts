@@ -155,6 +155,13 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
                 pools: n.pools,
               }),
             );
+          case "pool-agents":
+            return [...nodes.values()]
+              .flatMap((n) => {
+                const pool = n.pools.find((p) => p.pool_id === msg.pool_id);
+                return pool ? [{ node_id: n.node_id, online: n.status === "Online", agent: n.agent, pool }] : [];
+              })
+              .sort((a, b) => (a.node_id < b.node_id ? -1 : a.node_id > b.node_id ? 1 : 0));
           case "sweep": {
             const t = now();
             for (const node of nodes.values()) {

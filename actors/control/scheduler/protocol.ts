@@ -4,11 +4,11 @@ import type { TaskSpec } from "../../../adapters/http/schemas.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 
 export type SchedulerMsg =
-  | { type: "admit"; request: TaskSpec; correlation_id: string }
+  | { type: "admit"; request: TaskSpec; correlation_id: string; identity?: string }
   | { type: "nodes"; nodes: NodeEntry[] }
   | { type: "node-lost"; node_id: string; reason: string }
-  /** From a task at its end (or cancel): leaves the queue or frees its lease. */
-  | { type: "task-ended"; task_id: string; decode_ms?: number; tokens_out?: number }
+  /** From a task at its end (or cancel): leaves the queue or frees its lease; feeds service rates. */
+  | { type: "task-ended"; task_id: string; decode_ms?: number; tokens_out?: number; first_token_ms?: number }
   | { type: "status" };
 
 export interface SchedulerStatus {

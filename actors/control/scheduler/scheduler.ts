@@ -1,14 +1,32 @@
-// Scheduler: admission into a bounded FIFO (interactive before batch), placement of queued tasks
-// on ready pools with a free slot, lease accounting, and failing the in-flight tasks of a lost node.
+// Scheduler: admission (rate limits, guardrails, bounded queues with reject | drop-lru),
+// placement of queued tasks on ready pools with a free slot, lease accounting, measured service
+// rates behind predicted_start_ms, and failing the in-flight tasks of a lost node.
+//
+// Guardrail order (digest §5.1): schema (HTTP layer) → rate limits → ctx/token budget →
+// deadline → pins → model presence/VRAM → infeasible deadline → queue capacity → session budgets.
 
 import { startChild, type ActorFactory, type Logger, type SupervisorRef } from "../../../runtime/index.ts";
-import type { AdmitOutcome } from "../../../adapters/http/port.ts";
+import type { AdmitOutcome, Budgets } from "../../../adapters/http/port.ts";
 import type { ErrorEnvelope, Priority, TaskSpec } from "../../../adapters/http/schemas.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 import type { TaskFactory, TaskRef } from "../task/protocol.ts";
-import { place, poolKey, type Candidate } from "./placement.ts";
+import { expectedDecodeMs, pickEviction, predictStartMs, RateLimiter, ServiceRates, type CapacityView, type RateLimits } from "./admission.ts";
+import { checkAdmission } from "./feasibility.ts";
+import { decisionLabels, freeSlots, place, poolKey, type Candidate, type PlacementRequest } from "./placement.ts";
 import type { SchedulerMsg } from "./protocol.ts";
+
+export type AdmissionPolicy = "reject" | "drop-lru";
+
+/** What admission needs from the sessions actor (asks wired by the control plane). */
+export interface SessionGate {
+  begin(session_id: string, task_id: string, reserve_tokens: number): Promise<{ ok: true; budgets: Budgets } | { ok: false; error: ErrorEnvelope }>;
+  /** The task named at `begin` was not admitted after all. */
+  abort(session_id: string, task_id: string): void;
+  affinity(session_id: string): Promise<{ node_id: string; pool_id: string; replica_id?: string } | undefined>;
+  /** Budgets of a task without a session. */
+  defaults(): Budgets;
+}
 
 export interface SchedulerOptions {
   tasks: SupervisorRef;
@@ -16,6 +34,11 @@ export interface SchedulerOptions {
   log: Logger;
   metrics: ControlMetrics;
   capacity: number;
+  policy?: AdmissionPolicy;
+  rateLimits?: RateLimits;
+  sessions: SessionGate;
+  /** Refuses models the catalog has retired. */
+  modelRetired?: (model_ref: string) => Promise<boolean>;
   retryAfterMs?: number;
 }
 
@@ -23,6 +46,9 @@ interface Queued {
   spec: TaskSpec;
   ref: TaskRef;
   enqueuedAt: number;
+  affinity?: PlacementRequest["affinity"];
+  /** A no-capacity decision was counted for this task already. */
+  counted: boolean;
 }
 
 interface Running {
@@ -30,19 +56,24 @@ interface Running {
   node_id: string;
   pool_id: string;
   startedAt: number;
+  expectedTokens: number;
 }
 
-/** Service time assumed before any task has finished (ms). */
-const INITIAL_SERVICE_MS = 100;
+const expectedTokens = (s: TaskSpec) => s.expected_tokens ?? s.max_tokens;
+/** Rough prompt size in tokens before the engine tokenizes it (4 characters per token). */
+const promptTokens = (s: TaskSpec) => Math.ceil(s.prompt.length / 4);
 
 export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg> {
   return (ctx) => {
     const { log, metrics } = options;
+    const policy = options.policy ?? "reject";
+    const retryMs = options.retryAfterMs ?? 1000;
     const queues: Record<Priority, Queued[]> = { interactive: [], batch: [] };
     const running = new Map<string, Running>();
     const leases = new Map<string, number>();
+    const rates = new ServiceRates();
+    const limiter = new RateLimiter(options.rateLimits ?? {});
     let nodes: NodeEntry[] = [];
-    let serviceMs = INITIAL_SERVICE_MS;
 
     const depth = () => queues.interactive.length + queues.batch.length;
     const updateDepth = () => {
@@ -56,43 +87,67 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         n.pools.map((p) => ({
           node_id: n.node_id,
           pool_id: p.pool_id,
+          replica_id: p.replica_id,
           online: n.online,
           ready: p.ready,
           draining: p.draining,
           slots_total: p.slots_total,
           leases: leases.get(poolKey(n.node_id, p.pool_id)) ?? 0,
           vram_free_bytes: p.vram_free_bytes,
+          vram_total_bytes: p.vram_total_bytes,
           models_available: p.models_available,
+          ctx_max: p.ctx_max,
+          devices: p.devices,
+          engine: p.engine,
         })),
       );
 
-    const totalSlots = (model: string) =>
-      candidates()
-        .filter((c) => c.online && c.ready && c.models_available.includes(model))
-        .reduce((n, c) => n + Math.max(1, c.slots_total), 0);
+    const capacityFor = (model: string): CapacityView => ({
+      pools: candidates()
+        .filter((c) => c.online && c.ready && !c.draining && c.models_available.includes(model))
+        .map((c) => {
+          const slots = Math.max(1, c.slots_total ?? 0);
+          return { key: poolKey(c.node_id, c.pool_id), slots, free: Math.max(0, slots - c.leases) };
+        }),
+    });
 
-    const predictStart = (model: string, position: number) => {
-      const slots = totalSlots(model);
-      if (slots > running.size && position === 0) return 0;
-      return Math.round(((position + 1) * serviceMs) / Math.max(1, slots));
+    /** Tasks and tokens a newcomer of `priority` for `model` waits behind. */
+    const workAhead = (model: string, priority: Priority) => {
+      const classes: Priority[] = priority === "interactive" ? ["interactive"] : ["interactive", "batch"];
+      const ahead = classes.flatMap((p) => queues[p]).filter((q) => q.spec.model_ref === model);
+      const now = ctx.clock.now();
+      let tokens = ahead.reduce((n, q) => n + expectedTokens(q.spec), 0);
+      for (const r of running.values()) {
+        const done = (now - r.startedAt) * rates.tokensPerMs(poolKey(r.node_id, r.pool_id));
+        tokens += Math.max(0, r.expectedTokens - done);
+      }
+      return { aheadTasks: ahead.length, aheadTokens: tokens };
     };
 
-    const reject = (error: ErrorEnvelope): AdmitOutcome => {
-      metrics.tasksRejected.inc({ engine: "", reason: error.code });
+    const reject = (error: ErrorEnvelope, engine = ""): AdmitOutcome => {
+      metrics.tasksRejected.inc({ engine, reason: error.code });
       return { ok: false, error };
     };
+
+    const placementRequest = (q: Queued): PlacementRequest => ({ ...placementRequestOf(q.spec), affinity: q.affinity });
 
     /** Places every queued task that fits now, in priority then arrival order. */
     const pump = () => {
       // One snapshot per pump; placements below update its lease counts in place.
       const pool = candidates();
-      const hasFreeSlot = () => pool.some((c) => c.online && c.ready && !c.draining && c.leases < Math.max(1, c.slots_total));
+      const hasFreeSlot = () => pool.some((c) => c.online && c.ready && !c.draining && freeSlots(c) > 0);
       for (const p of ["interactive", "batch"] as const) {
         const queue = queues[p];
         for (let i = 0; i < queue.length && hasFreeSlot(); ) {
           const item = queue[i]!;
-          const decision = place(pool, item.spec.model_ref);
+          const decision = place(pool, placementRequest(item));
+          metrics.placementCandidates.set(decision.log.candidates_considered);
           if (!decision.ok) {
+            if (!item.counted) {
+              item.counted = true;
+              metrics.placementDecisions.inc(decisionLabels(decision));
+              log.debug("No pool can take the task yet; it stays queued", { job_id: item.spec.task_id, decision_reason: decision.reason, filtered: decision.log.filtered });
+            }
             i++;
             continue;
           }
@@ -100,14 +155,26 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           queue.splice(i, 1);
           const key = poolKey(decision.node_id, decision.pool_id);
           leases.set(key, (leases.get(key) ?? 0) + 1);
+          metrics.activeLeases.set({ node_id: decision.node_id, pool_id: decision.pool_id }, leases.get(key)!);
           pool.find((c) => c.node_id === decision.node_id && c.pool_id === decision.pool_id)!.leases++;
           running.set(item.spec.task_id, {
             ref: item.ref,
             node_id: decision.node_id,
             pool_id: decision.pool_id,
             startedAt: ctx.clock.now(),
+            expectedTokens: expectedTokens(item.spec),
           });
-          log.debug("Placed a task", { job_id: item.spec.task_id, node_id: decision.node_id, pool_id: decision.pool_id });
+          metrics.placementDecisions.inc(decisionLabels(decision));
+          log.info(`Placed task on pool ${decision.pool_id} of node ${decision.node_id}`, {
+            job_id: item.spec.task_id,
+            node_id: decision.node_id,
+            pool_id: decision.pool_id,
+            pinned: decision.log.pinned,
+            fallback_used: decision.log.fallback_used,
+            candidates_considered: decision.log.candidates_considered,
+            decision_reason: decision.log.tie_breakers_applied?.join(",") ?? "",
+            queue_time_ms: ctx.clock.now() - item.enqueuedAt,
+          });
           item.ref.tell({ type: "assigned", node_id: decision.node_id, pool_id: decision.pool_id, agent: node.agent });
         }
       }
@@ -119,71 +186,136 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       if (!r) return undefined;
       running.delete(taskId);
       const key = poolKey(r.node_id, r.pool_id);
-      leases.set(key, Math.max(0, (leases.get(key) ?? 1) - 1));
+      const left = Math.max(0, (leases.get(key) ?? 1) - 1);
+      leases.set(key, left);
+      metrics.activeLeases.set({ node_id: r.node_id, pool_id: r.pool_id }, left);
       return r;
+    };
+
+    /** Full queue: refuse (reject) or make room by evicting (drop-lru). */
+    const makeRoom = (spec: TaskSpec): ErrorEnvelope | undefined => {
+      if (depth() < options.capacity) return undefined;
+      metrics.backpressureEvents.inc({ engine: spec.engine ?? "", policy });
+      if (policy === "reject") {
+        return { code: "ADMISSION_REJECT", message: `admission queue is full (${options.capacity})`, policy_label: "reject", retriable: true, retry_after_ms: retryMs };
+      }
+      const victim = pickEviction(queues, spec.priority);
+      if (!victim) {
+        return {
+          code: "QUEUE_FULL_DROP_LRU",
+          message: `admission queue is full (${options.capacity}) and holds nothing of priority ${spec.priority} or lower to drop`,
+          policy_label: "drop-lru",
+          retriable: true,
+          retry_after_ms: retryMs,
+        };
+      }
+      const [evicted] = queues[victim.priority].splice(victim.index, 1);
+      metrics.tasksRejected.inc({ engine: evicted!.spec.engine ?? "", reason: "QUEUE_FULL_DROP_LRU" });
+      log.warn("Queue full; dropped the oldest queued task to admit a new one", { job_id: evicted!.spec.task_id, policy: "drop-lru", priority: victim.priority });
+      evicted!.ref.tell({
+        type: "fail",
+        error: { code: "QUEUE_FULL_DROP_LRU", message: "dropped from a full queue (drop-lru) to admit a newer task", policy_label: "drop-lru", retriable: true, retry_after_ms: retryMs },
+      });
+      return undefined;
+    };
+
+    const admit = async (spec: TaskSpec, correlationId: string, identity: string): Promise<AdmitOutcome> => {
+      const engine = spec.engine ?? "";
+      if (ctx.system.isAlive(`${options.tasks.path}/${spec.task_id}`)) {
+        return reject({ code: "INVALID_PARAMS", message: `task_id ${spec.task_id} already exists` }, engine);
+      }
+      const limited = limiter.enabled ? limiter.take(identity, spec.max_tokens, ctx.clock.now()) : ({ ok: true } as const);
+      if (!limited.ok) {
+        metrics.rateLimited.inc({ reason: limited.reason });
+        return reject(
+          { code: "ADMISSION_REJECT", message: `rate limit exceeded (${limited.reason === "rps" ? "requests per second" : "tokens per minute"})`, policy_label: `rate.${limited.reason}`, retriable: true, retry_after_ms: limited.retry_after_ms },
+          engine,
+        );
+      }
+      if (spec.ctx > 0 && spec.max_tokens > spec.ctx) {
+        return reject({ code: "INVALID_PARAMS", message: `max_tokens (${spec.max_tokens}) exceeds the requested ctx (${spec.ctx})` }, engine);
+      }
+      if (spec.deadline_ms !== undefined && spec.deadline_ms <= 0) {
+        return reject({ code: "DEADLINE_UNMET", message: "deadline_ms must be positive" }, engine);
+      }
+      const pool = candidates();
+      const feasible = checkAdmission(pool, { ...placementRequestOf(spec), ctx: Math.max(spec.ctx, promptTokens(spec) + spec.max_tokens) });
+      if (!feasible.ok) {
+        const { ok: _, ...error } = feasible;
+        return reject({ ...error, ...(error.retriable || error.code === "POOL_UNAVAILABLE" ? { retriable: true, retry_after_ms: retryMs } : {}) }, engine);
+      }
+      if (options.modelRetired && (await options.modelRetired(spec.model_ref))) {
+        return reject({ code: "MODEL_NOT_AVAILABLE", message: `model '${spec.model_ref}' is retired in the catalog` }, engine);
+      }
+      const view = capacityFor(spec.model_ref);
+      const work = workAhead(spec.model_ref, spec.priority);
+      const predicted = predictStartMs(view, rates, work);
+      if (spec.deadline_ms !== undefined) {
+        // Only measured rates may refuse a deadline; the default assumptions are guesses.
+        const measured = view.pools.length > 0 && view.pools.every((p) => rates.measured(p.key));
+        const eta = predicted + (measured ? expectedDecodeMs(view, rates, expectedTokens(spec)) : 0);
+        if (eta > spec.deadline_ms && (measured || predicted > spec.deadline_ms)) {
+          return reject({ code: "DEADLINE_UNMET", message: `deadline_ms ${spec.deadline_ms} cannot be met (estimated ${eta} ms)` }, engine);
+        }
+      }
+      let budgets: Budgets = options.sessions.defaults();
+      let affinity: Queued["affinity"];
+      if (spec.session_id) {
+        const begun = await options.sessions.begin(spec.session_id, spec.task_id, spec.max_tokens);
+        if (!begun.ok) return reject(begun.error, engine);
+        budgets = begun.budgets;
+        if (spec.kv_hint !== "cold") affinity = await options.sessions.affinity(spec.session_id);
+      }
+      const undo = () => spec.session_id && options.sessions.abort(spec.session_id, spec.task_id);
+      const full = makeRoom(spec);
+      if (full) {
+        undo();
+        return reject(full, engine);
+      }
+      const queue = queues[spec.priority];
+      const position = queue.length;
+      let ref: TaskRef;
+      try {
+        ref = await startChild(options.tasks, {
+          id: spec.task_id,
+          restart: "temporary",
+          start: options.taskFactory(spec, { queue_position: position, predicted_start_ms: predicted, correlation_id: correlationId, budgets }),
+        });
+      } catch {
+        undo();
+        return reject({ code: "INVALID_PARAMS", message: `task_id ${spec.task_id} already exists` }, engine);
+      }
+      queue.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false });
+      metrics.tasksEnqueued.inc({ engine, engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
+      log.info(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, {
+        job_id: spec.task_id,
+        session_id: spec.session_id,
+        correlation_id: correlationId,
+        identity,
+        queue_position: position,
+        predicted_start_ms: predicted,
+        model_id: spec.model_ref,
+        ctx: spec.ctx,
+      });
+      pump();
+      return {
+        ok: true,
+        budgets,
+        admission: {
+          task_id: spec.task_id,
+          queue_position: position,
+          predicted_start_ms: predicted,
+          backoff_ms: 0,
+          streams: { sse: `/v2/tasks/${spec.task_id}/events`, sse_verbose: `/v2/tasks/${spec.task_id}/events?verbose=true` },
+        },
+      };
     };
 
     return {
       async receive(msg) {
         switch (msg.type) {
-          case "admit": {
-            const spec = msg.request;
-            const modelKnown = nodes.some((n) => n.online && n.pools.some((p) => p.models_available.includes(spec.model_ref)));
-            if (!modelKnown) {
-              return reject({
-                code: "MODEL_NOT_AVAILABLE",
-                message: `no online node serves model '${spec.model_ref}'`,
-                retriable: true,
-                retry_after_ms: 1000,
-              });
-            }
-            if (depth() >= options.capacity) {
-              const retry = options.retryAfterMs ?? 1000;
-              return reject({
-                code: "ADMISSION_REJECT",
-                message: `admission queue is full (${options.capacity})`,
-                policy_label: "reject",
-                retriable: true,
-                retry_after_ms: retry,
-              });
-            }
-            const queue = queues[spec.priority];
-            const position = queue.length;
-            const predicted = predictStart(spec.model_ref, position);
-            let ref: TaskRef;
-            try {
-              ref = await startChild(options.tasks, {
-                id: spec.task_id,
-                restart: "temporary",
-                start: options.taskFactory(spec, { queue_position: position, predicted_start_ms: predicted, correlation_id: msg.correlation_id }),
-              });
-            } catch {
-              return reject({ code: "INVALID_PARAMS", message: `task_id ${spec.task_id} already exists` });
-            }
-            queue.push({ spec, ref, enqueuedAt: ctx.clock.now() });
-            metrics.tasksEnqueued.inc({ engine: spec.engine ?? "", engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
-            log.info(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, {
-              job_id: spec.task_id,
-              session_id: spec.session_id,
-              correlation_id: msg.correlation_id,
-              queue_position: position,
-              predicted_start_ms: predicted,
-            });
-            pump();
-            return {
-              ok: true,
-              admission: {
-                task_id: spec.task_id,
-                queue_position: position,
-                predicted_start_ms: predicted,
-                backoff_ms: 0,
-                streams: {
-                  sse: `/v2/tasks/${spec.task_id}/events`,
-                  sse_verbose: `/v2/tasks/${spec.task_id}/events?verbose=true`,
-                },
-              },
-            };
-          }
+          case "admit":
+            return admit(msg.request, msg.correlation_id, msg.identity ?? "localhost");
           case "nodes":
             nodes = msg.nodes;
             pump();
@@ -194,13 +326,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
               release(taskId);
               r.ref.tell({
                 type: "fail",
-                error: {
-                  code: "WORKER_RESET",
-                  message: `node ${msg.node_id} was lost mid-task (${msg.reason})`,
-                  retriable: true,
-                  retry_after_ms: 1000,
-                  pool_id: r.pool_id,
-                },
+                error: { code: "WORKER_RESET", message: `node ${msg.node_id} was lost mid-task (${msg.reason})`, retriable: true, retry_after_ms: retryMs, pool_id: r.pool_id },
               });
             }
             for (const key of [...leases.keys()]) if (key.startsWith(`${msg.node_id}/`)) leases.delete(key);
@@ -213,9 +339,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
               if (i >= 0) queues[p].splice(i, 1);
             }
             const r = release(msg.task_id);
-            if (r && msg.decode_ms !== undefined) {
-              // Exponentially weighted service time feeds predicted_start_ms.
-              serviceMs = 0.8 * serviceMs + 0.2 * Math.max(1, ctx.clock.now() - r.startedAt);
+            if (r && msg.tokens_out !== undefined && msg.decode_ms !== undefined && msg.tokens_out > 0) {
+              rates.observe(poolKey(r.node_id, r.pool_id), { tokens_out: msg.tokens_out, decode_ms: msg.decode_ms, first_token_ms: msg.first_token_ms });
             }
             pump();
             return;
@@ -226,4 +351,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       },
     };
   };
+}
+
+function placementRequestOf(spec: TaskSpec): PlacementRequest {
+  return { model_ref: spec.model_ref, ctx: spec.ctx || undefined, placement: spec.placement, kv_hint: spec.kv_hint };
 }

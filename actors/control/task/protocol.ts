@@ -1,6 +1,6 @@
 import type { ActorFactory, ActorRef } from "../../../runtime/index.ts";
-import type { StreamSink } from "../../../adapters/http/port.ts";
-import type { ErrorEnvelope, TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { Budgets, StreamSink } from "../../../adapters/http/port.ts";
+import type { ErrorEnvelope, StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
 import type { AgentRef, TaskEngineMsg } from "../../link/protocol.ts";
 
 export type TaskMsg =
@@ -11,13 +11,20 @@ export type TaskMsg =
   | { type: "cancel"; reason: "client" | "disconnect" }
   /** From the scheduler: run on this node's pool. */
   | { type: "assigned"; node_id: string; pool_id: string; agent: AgentRef }
-  /** From the scheduler: the task cannot finish (e.g. its node was lost). */
+  /** From the scheduler: the task cannot finish (its node was lost, it was dropped...). */
   | { type: "fail"; error: ErrorEnvelope }
-  /** Private: retention after the end is over. */
+  /** Private: timers and answers to the task's own asks. */
+  | { type: "deadline" }
+  | { type: "watchdog"; kind: "wall" | "idle" }
+  | { type: "metrics-tick" }
+  | { type: "metrics-snapshot"; queue_depth: number; budgets?: Budgets }
+  | { type: "warmth"; kv_warmth: boolean }
+  /** The transcript is stored (or gave up): the last event may go out. */
+  | { type: "closed" }
   | { type: "expire" };
 
 export interface TaskReplies {
-  subscribe: boolean;
+  subscribe: { budgets: Budgets };
   unsubscribe: boolean;
   cancel: "canceled";
 }
@@ -28,6 +35,43 @@ export interface AdmissionInfo {
   queue_position: number;
   predicted_start_ms: number;
   correlation_id: string;
+  budgets: Budgets;
+}
+
+/** A task's way to the other control actors, wired by the control plane. */
+export interface TaskHooks {
+  queueDepth(): Promise<number>;
+  budgets(session_id: string | undefined): Promise<Budgets>;
+  /** At the first token: whether the session's KV is warm on this replica. */
+  warm(session_id: string, at: { node_id: string; pool_id: string; replica_id: string }): Promise<boolean>;
+  spend(session_id: string, task_id: string, tokens_out: number, decode_ms: number): void;
+  /** Stores the task's transcript as an artifact; resolves when stored or given up (never rejects). */
+  transcript(record: TranscriptArtifact): Promise<void>;
+}
+
+export interface TranscriptArtifact {
+  kind: "trace";
+  content: {
+    job_id: string;
+    session_id?: string;
+    request: Record<string, unknown>;
+    seed?: number;
+    outcome: "completed" | "canceled" | "failed";
+    tokens_out: number;
+    decode_time_ms: number;
+    queue_time_ms: number;
+    error?: ErrorEnvelope;
+    events: StreamEvent[];
+  };
+  tags: string[];
+  metadata: Record<string, string>;
+}
+
+export interface TaskTimeouts {
+  /** Whole decode, from the engine's start (timeouts.wall_ms). */
+  wall_ms?: number;
+  /** Between two tokens (timeouts.idle_ms). */
+  idle_ms?: number;
 }
 
 export type TaskFactory = (spec: TaskSpec, admission: AdmissionInfo) => ActorFactory<TaskMsg>;

@@ -1,39 +1,55 @@
 // One actor per job: queued → assigned → streaming → ended. Fans events out to subscribers in
-// order, replays what a late subscriber missed, and guarantees that nothing but the final `end`
-// follows an acknowledged cancel.
+// order, replays what a late subscriber missed, emits `metrics` frames while streaming, enforces
+// the deadline and the watchdog (wall/idle), and guarantees that nothing but the final `end`
+// follows an acknowledged cancel. At its end it spends the session's budget and stores its
+// transcript as an artifact.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { StreamSink } from "../../../adapters/http/port.ts";
+import type { Budgets, StreamSink } from "../../../adapters/http/port.ts";
 import type { ErrorEnvelope, StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../link/protocol.ts";
+import { onTimeProbability } from "../scheduler/admission.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
-import type { AdmissionInfo, TaskMsg } from "./protocol.ts";
+import type { AdmissionInfo, TaskHooks, TaskMsg, TaskTimeouts } from "./protocol.ts";
+import { transcriptArtifact } from "./transcript.ts";
 
 export interface TaskOptions {
   scheduler: SchedulerRef;
   log: Logger;
   metrics: ControlMetrics;
+  hooks: TaskHooks;
   /** How long an ended task stays around for late subscribers. */
   retentionMs: number;
+  timeouts?: TaskTimeouts;
+  /** Cadence of `metrics` frames while streaming (0 = off). */
+  metricsIntervalMs?: number;
 }
 
 type Phase = "queued" | "assigned" | "streaming" | "ended";
 
 export function taskActor(options: TaskOptions, spec: TaskSpec, admission: AdmissionInfo): ActorFactory<TaskMsg> {
   return (ctx) => {
-    const { log, metrics, scheduler } = options;
+    const { log, metrics, scheduler, hooks } = options;
+    const timeouts = options.timeouts ?? {};
+    const metricsEvery = options.metricsIntervalMs ?? 1000;
     const events: StreamEvent[] = [];
     const subscribers = new Set<StreamSink>();
     const admittedAt = ctx.clock.now();
     let phase: Phase = "queued";
     let placement: { node_id: string; pool_id: string; agent: AgentRef } | undefined;
-    let labels = { engine: spec.engine ?? "", engine_version: "", pool_id: "", replica_id: "" };
+    let labels = { engine: spec.engine ?? "", engine_version: "", pool_id: "", replica_id: "", node_id: "" };
     let tokens = 0;
     let startedAt: number | undefined;
-    let firstTokenSeen = false;
+    let firstTokenMs: number | undefined;
+    let lastActivity = admittedAt;
+    let budgets: Budgets = admission.budgets;
+    let kvWarmth = false;
     let tokenCounter: { inc(): void } | undefined;
+    /** The last event while its transcript is being stored. */
+    let finalEvent: StreamEvent | undefined;
     const logFields = () => ({ job_id: spec.task_id, session_id: spec.session_id, correlation_id: admission.correlation_id, ...labels });
+    const latencyLabels = () => ({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, node_id: labels.node_id, priority: spec.priority });
 
     const emit = (event: StreamEvent) => {
       events.push(event);
@@ -42,72 +58,144 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
 
     const decodeMs = () => (startedAt === undefined ? 0 : Math.max(0, ctx.clock.now() - startedAt));
 
-    const finish = (event: StreamEvent) => {
-      if (phase === "ended") return;
-      phase = "ended";
+    /** Emits the last event and lets subscribers go. */
+    const close = (event: StreamEvent) => {
+      if (finalEvent !== event) return; // already closed
+      finalEvent = undefined;
       emit(event);
       subscribers.clear();
+    };
+
+    /**
+     * Ends the task. The transcript is stored before the last event goes out, so a client that
+     * saw `end` can fetch it; `immediate` (shutdown) does not wait for the store.
+     */
+    const finish = (event: StreamEvent, immediate = false) => {
+      if (phase === "ended") return;
+      const wasQueued = phase === "queued";
+      phase = "ended";
+      finalEvent = event;
       const decode = decodeMs();
-      scheduler.tell({ type: "task-ended", task_id: spec.task_id, decode_ms: decode, tokens_out: tokens });
+      scheduler.tell({ type: "task-ended", task_id: spec.task_id, decode_ms: decode, tokens_out: tokens, first_token_ms: firstTokenMs });
       if (event.type === "end" && !event.data.canceled && startedAt !== undefined) {
-        metrics.decode.observe({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, priority: spec.priority }, decode);
+        metrics.decode.observe(latencyLabels(), decode);
       }
+      if (spec.session_id) hooks.spend(spec.session_id, spec.task_id, tokens, decode);
+      const queueMs = (startedAt ?? (wasQueued ? ctx.clock.now() : admittedAt)) - admittedAt;
+      const stored = hooks.transcript(transcriptArtifact({ spec, events: [...events, event], tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id }));
+      if (immediate) close(event);
+      else ctx.pipeToSelf(stored, () => ({ type: "closed" }));
       ctx.after(options.retentionMs, { type: "expire" });
     };
 
-    const fail = (error: ErrorEnvelope) => {
+    const fail = (error: ErrorEnvelope, immediate = false) => {
       if (phase === "ended") return;
       log.warn(`Task failed: ${error.message}`, { ...logFields(), error_kind: error.code, tokens_out: tokens });
-      finish({ type: "error", data: error });
+      finish({ type: "error", data: error }, immediate);
+    };
+
+    const stopEngine = () => {
+      if (placement && phase !== "queued") placement.agent.tell({ type: "cancel", task_id: spec.task_id, pool_id: placement.pool_id });
     };
 
     /** Ends the task as canceled; after this nothing but the final `end` has been emitted. */
     const cancel = (reason: "client" | "disconnect") => {
       if (phase === "ended") return;
-      if (placement && phase !== "queued") placement.agent.tell({ type: "cancel", task_id: spec.task_id, pool_id: placement.pool_id });
+      stopEngine();
       metrics.tasksCanceled.inc({ ...labels, reason });
       log.info("Task canceled", { ...logFields(), canceled: true, reason, tokens_out: tokens });
       const decode = decodeMs();
       finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, canceled: true } });
     };
 
+    /** The watchdog or the deadline ends a task: the engine stops, the client gets an error. */
+    const timeOut = (reason: "watchdog" | "deadline", error: ErrorEnvelope) => {
+      if (phase === "ended") return;
+      stopEngine();
+      metrics.tasksCanceled.inc({ ...labels, reason });
+      fail(error);
+    };
+
+    const requestMetrics = () => {
+      ctx.pipeToSelf(
+        Promise.all([hooks.queueDepth(), hooks.budgets(spec.session_id)]),
+        (o) => (o.ok ? { type: "metrics-snapshot", queue_depth: o.value[0], budgets: o.value[1] } : { type: "metrics-snapshot", queue_depth: 0 }),
+      );
+    };
+
+    const metricsFrame = (queueDepth: number): StreamEvent => {
+      const elapsed = decodeMs();
+      const rate = tokens > 0 && elapsed > 0 ? tokens / elapsed : undefined;
+      const needed = rate ? (spec.max_tokens - tokens) / rate : undefined;
+      const slack = spec.deadline_ms === undefined ? undefined : admittedAt + spec.deadline_ms - ctx.clock.now();
+      return {
+        type: "metrics",
+        data: {
+          queue_depth: queueDepth,
+          on_time_probability: needed === undefined ? (slack === undefined || slack > 0 ? 1 : 0) : onTimeProbability(slack, needed),
+          kv_warmth: kvWarmth,
+          tokens_budget_remaining: Math.max(0, budgets.tokens_remaining),
+          time_budget_remaining_ms: Math.max(0, budgets.time_remaining_ms),
+          cost_budget_remaining: Math.max(0, budgets.cost_remaining),
+          tokens_out: tokens,
+          human: `Streaming on pool ${labels.pool_id} of node ${labels.node_id}: ${tokens} of at most ${spec.max_tokens} tokens so far`,
+        },
+      };
+    };
+
+    const onStarted = (msg: Extract<TaskEngineMsg, { type: "engine-started" }>) => {
+      phase = "streaming";
+      startedAt = ctx.clock.now();
+      lastActivity = startedAt;
+      labels = { engine: msg.engine, engine_version: msg.engine_version, pool_id: msg.pool_id, replica_id: msg.replica_id, node_id: msg.node_id };
+      tokenCounter = metrics.tokensOut.labels(labels);
+      metrics.tasksStarted.inc({ ...labels, priority: spec.priority });
+      if (msg.tokens_in) metrics.tokensIn.inc(labels, msg.tokens_in);
+      log.info("Stream started", { ...logFields(), queue_position: admission.queue_position, predicted_start_ms: admission.predicted_start_ms, tokens_in: msg.tokens_in, queue_time_ms: startedAt - admittedAt });
+      if (timeouts.wall_ms) ctx.after(timeouts.wall_ms, { type: "watchdog", kind: "wall" });
+      if (timeouts.idle_ms) ctx.after(timeouts.idle_ms, { type: "watchdog", kind: "idle" });
+      emit({
+        type: "started",
+        data: {
+          queue_position: admission.queue_position,
+          predicted_start_ms: admission.predicted_start_ms,
+          engine: msg.engine,
+          engine_version: msg.engine_version,
+          pool_id: msg.pool_id,
+          replica_id: msg.replica_id,
+          node_id: msg.node_id,
+        },
+      });
+    };
+
     const onEngine = (msg: TaskEngineMsg) => {
       if (phase === "ended" || phase === "queued") return; // late frames after cancel/failure
       switch (msg.type) {
         case "engine-started":
-          if (phase === "streaming") return;
-          phase = "streaming";
-          startedAt = ctx.clock.now();
-          labels = { engine: msg.engine, engine_version: msg.engine_version, pool_id: msg.pool_id, replica_id: msg.replica_id };
-          tokenCounter = metrics.tokensOut.labels(labels);
-          metrics.tasksStarted.inc({ ...labels, priority: spec.priority });
-          log.info("Stream started", { ...logFields(), node_id: msg.node_id, queue_position: admission.queue_position, tokens_in: msg.tokens_in });
-          emit({
-            type: "started",
-            data: {
-              queue_position: admission.queue_position,
-              predicted_start_ms: admission.predicted_start_ms,
-              engine: msg.engine,
-              engine_version: msg.engine_version,
-              pool_id: msg.pool_id,
-              replica_id: msg.replica_id,
-              node_id: msg.node_id,
-            },
-          });
+          if (phase !== "streaming") onStarted(msg);
           return;
         case "engine-token":
           if (phase !== "streaming") return;
-          if (!firstTokenSeen) {
-            firstTokenSeen = true;
-            metrics.firstToken.observe({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, priority: spec.priority }, ctx.clock.now() - admittedAt);
+          lastActivity = ctx.clock.now();
+          if (firstTokenMs === undefined) {
+            firstTokenMs = lastActivity - admittedAt;
+            metrics.firstToken.observe(latencyLabels(), firstTokenMs);
+            if (spec.session_id) {
+              const at = { node_id: labels.node_id, pool_id: labels.pool_id, replica_id: labels.replica_id };
+              ctx.pipeToSelf(hooks.warm(spec.session_id, at), (o) => ({ type: "warmth", kv_warmth: o.ok && o.value }));
+            }
           }
           tokens++;
           tokenCounter?.inc();
           emit({ type: "token", data: { t: msg.t, i: msg.i } });
+          if (tokens === 1 && metricsEvery > 0) {
+            requestMetrics();
+            ctx.after(metricsEvery, { type: "metrics-tick" });
+          }
           return;
         case "engine-end": {
           const decode = decodeMs();
-          log.info(`Stream ended after ${tokens} tokens`, { ...logFields(), tokens_out: tokens, decode_time_ms: decode });
+          log.info(`Stream ended after ${tokens} tokens`, { ...logFields(), tokens_out: tokens, decode_time_ms: decode, stop_reason: msg.stop_reason, kv_warmth: kvWarmth });
           finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode } });
           return;
         }
@@ -117,13 +205,34 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       }
     };
 
+    const dispatch = (msg: Extract<TaskMsg, { type: "assigned" }>) => {
+      if (phase !== "queued") return;
+      phase = "assigned";
+      placement = { node_id: msg.node_id, pool_id: msg.pool_id, agent: msg.agent };
+      labels.node_id = msg.node_id;
+      const sent = msg.agent.tell({
+        type: "dispatch",
+        task_id: spec.task_id,
+        pool_id: msg.pool_id,
+        request: { task_id: spec.task_id, prompt: spec.prompt, max_tokens: spec.max_tokens, seed: spec.seed, temperature: spec.temperature, top_p: spec.top_p, stop: spec.stop },
+        sink: ctx.self,
+      });
+      if (!sent.ok) fail({ code: "WORKER_RESET", message: `node ${msg.node_id} is unreachable`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id });
+    };
+
     return {
+      init() {
+        if (spec.deadline_ms !== undefined) ctx.after(spec.deadline_ms, { type: "deadline" });
+      },
       receive(msg) {
         switch (msg.type) {
           case "subscribe":
             for (const e of events) msg.sink.push(e);
-            if (phase !== "ended") subscribers.add(msg.sink);
-            return true;
+            if (phase !== "ended" || finalEvent) subscribers.add(msg.sink);
+            return { budgets };
+          case "closed":
+            if (finalEvent) close(finalEvent);
+            return;
           case "unsubscribe": {
             const removed = subscribers.delete(msg.sink);
             if (removed && msg.cancel_if_last && subscribers.size === 0) cancel("disconnect");
@@ -132,32 +241,36 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           case "cancel":
             cancel(msg.reason);
             return "canceled";
-          case "assigned": {
-            if (phase !== "queued") return;
-            phase = "assigned";
-            placement = { node_id: msg.node_id, pool_id: msg.pool_id, agent: msg.agent };
-            const sent = msg.agent.tell({
-              type: "dispatch",
-              task_id: spec.task_id,
-              pool_id: msg.pool_id,
-              request: {
-                task_id: spec.task_id,
-                prompt: spec.prompt,
-                max_tokens: spec.max_tokens,
-                seed: spec.seed,
-                temperature: spec.temperature,
-                top_p: spec.top_p,
-                stop: spec.stop,
-              },
-              sink: ctx.self,
-            });
-            if (!sent.ok) {
-              fail({ code: "WORKER_RESET", message: `node ${msg.node_id} is unreachable`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id });
+          case "assigned":
+            return dispatch(msg);
+          case "fail":
+            return fail(msg.error);
+          case "deadline":
+            return timeOut("deadline", { code: "DEADLINE_UNMET", message: `deadline of ${spec.deadline_ms} ms passed before the task finished`, retriable: false });
+          case "watchdog": {
+            if (phase !== "streaming") return;
+            if (msg.kind === "wall") {
+              return timeOut("watchdog", { code: "DECODE_TIMEOUT", message: `decode exceeded the wall timeout of ${timeouts.wall_ms} ms`, retriable: true, retry_after_ms: 1000, pool_id: labels.pool_id, engine: labels.engine });
             }
+            const idle = ctx.clock.now() - lastActivity;
+            if (idle >= timeouts.idle_ms!) {
+              return timeOut("watchdog", { code: "DECODE_TIMEOUT", message: `no token for ${idle} ms (idle timeout ${timeouts.idle_ms} ms)`, retriable: true, retry_after_ms: 1000, pool_id: labels.pool_id, engine: labels.engine });
+            }
+            ctx.after(timeouts.idle_ms! - idle, { type: "watchdog", kind: "idle" });
             return;
           }
-          case "fail":
-            fail(msg.error);
+          case "metrics-tick":
+            if (phase !== "streaming") return;
+            requestMetrics();
+            ctx.after(metricsEvery, { type: "metrics-tick" });
+            return;
+          case "metrics-snapshot":
+            if (msg.budgets) budgets = msg.budgets;
+            // After a cancel or the end, no metrics frame may follow.
+            if (phase === "streaming") emit(metricsFrame(msg.queue_depth));
+            return;
+          case "warmth":
+            kvWarmth = msg.kv_warmth;
             return;
           case "expire":
             ctx.stopSelf();
@@ -169,10 +282,11 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       },
       terminate(reason) {
         if (phase !== "ended" && reason.kind === "failed") {
-          fail({ code: "INTERNAL", message: "task actor failed" });
+          fail({ code: "INTERNAL", message: "task actor failed" }, true);
         } else if (phase !== "ended") {
-          fail({ code: "INTERNAL", message: "control plane is shutting down", retriable: true, retry_after_ms: 1000 });
+          fail({ code: "INTERNAL", message: "control plane is shutting down", retriable: true, retry_after_ms: 1000 }, true);
         }
+        if (finalEvent) close(finalEvent);
       },
     };
   };

@@ -1,12 +1,22 @@
 // Node agent: the node's side of the link. Registers over every new link (so a restarted control
 // plane is rejoined), heartbeats pool snapshots, heartbeats at once when a pool changes, routes
-// dispatch and cancel to pools, and deregisters when the node stops.
+// dispatch, cancel and pools control (health, drain, reload) to pools, and deregisters when the
+// node stops.
 
 import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
 import type { PoolView } from "../../../adapters/http/schemas.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
-import { REGISTRY_PATH, type DeregisterMsg, type HeartbeatMsg, type RegisterMsg, type RegisterReply } from "../../link/protocol.ts";
+import {
+  REGISTRY_PATH,
+  type DeregisterMsg,
+  type HeartbeatMsg,
+  type PoolDrainReply,
+  type PoolReloadReply,
+  type RegisterMsg,
+  type RegisterReply,
+} from "../../link/protocol.ts";
 import type { PoolRef } from "../pool/protocol.ts";
+import { checkPoolControl, poolOpAnswer, poolRefusal, silentPoolHealth, type PoolControlMsg } from "./pool-control.ts";
 import type { AgentInternalMsg } from "./protocol.ts";
 
 export interface AgentOptions {
@@ -44,6 +54,49 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
     const heartbeat = () => {
       if (!link?.registered) return;
       registry()?.tell({ type: "heartbeat", node_id: nodeId, pools: pools() });
+    };
+
+    const poolStatus = (snapshot: PoolView) => {
+      const before = snapshots.get(snapshot.pool_id);
+      snapshots.set(snapshot.pool_id, snapshot);
+      // Heartbeat at once only when placement cares (readiness, draining, models, capacity...).
+      // Free slots change with every dispatch and release, and the control plane counts its own
+      // leases, so those ride on the next periodic heartbeat.
+      if (!before || placementView(before) !== placementView(snapshot)) heartbeat();
+    };
+
+    /** Health answers at once; drain and reload come back through `pool-op-done`. */
+    const poolControl = (raw: PoolControlMsg) => {
+      const checked = checkPoolControl(raw, nodeId);
+      if (!checked.ok) return checked.refusal;
+      const msg = checked.msg;
+      const pool = options.pools.get(msg.pool_id);
+      if (!pool) return poolRefusal(nodeId, msg.pool_id, "not_found", { code: "NOT_FOUND", message: `pool ${msg.pool_id} is not on node ${nodeId}` });
+      const reply = ctx.takeReply<unknown>();
+      // The control plane's deadline travels on: a reload may take as long as it is willing to wait.
+      const deadline = reply?.deadline ?? ctx.clock.now() + 5000;
+      switch (msg.type) {
+        case "pool-health":
+          pool.ask({ type: "health" }, { deadline }).then(
+            (health) => reply?.resolve({ ok: true, ...health }),
+            (error) => reply?.resolve(silentPoolHealth(nodeId, msg.pool_id, snapshots.get(msg.pool_id), error)),
+          );
+          return;
+        case "pool-drain":
+          ctx.pipeToSelf(pool.ask({ type: "drain", deadline_ms: msg.deadline_ms }, { deadline }), (o) => ({
+            type: "pool-op-done",
+            reply,
+            ...poolOpAnswer<PoolDrainReply>(nodeId, msg.pool_id, o),
+          }));
+          return;
+        case "pool-reload":
+          ctx.pipeToSelf(pool.ask({ type: "reload", model: msg.new_model_ref, drain_deadline_ms: msg.drain_deadline_ms }, { deadline }), (o) => ({
+            type: "pool-op-done",
+            reply,
+            ...poolOpAnswer<PoolReloadReply>(nodeId, msg.pool_id, o),
+          }));
+          return;
+      }
     };
 
     return {
@@ -95,15 +148,19 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             heartbeat();
             ctx.after(heartbeatMs, { type: "heartbeat-tick", link_id: msg.link_id });
             return;
-          case "pool-status": {
-            const before = snapshots.get(msg.snapshot.pool_id);
-            snapshots.set(msg.snapshot.pool_id, msg.snapshot);
-            // Heartbeat at once only when placement cares (readiness, models, capacity...).
-            // Free slots change with every dispatch and release, and the control plane counts
-            // its own leases, so those ride on the next periodic heartbeat.
-            if (!before || placementView(before) !== placementView(msg.snapshot)) heartbeat();
+          case "pool-status":
+            poolStatus(msg.snapshot);
             return;
-          }
+          case "pool-health":
+          case "pool-drain":
+          case "pool-reload":
+            return poolControl(msg);
+          case "pool-op-done":
+            // The control plane hears the new snapshot (draining, models) before the answer, so
+            // its view is current by the time it answers its client.
+            if (msg.snapshot) poolStatus(msg.snapshot);
+            msg.reply?.resolve(msg.result);
+            return;
           case "dispatch": {
             const pool = options.pools.get(msg.pool_id);
             if (!pool || !pool.tell({ type: "dispatch", task_id: msg.task_id, request: msg.request, sink: msg.sink }).ok) {

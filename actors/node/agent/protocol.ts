@@ -1,7 +1,7 @@
-import type { ActorRef } from "../../../runtime/index.ts";
+import type { ActorRef, ReplyHandle } from "../../../runtime/index.ts";
 import type { PoolView } from "../../../adapters/http/schemas.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
-import type { AgentMsg, RegisterReply } from "../../link/protocol.ts";
+import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolReloadReply, RegisterReply } from "../../link/protocol.ts";
 
 /** Everything the agent handles: what control sends plus node-internal messages. */
 export type AgentInternalMsg =
@@ -14,6 +14,8 @@ export type AgentInternalMsg =
   | { type: "pool-status"; snapshot: PoolView }
   /** Private: time to heartbeat. */
   | { type: "heartbeat-tick"; link_id: string }
+  /** Private: a pool answered a drain or reload; its snapshot is heartbeated before the reply. */
+  | { type: "pool-op-done"; reply?: ReplyHandle<unknown>; result: PoolDrainReply | PoolReloadReply; snapshot?: PoolView }
   | { type: "status" }
   /** Deregisters and waits for the control plane's acknowledgement (graceful shutdown). */
   | { type: "leave" };
@@ -25,7 +27,7 @@ export interface AgentStatus {
   pools: PoolView[];
 }
 
-export interface AgentReplies {
+export interface AgentReplies extends AgentLinkReplies {
   status: AgentStatus;
   leave: boolean;
 }

@@ -1,44 +1,118 @@
-// Pool manager: leases and readiness of one pool. Dispatches accepted requests to its replica
-// and publishes a snapshot to the agent whenever something placement cares about changes.
+// Pool manager: leases and readiness of one pool. Dispatches accepted requests to its replica,
+// publishes a snapshot to the agent whenever something placement cares about changes, and runs
+// the pool's drain and reload (digest §7.4); their steps are in ./operations.ts.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { PoolView } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
+import type { NodePoolHealth, PoolOpReason, PoolReloadReply } from "../../link/protocol.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
-import type { PoolMsg, ReplicaRef } from "./protocol.ts";
+import { poolOperations, type PoolState } from "./operations.ts";
+import type { PoolMsg, PoolOpResult, ReplicaRef, ReplicaSlot } from "./protocol.ts";
 
 export interface PoolOptions {
+  nodeId: string;
   poolId: string;
   engine: string;
-  models: string[];
   slots: number;
   agent: AgentInternalRef;
   replica: ReplicaRef;
   replicaId: string;
+  /** Stops and starts the replica, and knows the model its engine loads. */
+  slot: ReplicaSlot;
   log: Logger;
+  /** How long a (re)started engine may take to become ready during a reload; default 120 s. */
+  readyTimeoutMs?: number;
 }
 
 export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
-  return () => {
-    const leases = new Set<string>();
-    let ready = false;
-    let engineVersion: string | undefined;
-    let slotsTotal = options.slots;
-    let lastError: string | undefined;
+  return (ctx) => {
+    const { poolId, log } = options;
+    const state: PoolState = {
+      leases: new Set<string>(),
+      engineReady: false,
+      live: false,
+      draining: false,
+      slotsTotal: options.slots,
+      // A restarted manager finds the model a reload left in the slot, not the configured one.
+      model: options.slot.model(),
+    };
 
     const snapshot = (): PoolView => ({
-      pool_id: options.poolId,
-      ready,
-      draining: false,
+      pool_id: poolId,
+      // Draining takes the pool out of placement at once (digest: readiness 0).
+      ready: state.engineReady && !state.draining,
+      draining: state.draining,
       engine: options.engine,
-      engine_version: engineVersion,
-      slots_total: slotsTotal,
-      slots_free: Math.max(0, slotsTotal - leases.size),
+      engine_version: state.engineVersion,
+      slots_total: state.slotsTotal,
+      slots_free: Math.max(0, state.slotsTotal - state.leases.size),
       // Models present on the node, ready or not: a restarting pool still holds its model, so
       // tasks for it queue instead of being refused; placement checks readiness separately.
-      models_available: options.models,
-      last_error: lastError,
+      models_available: [state.model],
+      last_error: state.lastError,
     });
     const publish = () => options.agent.tell({ type: "pool-status", snapshot: snapshot() });
+    const health = (): NodePoolHealth => ({
+      node_id: options.nodeId,
+      pool_id: poolId,
+      live: state.live,
+      ready: state.engineReady && !state.draining,
+      draining: state.draining,
+      operation: ops.current(),
+      engine: options.engine,
+      engine_version: state.engineVersion,
+      model: state.model,
+      active_leases: state.leases.size,
+      slots_free: Math.max(0, state.slotsTotal - state.leases.size),
+      slots_total: state.slotsTotal,
+      last_error: state.lastError,
+    });
+    const failure = (reason: PoolOpReason, error: Omit<ErrorEnvelope, "pool_id">) => ({
+      ok: false as const,
+      node_id: options.nodeId,
+      pool_id: poolId,
+      reason,
+      error: { ...error, pool_id: poolId },
+    });
+    const ops = poolOperations({ ctx, options, state, publish, failure, snapshot });
+
+    // The control plane frees its lease the moment a task ends or its cancel is acknowledged and
+    // may dispatch the next task at once, while this pool's slot frees only when the engine has
+    // stopped that stream. A dispatch that meets a full pool whose leases are ending (canceled,
+    // or their last event sent) waits here for one of them instead of being refused. Bounded by
+    // the number of such leases.
+    const canceling = new Set<string>();
+    const parked: Extract<PoolMsg, { type: "dispatch" }>[] = [];
+
+    const refuse = (d: Extract<PoolMsg, { type: "dispatch" }>, message: string) =>
+      d.sink.tell({ type: "engine-error", error: { code: "POOL_UNAVAILABLE", message, retriable: true, retry_after_ms: 1000, pool_id: poolId } });
+
+    const submit = (d: Extract<PoolMsg, { type: "dispatch" }>) => {
+      state.leases.add(d.task_id);
+      const sent = options.replica.tell({ type: "submit", task_id: d.task_id, request: d.request, sink: d.sink });
+      if (!sent.ok) {
+        state.leases.delete(d.task_id);
+        return void refuse(d, `replica of pool ${poolId} is restarting`);
+      }
+      publish();
+    };
+
+    const dispatch = (d: Extract<PoolMsg, { type: "dispatch" }>) => {
+      if (state.draining) return void refuse(d, `pool ${poolId} is draining`);
+      if (!state.engineReady) return void refuse(d, `pool ${poolId} is not ready`);
+      if (state.leases.size >= state.slotsTotal) {
+        if (parked.length < canceling.size) return void parked.push(d);
+        return void refuse(d, `pool ${poolId} has no free slot`);
+      }
+      submit(d);
+    };
+
+    /** A slot freed (or the pool changed): start parked dispatches that fit, refuse the rest if they never will. */
+    const unpark = () => {
+      while (parked.length > 0 && (state.draining || !state.engineReady || state.leases.size < state.slotsTotal || parked.length > canceling.size)) {
+        dispatch(parked.shift()!);
+      }
+    };
 
     return {
       init() {
@@ -46,50 +120,76 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       },
       receive(msg) {
         switch (msg.type) {
-          case "dispatch": {
-            const refuse = (message: string) =>
-              msg.sink.tell({
-                type: "engine-error",
-                error: { code: "POOL_UNAVAILABLE", message, retriable: true, retry_after_ms: 1000, pool_id: options.poolId },
-              });
-            if (!ready) return void refuse(`pool ${options.poolId} is not ready`);
-            if (leases.size >= slotsTotal) return void refuse(`pool ${options.poolId} has no free slot`);
-            leases.add(msg.task_id);
-            const sent = options.replica.tell({ type: "submit", task_id: msg.task_id, request: msg.request, sink: msg.sink });
-            if (!sent.ok) {
-              leases.delete(msg.task_id);
-              return void refuse(`replica of pool ${options.poolId} is restarting`);
+          case "dispatch":
+            return dispatch(msg);
+          case "cancel": {
+            const i = parked.findIndex((d) => d.task_id === msg.task_id);
+            if (i >= 0) return void parked.splice(i, 1); // never started: nothing to stop
+            if (state.leases.has(msg.task_id)) {
+              canceling.add(msg.task_id);
+              options.replica.tell({ type: "cancel", task_id: msg.task_id });
             }
-            publish();
             return;
           }
-          case "cancel":
-            if (leases.has(msg.task_id)) options.replica.tell({ type: "cancel", task_id: msg.task_id });
+          case "ending":
+            if (state.leases.has(msg.task_id)) canceling.add(msg.task_id);
             return;
           case "released":
-            if (leases.delete(msg.task_id)) publish();
+            canceling.delete(msg.task_id);
+            if (state.leases.delete(msg.task_id)) {
+              publish();
+              ops.leasesChanged();
+            }
+            unpark();
             return;
           case "replica-status": {
-            const was = ready;
-            ready = msg.ready;
-            if (msg.engine_version) engineVersion = msg.engine_version;
-            if (msg.slots_total) slotsTotal = msg.slots_total;
-            lastError = msg.last_error;
+            const was = state.engineReady;
+            state.engineReady = msg.ready;
+            state.live = msg.live ?? msg.ready;
+            if (msg.engine_version) state.engineVersion = msg.engine_version;
+            if (msg.slots_total) state.slotsTotal = msg.slots_total;
+            state.lastError = msg.last_error;
             // A replica that went down dropped its requests; their slots are free again.
-            if (!msg.ready) leases.clear();
-            if (was !== ready) {
-              options.log.info(ready ? `Pool ${options.poolId} is ready` : `Pool ${options.poolId} is not ready`, {
-                pool_id: options.poolId,
+            if (!msg.ready) {
+              state.leases.clear();
+              canceling.clear();
+            }
+            if (was !== state.engineReady) {
+              log.info(state.engineReady ? `Pool ${poolId} is ready` : `Pool ${poolId} is not ready`, {
+                pool_id: poolId,
                 replica_id: msg.replica_id,
-                engine_version: engineVersion,
-                last_error: lastError,
+                engine_version: state.engineVersion,
+                last_error: state.lastError,
               });
             }
-            publish();
+            // The operation may settle on this status (and publish itself); otherwise publish here.
+            if (!ops.replicaStatus(msg)) publish();
+            ops.leasesChanged();
+            unpark();
             return;
           }
           case "snapshot":
             return snapshot();
+          case "health":
+            return health();
+          case "drain": {
+            const reply = ops.drain(msg.deadline_ms);
+            unpark(); // draining: parked dispatches are refused
+            return reply;
+          }
+          case "reload": {
+            const reply = ctx.takeReply<PoolOpResult<PoolReloadReply>>();
+            ops.reload(msg.model, msg.drain_deadline_ms, reply);
+            return;
+          }
+          case "op-deadline":
+            return ops.deadline(msg.op);
+          case "op-stopped":
+            return ops.stopped(msg.op, msg.error);
+          case "op-started":
+            return ops.started(msg.op, msg.error);
+          case "op-ready-timeout":
+            return ops.readyTimeout(msg.op);
         }
       },
     };

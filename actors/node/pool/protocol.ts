@@ -1,29 +1,78 @@
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { PoolView } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
-import type { TaskSinkRef } from "../../link/protocol.ts";
+import type { NodePoolHealth, PoolDrainReply, PoolReloadReply, TaskSinkRef } from "../../link/protocol.ts";
 
 export type PoolMsg =
   | { type: "dispatch"; task_id: string; request: EngineRequest; sink: TaskSinkRef }
   | { type: "cancel"; task_id: string }
-  /** From a replica: its engine's readiness changed. */
-  | { type: "replica-status"; replica_id: string; ready: boolean; engine_version?: string; slots_total?: number; last_error?: string }
+  /** From a replica: its engine's state changed; `exited` when the replica stopped (for any reason). */
+  | {
+      type: "replica-status";
+      replica_id: string;
+      ready: boolean;
+      live?: boolean;
+      exited?: boolean;
+      engine_version?: string;
+      slots_total?: number;
+      last_error?: string;
+    }
   /** From a replica: a request finished (any way) and its slot is free. */
   | { type: "released"; task_id: string }
-  | { type: "snapshot" };
+  /** From the replica: the stream's last event is on its way to the task; `released` follows. */
+  | { type: "ending"; task_id: string }
+  | { type: "snapshot" }
+  | { type: "health" }
+  /** Refuse new work now; stop the engine once in-flight work ends or `deadline_ms` passes. */
+  | { type: "drain"; deadline_ms: number }
+  /** Drain, swap the engine onto `model`, and roll back to the old model if the new one fails. */
+  | { type: "reload"; model: string; drain_deadline_ms: number }
+  /** Private: steps of a drain or reload, tagged with the operation they belong to. */
+  | { type: "op-deadline"; op: number }
+  | { type: "op-stopped"; op: number; error?: string }
+  | { type: "op-started"; op: number; error?: string }
+  | { type: "op-ready-timeout"; op: number };
+
+/** A drain or reload answer, with the snapshot it left so the agent can heartbeat it first. */
+export interface PoolOpResult<R> {
+  reply: R;
+  snapshot: PoolView;
+}
 
 export interface PoolReplies {
   snapshot: PoolView;
+  health: NodePoolHealth;
+  drain: PoolOpResult<PoolDrainReply>;
+  reload: PoolOpResult<PoolReloadReply>;
 }
 
 export type PoolRef = ActorRef<PoolMsg, PoolReplies>;
 
+/**
+ * The pool's engine replica as the manager controls it during drain and reload. The replica runs
+ * under the pool's supervisor; stopping it removes it (no restart), starting it adds a fresh one
+ * whose engine loads `model`, also at every later crash restart.
+ */
+export interface ReplicaSlot {
+  /** The model the replica's engine loads at its next (re)start. */
+  model(): string;
+  start(model: string): Promise<void>;
+  /** Stops the replica (aborting what it still runs) and waits until it is gone. */
+  stop(): Promise<void>;
+}
+
 export type ReplicaMsg =
   | { type: "submit"; task_id: string; request: EngineRequest; sink: TaskSinkRef }
   | { type: "cancel"; task_id: string }
+  /** Ends every open stream with `error` (a drain's deadline passed); answers how many. */
+  | { type: "abort-streams"; error: ErrorEnvelope }
   /** Private: time to poll the engine's health. */
   | { type: "health-tick" }
-  | { type: "health-result"; ready: boolean; error?: string }
+  | { type: "health-result"; ready: boolean; live: boolean; error?: string; fatal?: boolean }
   | { type: "stream-done"; task_id: string; fatal?: string };
 
-export type ReplicaRef = ActorRef<ReplicaMsg>;
+export interface ReplicaReplies {
+  "abort-streams": number;
+}
+
+export type ReplicaRef = ActorRef<ReplicaMsg, ReplicaReplies>;

@@ -1,9 +1,10 @@
 // Replica: drives one engine through its adapter. Streams run aside (the actor keeps answering
-// cancel and health); each stream's end comes back as a message. A fatal engine error or three
-// failed health polls crash the replica so its supervisor restarts it with backoff.
+// cancel and health); each stream's end comes back as a message. A fatal engine error (also an
+// engine that cannot start, e.g. its model file is missing) or three failed health polls crash
+// the replica so its supervisor restarts it with backoff.
 
-import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
-import { EngineError, type EngineAdapter, type EngineEvent } from "../../../adapters/engines/index.ts";
+import { describe, type ActorFactory, type Logger, type Outcome } from "../../../runtime/index.ts";
+import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth } from "../../../adapters/engines/index.ts";
 import type { TaskSinkRef } from "../../link/protocol.ts";
 import type { PoolRef, ReplicaMsg } from "../pool/protocol.ts";
 
@@ -28,6 +29,7 @@ export class ReplicaCrash extends Error {
 }
 
 interface Stream {
+  task_id: string;
   controller: AbortController;
   sink: TaskSinkRef;
   /** True once the sink heard the stream's last word (end or error). */
@@ -42,13 +44,40 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
     const limit = options.healthFailures ?? 3;
     let failures = 0;
     let ready = false;
+    let live = false;
 
-    const status = (isReady: boolean, lastError?: string) => {
+    const status = (isReady: boolean, isLive: boolean, lastError?: string, exited?: boolean) => {
       ready = isReady;
-      pool.tell({ type: "replica-status", replica_id: options.replicaId, ready: isReady, engine_version: engine.version(), last_error: lastError });
+      live = isLive;
+      pool.tell({
+        type: "replica-status",
+        replica_id: options.replicaId,
+        ready: isReady,
+        live: isLive,
+        exited,
+        engine_version: engine.version(),
+        last_error: lastError,
+      });
+    };
+
+    const healthResult = (o: Outcome<EngineHealth>): ReplicaMsg =>
+      o.ok
+        ? { type: "health-result", ready: o.value.ready, live: o.value.live }
+        : { type: "health-result", ready: false, live: false, error: describe(o.error), fatal: o.error instanceof EngineError && o.error.fatal };
+
+    /**
+     * The sink is about to hear the stream's last word. The pool hears it first: the control
+     * plane frees its lease on that word and may dispatch the next task before this stream's
+     * slot is released here.
+     */
+    const closing = (stream: Stream) => {
+      stream.closed = true;
+      pool.tell({ type: "ending", task_id: stream.task_id });
     };
 
     const forward = (stream: Stream, ev: EngineEvent): boolean => {
+      // The sink already heard its last word (a drain stopped the stream): nothing more for it.
+      if (stream.closed) return true;
       const msg =
         ev.type === "started"
           ? {
@@ -63,7 +92,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           : ev.type === "token"
             ? { type: "engine-token" as const, t: ev.t, i: ev.i }
             : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason };
-      if (ev.type === "end") stream.closed = true;
+      if (ev.type === "end") closing(stream);
       return stream.sink.tell(msg).ok;
     };
 
@@ -79,7 +108,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
       } catch (error) {
         const e = error instanceof EngineError ? error : new EngineError("INTERNAL", describe(error));
         if (!stream.closed) {
-          stream.closed = true;
+          closing(stream);
           stream.sink.tell({
             type: "engine-error",
             error: {
@@ -98,9 +127,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
 
     return {
       init() {
-        ctx.pipeToSelf(engine.health(), (o) =>
-          o.ok ? { type: "health-result", ready: o.value.ready } : { type: "health-result", ready: false, error: describe(o.error) },
-        );
+        ctx.pipeToSelf(engine.health(), healthResult);
       },
       receive(msg) {
         switch (msg.type) {
@@ -113,7 +140,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
               pool.tell({ type: "released", task_id: msg.task_id });
               return;
             }
-            const stream: Stream = { controller: new AbortController(), sink: msg.sink, closed: false };
+            const stream: Stream = { task_id: msg.task_id, controller: new AbortController(), sink: msg.sink, closed: false };
             streams.set(msg.task_id, stream);
             ctx.pipeToSelf(run(stream, msg.request), (o) => ({
               type: "stream-done",
@@ -135,23 +162,35 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             if (msg.fatal) throw new ReplicaCrash(`engine died: ${msg.fatal}`);
             return;
           }
+          case "abort-streams": {
+            let aborted = 0;
+            for (const [taskId, stream] of streams) {
+              if (stream.closed) continue;
+              closing(stream);
+              aborted++;
+              stream.sink.tell({ type: "engine-error", error: msg.error });
+              stream.controller.abort(new Error(msg.error.message));
+              void engine.cancel(taskId).catch(() => undefined);
+            }
+            return aborted;
+          }
           case "health-tick":
-            ctx.pipeToSelf(engine.health(), (o) =>
-              o.ok ? { type: "health-result", ready: o.value.ready } : { type: "health-result", ready: false, error: describe(o.error) },
-            );
+            ctx.pipeToSelf(engine.health(), healthResult);
             return;
           case "health-result": {
+            // An engine that cannot start at all will not start on a later poll either.
+            if (msg.fatal) throw new ReplicaCrash(`engine failed: ${msg.error}`);
             ctx.after(options.healthIntervalMs, { type: "health-tick" });
             if (msg.ready) {
               failures = 0;
               if (!ready) {
                 log.info("Engine is healthy", { pool_id: options.poolId, replica_id: options.replicaId, engine_version: engine.version() });
-                status(true);
+                status(true, true);
               }
               return;
             }
             failures++;
-            if (ready) status(false, msg.error ?? "engine reports not ready");
+            if (ready || live !== msg.live) status(false, msg.live, msg.error ?? "engine reports not ready");
             if (failures >= limit && msg.error) throw new ReplicaCrash(`engine failed ${failures} health checks: ${msg.error}`);
             return;
           }
@@ -170,7 +209,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           }
         }
         streams.clear();
-        status(false, reason.kind === "failed" ? why : undefined);
+        status(false, false, reason.kind === "failed" ? why : undefined, true);
         await engine.close();
       },
     };

@@ -1,0 +1,90 @@
+// The artifact actor over a real temp directory: content addressing, idempotent puts that keep
+// the first created_ms, one file per id that survives a restart, and damaged files.
+
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ActorSystem, createLogger, SimClock } from "../../../runtime/index.ts";
+import type { ArtifactDocumentV2, ArtifactV2 } from "../../../adapters/http/schemas-catalog.ts";
+import { artifactsActor } from "./artifacts.ts";
+import { artifactId, canonicalJson } from "./canonical.ts";
+import type { ArtifactsMsg, ArtifactsReplies } from "./protocol.ts";
+
+let dir: string;
+let system: ActorSystem | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "artifacts-"));
+});
+afterEach(async () => {
+  await system?.shutdown();
+  system = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start() {
+  const clock = new SimClock(5_000);
+  system = new ActorSystem({ name: "artifacts-test", clock });
+  const logs: string[] = [];
+  const ref = await system.spawn<ArtifactsMsg, ArtifactsReplies>(
+    "control/artifacts",
+    artifactsActor({ root: dir, log: createLogger({ clock, sink: (l) => void logs.push(l) }) }),
+  );
+  return { ref, clock, logs };
+}
+
+const trace: ArtifactV2 = { kind: "trace", content: { transcript: [{ type: "end", data: { tokens_out: 3 } }] }, tags: ["sse", "task:t1"], metadata: { engine: "mock" } };
+
+test("canonicalJson sorts keys at every depth and drops undefined members", () => {
+  expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: "x" }, u: undefined })).toBe('{"a":{"c":"x","d":[3,{"y":2,"z":1}]},"b":1}');
+  expect(canonicalJson([undefined, null, "é"])).toBe('[null,null,"é"]');
+  expect(artifactId({ kind: "plan", content: {} })).toBe(createHash("sha256").update('{"content":{},"kind":"plan"}').digest("hex"));
+});
+
+test("put answers the content address; the same document in any key order gets the same ref", async () => {
+  const { ref, clock } = await start();
+  const first = await ref.ask({ type: "put", artifact: trace });
+  const id = artifactId(trace);
+  expect(first).toEqual({ ok: true, value: { id, kind: "trace", digest: `sha256:${id}`, created_ms: 5_000, tags: ["sse", "task:t1"] } });
+  await clock.advance(1_000);
+  const reordered = JSON.parse(JSON.stringify({ metadata: trace.metadata, tags: trace.tags, content: trace.content, kind: trace.kind }));
+  expect(await ref.ask({ type: "put", artifact: reordered })).toEqual(first); // created_ms is the first one
+  expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual([`${id}.json`]);
+
+  const other = await ref.ask({ type: "put", artifact: { ...trace, tags: ["other"] } });
+  expect(other.ok && other.value.id).not.toBe(id);
+  expect(other.ok && other.value.created_ms).toBe(6_000);
+});
+
+test("get returns the stored document with defaults for absent fields, also after a restart", async () => {
+  const { ref } = await start();
+  const put = await ref.ask({ type: "put", artifact: { kind: "plan", content: { steps: ["a"] } } });
+  const id = put.ok ? put.value.id : "";
+  const expected: ArtifactDocumentV2 = { id, kind: "plan", digest: `sha256:${id}`, created_ms: 5_000, tags: [], parent: null, metadata: {}, content: { steps: ["a"] } };
+  expect(await ref.ask({ type: "get", id })).toEqual({ ok: true, value: expected });
+  expect(JSON.parse(readFileSync(join(dir, `${id}.json`), "utf8"))).toEqual(expected);
+
+  await system!.shutdown();
+  const again = await start();
+  expect(await again.ref.ask({ type: "get", id })).toEqual({ ok: true, value: expected });
+  expect(await again.ref.ask({ type: "get", id: "f".repeat(64) })).toEqual({ ok: true, value: undefined });
+  expect(await again.ref.ask({ type: "get", id: "../etc/passwd" })).toEqual({ ok: true, value: undefined });
+});
+
+test("invalid documents are refused with INVALID_PARAMS and store nothing", async () => {
+  const { ref } = await start();
+  const bad = await ref.ask({ type: "put", artifact: { kind: "poem", content: {} } as unknown as ArtifactV2 });
+  expect(bad).toMatchObject({ ok: false, error: { code: "INVALID_PARAMS", message: expect.stringContaining("kind") } });
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test("a damaged file is an error on get and is rewritten by the next put of that document", async () => {
+  const { ref, logs } = await start();
+  const id = artifactId(trace);
+  writeFileSync(join(dir, `${id}.json`), "{torn");
+  expect(await ref.ask({ type: "get", id })).toEqual({ ok: false, error: { code: "INTERNAL", message: `artifact ${id} is unreadable` } });
+  expect(logs.some((l) => l.includes("is unreadable"))).toBe(true);
+  expect((await ref.ask({ type: "put", artifact: trace })).ok).toBe(true);
+  expect(await ref.ask({ type: "get", id })).toMatchObject({ ok: true, value: { id, content: trace.content } });
+});

@@ -1,0 +1,41 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { controlSettings, parseControlConfig } from "./config.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function file(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "control-config-"));
+  dirs.push(dir);
+  const path = join(dir, "control.yaml");
+  writeFileSync(path, text);
+  return path;
+}
+
+test("unknown keys are refused with their path", () => {
+  expect(() => parseControlConfig("admission:\n  capacity: 4\n  polcy: reject\n", "c.yaml")).toThrow(/admission: .*polcy/s);
+  expect(() => parseControlConfig("auth:\n  token: x\n", "c.yaml")).toThrow(/auth/); // secrets never live in the file
+  expect(() => parseControlConfig("admission: {capacity: 0}", "c.yaml")).toThrow(/admission.capacity/);
+});
+
+test("flags win over the environment, the environment over the file, the file over defaults", () => {
+  const path = file("addr: 127.0.0.1:9000\nadmission: {capacity: 7, policy: drop-lru, rate_limits: {rps: 5}}\ntimeouts: {idle_ms: 500}\n");
+  const fromFile = controlSettings({ config: path }, {});
+  expect(fromFile).toMatchObject({ port: 9000, capacity: 7, policy: "drop-lru", rateLimits: { rps: 5 }, timeouts: { idle_ms: 500 } });
+  const fromEnv = controlSettings({ config: path }, { ORCHD_ADDR: "127.0.0.1:9001", ORCHD_ADMISSION_CAPACITY: "3", ORCHD_ADMISSION_POLICY: "reject" });
+  expect(fromEnv).toMatchObject({ port: 9001, capacity: 3, policy: "reject" });
+  expect(controlSettings({ config: path, addr: "127.0.0.1:9002" }, { ORCHD_ADDR: "127.0.0.1:9001" }).port).toBe(9002);
+  const defaults = controlSettings({}, {});
+  expect(defaults).toMatchObject({ hostname: "127.0.0.1", port: 8080, capacity: 256, policy: "reject", nodeTimeoutMs: 30_000 });
+});
+
+test("bad values are start-up errors that name the variable", () => {
+  expect(() => controlSettings({}, { ORCHD_ADMISSION_POLICY: "shed-low-priority" })).toThrow(/ORCHD_ADMISSION_POLICY/);
+  expect(() => controlSettings({}, { ORCHD_ADMISSION_CAPACITY: "0" })).toThrow(/ORCHD_ADMISSION_CAPACITY/);
+  expect(() => controlSettings({ config: "/nonexistent/control.yaml" }, {})).toThrow(/cannot read/);
+});

@@ -1,0 +1,123 @@
+// Control plane configuration: an optional strict config file (YAML or JSON; unknown keys are
+// refused with their path), environment variables over it, flags over both. Secrets (the API
+// token) come from the environment only, never from the file.
+
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { apiToken, checkBind, parseAddr, UsageError } from "../cli.ts";
+import { ConfigError, formatIssues } from "../node/config.ts";
+import { CONTROL_DEFAULTS } from "./control-plane.ts";
+
+const PositiveInt = z.number().int().min(1);
+
+export const ControlConfigFile = z
+  .object({
+    addr: z.string().min(1).max(256).optional(),
+    node_timeout_ms: PositiveInt.optional(),
+    admission: z
+      .object({
+        capacity: PositiveInt.optional(),
+        policy: z.enum(["reject", "drop-lru"]).optional(),
+        rate_limits: z.object({ rps: z.number().min(0).optional(), tpm: z.number().min(0).optional() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    timeouts: z.object({ wall_ms: PositiveInt.optional(), idle_ms: PositiveInt.optional() }).strict().optional(),
+    sessions: z
+      .object({
+        ttl_ms: PositiveInt.optional(),
+        max_turns: PositiveInt.optional(),
+        budgets: z.object({ tokens: z.number().min(0).optional(), time_ms: z.number().min(0).optional(), cost: z.number().min(0).optional() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    sse: z.object({ channel_cap: PositiveInt.optional(), metrics_interval_ms: z.number().int().min(0).optional() }).strict().optional(),
+    artifacts: z.object({ root: z.string().min(1).optional() }).strict().optional(),
+    catalog: z.object({ root: z.string().min(1).optional() }).strict().optional(),
+    limits: z.object({ max_body_bytes: PositiveInt.optional() }).strict().optional(),
+  })
+  .strict();
+export type ControlConfigFile = z.infer<typeof ControlConfigFile>;
+
+export function parseControlConfig(text: string, source: string): ControlConfigFile {
+  let raw: unknown;
+  try {
+    raw = Bun.YAML.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
+  }
+  const parsed = ControlConfigFile.safeParse(raw ?? {});
+  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration\n${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export interface ControlFlags {
+  addr?: string;
+  config?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, min: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer ≥ ${min}, got '${raw}'`);
+  return n;
+}
+
+function bool(env: Env, name: string): boolean {
+  return ["1", "true", "yes"].includes((env[name] ?? "").toLowerCase());
+}
+
+export const DEFAULT_ARTIFACTS_ROOT = "/tmp/llorch-artifacts";
+/** Durable model index; relative to the working directory like the node's .runtime/. */
+export const DEFAULT_CATALOG_ROOT = ".runtime/catalog";
+
+/** Everything `bun run control` (and `bun run dev`) needs, resolved and checked. */
+export function controlSettings(flags: ControlFlags, env: Env = process.env) {
+  const configPath = flags.config ?? env.ORCHD_CONFIG;
+  let file: ControlConfigFile = {};
+  if (configPath) {
+    let text: string;
+    try {
+      text = readFileSync(configPath, "utf8");
+    } catch (error) {
+      throw new ConfigError(`${configPath}: cannot read the config file: ${(error as Error).message}`);
+    }
+    file = parseControlConfig(text, configPath);
+  }
+  const addr = parseAddr(flags.addr ?? env.ORCHD_ADDR ?? file.addr ?? "127.0.0.1:8080", "--addr");
+  const token = apiToken();
+  checkBind(addr.hostname, token);
+  const policy = env.ORCHD_ADMISSION_POLICY ?? file.admission?.policy ?? "reject";
+  if (policy !== "reject" && policy !== "drop-lru") throw new UsageError(`ORCHD_ADMISSION_POLICY must be 'reject' or 'drop-lru' (got '${policy}')`);
+  const artifactsRoot = env.ORCH_ARTIFACTS_FS_ROOT ?? file.artifacts?.root ?? DEFAULT_ARTIFACTS_ROOT;
+  return {
+    ...addr,
+    token,
+    authOptional: bool(env, "AUTH_OPTIONAL"),
+    capacity: int(env, "ORCHD_ADMISSION_CAPACITY", 1) ?? file.admission?.capacity ?? CONTROL_DEFAULTS.capacity,
+    policy: policy as "reject" | "drop-lru",
+    nodeTimeoutMs: int(env, "ORCHESTRATORD_NODE_TIMEOUT_MS", 1) ?? file.node_timeout_ms ?? CONTROL_DEFAULTS.nodeTimeoutMs,
+    rateLimits: {
+      rps: int(env, "ORCHD_RATE_LIMIT_RPS", 0) ?? file.admission?.rate_limits?.rps,
+      tpm: int(env, "ORCHD_RATE_LIMIT_TPM", 0) ?? file.admission?.rate_limits?.tpm,
+    },
+    timeouts: {
+      wall_ms: int(env, "ORCHD_TIMEOUT_WALL_MS", 1) ?? file.timeouts?.wall_ms,
+      idle_ms: int(env, "ORCHD_TIMEOUT_IDLE_MS", 1) ?? file.timeouts?.idle_ms,
+    },
+    sessions: {
+      ttlMs: file.sessions?.ttl_ms,
+      maxTurns: file.sessions?.max_turns,
+      budgets: file.sessions?.budgets,
+    },
+    sseChannelCap: int(env, "ORCHD_SSE_CHANNEL_CAP", 1) ?? file.sse?.channel_cap,
+    metricsIntervalMs: int(env, "ORCHD_SSE_METRICS_INTERVAL_MS", 0) ?? file.sse?.metrics_interval_ms,
+    artifactsRoot,
+    catalogRoot: env.ORCHD_CATALOG_ROOT ?? file.catalog?.root ?? DEFAULT_CATALOG_ROOT,
+    maxBodyBytes: int(env, "ORCHD_MAX_BODY_BYTES", 1) ?? file.limits?.max_body_bytes,
+  };
+}
+export type ControlSettings = ReturnType<typeof controlSettings>;

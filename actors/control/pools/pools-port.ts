@@ -1,0 +1,150 @@
+// Pools control for the HTTP surface: finds the nodes holding a pool (registry) and asks each
+// node's agent over the link, each ask with a deadline. An unreachable node counts as not live.
+// By default an operation applies to every node holding the pool; `node_id` picks one.
+
+import { describe, RealClock, type Clock, type Logger } from "../../../runtime/index.ts";
+import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
+import type { PoolHealthV2, PoolNodeHealthV2, PoolsPort } from "../../../adapters/http/pools-port.ts";
+import { asPoolsAgent, PoolDrainReply, PoolHealthReply } from "../../link/protocol.ts";
+import type { PoolHolder, RegistryRef } from "../registry/protocol.ts";
+import { nodeUnavailable, rollingReload, type Targets } from "./reload.ts";
+
+export interface PoolsPortOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** Per-node wait for a health answer; an unreachable node then reads live:false. */
+  healthTimeoutMs?: number;
+  /** Per-node wait for a drain to be acknowledged (the drain itself goes on after). */
+  drainTimeoutMs?: number;
+  /**
+   * Per-node wait for a reload beyond its drain deadline: stopping the old engine, starting the new
+   * one and, on failure, restarting the old (nodes give an engine 120 s to become ready, each).
+   */
+  reloadTimeoutMs?: number;
+  /** The admission queue's depth, reported in health metrics. */
+  queueDepth?: () => Promise<number>;
+  /** drain_events_total{pool_id,reason}: counted once per accepted drain request. */
+  drainEvents?: { inc(labels: { pool_id: string; reason: string }): void };
+}
+
+export const POOLS_DEFAULTS = { healthTimeoutMs: 2000, drainTimeoutMs: 5000, reloadTimeoutMs: 300_000 };
+
+export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions = {}): PoolsPort {
+  const clock = options.clock ?? new RealClock();
+  const healthTimeoutMs = options.healthTimeoutMs ?? POOLS_DEFAULTS.healthTimeoutMs;
+  const drainTimeoutMs = options.drainTimeoutMs ?? POOLS_DEFAULTS.drainTimeoutMs;
+
+  const targets = async (poolId: string, nodeId?: string): Promise<Targets> => {
+    const all = await registry.ask({ type: "pool-agents", pool_id: poolId });
+    const holders = nodeId === undefined ? all : all.filter((h) => h.node_id === nodeId);
+    if (holders.length > 0) return { ok: true, holders };
+    const message = nodeId !== undefined && all.length > 0 ? `pool ${poolId} is not on node ${nodeId}` : `pool ${poolId} not found`;
+    return { ok: false, error: { code: "NOT_FOUND", message } };
+  };
+
+  /**
+   * Nodes answer a drain or reload only after heartbeating the pool's new snapshot, over the same
+   * ordered link; one more ask to the registry, which handles its mailbox in order, makes sure that
+   * heartbeat is applied (and the scheduler told) before the client hears back.
+   */
+  const settle = () =>
+    registry.ask({ type: "list" }).then(
+      () => undefined,
+      () => undefined,
+    );
+
+  const nodeHealth = async (h: PoolHolder, poolId: string): Promise<PoolNodeHealthV2 | undefined> => {
+    const down = (why: string): PoolNodeHealthV2 => ({
+      node_id: h.node_id,
+      live: false,
+      ready: false,
+      draining: h.pool.draining,
+      engine_version: h.pool.engine_version,
+      model: h.pool.models_available[0],
+      active_leases: 0,
+      slots_free: 0,
+      slots_total: h.pool.slots_total,
+      last_error: why,
+    });
+    if (!h.online) return down(`node ${h.node_id} is offline`);
+    try {
+      const parsed = PoolHealthReply.safeParse(await asPoolsAgent(h.agent).ask({ type: "pool-health", pool_id: poolId }, { timeoutMs: healthTimeoutMs }));
+      if (!parsed.success) return down(`node ${h.node_id} sent a malformed health answer`);
+      if (!parsed.data.ok) return parsed.data.reason === "not_found" ? undefined : down(parsed.data.error.message);
+      const { ok: _ok, node_id: _node, pool_id: _pool, engine: _engine, ...rest } = parsed.data;
+      return { node_id: h.node_id, ...rest };
+    } catch (error) {
+      return down(`node ${h.node_id} did not answer: ${describe(error)}`);
+    }
+  };
+
+  return {
+    async health(poolId, { nodeId } = {}) {
+      const t = await targets(poolId, nodeId);
+      if (!t.ok) return t;
+      const [answers, queueDepth] = await Promise.all([
+        Promise.all(t.holders.map((h) => nodeHealth(h, poolId))),
+        options.queueDepth?.().catch(() => undefined),
+      ]);
+      const nodes = answers.filter((n): n is PoolNodeHealthV2 => n !== undefined);
+      if (nodes.length === 0) return { ok: false, error: { code: "NOT_FOUND", message: `pool ${poolId} not found` } };
+      const sum = (k: "active_leases" | "slots_free" | "slots_total") => nodes.reduce((n, x) => n + x[k], 0);
+      const versions = new Set(nodes.map((n) => n.engine_version));
+      const version = versions.size === 1 ? [...versions][0] : undefined;
+      const health: PoolHealthV2 = {
+        pool_id: poolId,
+        live: nodes.some((n) => n.live),
+        ready: nodes.some((n) => n.ready),
+        draining: nodes.every((n) => n.draining),
+        metrics: { active_leases: sum("active_leases"), slots_free: sum("slots_free"), slots_total: sum("slots_total"), queue_depth: queueDepth },
+        last_error: nodes.find((n) => n.last_error)?.last_error,
+        engine_version: version,
+        models_available: [...new Set(nodes.flatMap((n) => (n.model ? [n.model] : [])))],
+        nodes,
+      };
+      return { ok: true, value: health };
+    },
+
+    async drain(poolId, request) {
+      const t = await targets(poolId, request.node_id);
+      if (!t.ok) return t;
+      options.log?.info(`Draining pool ${poolId}`, { pool_id: poolId, deadline_ms: request.deadline_ms, nodes: t.holders.map((h) => h.node_id) });
+      const replies = await Promise.all(
+        t.holders.map(async (h): Promise<PoolDrainReply> => {
+          const refused = (error: ErrorEnvelope): PoolDrainReply => ({ ok: false, node_id: h.node_id, pool_id: poolId, reason: "unavailable", error });
+          if (!h.online) return refused(nodeUnavailable(h.node_id, poolId, "offline"));
+          try {
+            const raw = await asPoolsAgent(h.agent).ask({ type: "pool-drain", pool_id: poolId, deadline_ms: request.deadline_ms }, { timeoutMs: drainTimeoutMs });
+            const parsed = PoolDrainReply.safeParse(raw);
+            return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused(nodeUnavailable(h.node_id, poolId, "malformed drain answer"));
+          } catch (error) {
+            return refused(nodeUnavailable(h.node_id, poolId, `did not answer: ${describe(error)}`));
+          }
+        }),
+      );
+      await settle();
+      const nodes = replies.map((r) =>
+        r.ok ? { node_id: r.node_id, draining: true, already: r.already, active_leases: r.active_leases } : { node_id: r.node_id, draining: false, error: r.error },
+      );
+      if (replies.some((r) => r.ok)) {
+        options.drainEvents?.inc({ pool_id: poolId, reason: "api_request" });
+        return { ok: true, value: { pool_id: poolId, draining: true, deadline_ms: request.deadline_ms, nodes } };
+      }
+      const failures = replies.filter((r) => !r.ok);
+      const busy = failures.find((r) => r.reason === "busy");
+      const first = busy ?? failures.find((r) => r.reason !== "not_found") ?? failures[0]!;
+      return { ok: false, error: first.error, conflict: busy !== undefined, nodes };
+    },
+
+    reload: (poolId, request) =>
+      rollingReload({
+        poolId,
+        request,
+        clock,
+        log: options.log,
+        targets: () => targets(poolId, request.node_id),
+        settle,
+        timeoutMs: options.reloadTimeoutMs ?? POOLS_DEFAULTS.reloadTimeoutMs,
+      }),
+  };
+}

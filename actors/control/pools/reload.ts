@@ -1,0 +1,121 @@
+// Rolling reload across the nodes holding a pool, one node at a time in node_id order, so the
+// other nodes keep serving meanwhile. Each node swaps atomically (and rolls itself back when the
+// new engine fails). The first node that fails stops the roll, and the nodes already switched are
+// reloaded back to their previous model, so the pool ends on one model either way.
+//
+// Outcomes: every online node switched → 200. A node busy, rolled back or past its drain deadline
+// → 409 (`rolled_back` when something had changed and was all undone). A node whose rollback failed
+// → 503 POOL_UNREADY. A node that did not answer → 503 NODE_UNAVAILABLE. Offline holders are
+// skipped and listed with NODE_UNAVAILABLE.
+
+import { describe, type Clock, type Logger } from "../../../runtime/index.ts";
+import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
+import {
+  DEFAULT_RELOAD_DRAIN_MS,
+  type PoolReloadNodeV2,
+  type PoolReloadRequest,
+  type PoolReloadResponseV2,
+  type PoolsFailure,
+  type PoolsOutcome,
+} from "../../../adapters/http/pools-port.ts";
+import { asPoolsAgent, PoolReloadReply } from "../../link/protocol.ts";
+import type { PoolHolder } from "../registry/protocol.ts";
+
+/** The nodes an operation applies to, or why there are none. */
+export type Targets = { ok: true; holders: PoolHolder[] } | PoolsFailure;
+
+export function nodeUnavailable(nodeId: string, poolId: string, why: string): ErrorEnvelope {
+  return { code: "NODE_UNAVAILABLE", message: `node ${nodeId}: ${why}`, retriable: true, retry_after_ms: 1000, pool_id: poolId };
+}
+
+export interface RollingReloadOptions {
+  poolId: string;
+  request: PoolReloadRequest;
+  clock: Clock;
+  log?: Logger;
+  targets(): Promise<Targets>;
+  /** Waits until the registry has applied the heartbeats that preceded the answers. */
+  settle(): Promise<void>;
+  /** Per-node wait beyond the drain deadline. */
+  timeoutMs: number;
+}
+
+type Success = Extract<PoolReloadReply, { ok: true }>;
+
+export async function rollingReload(o: RollingReloadOptions): Promise<PoolsOutcome<PoolReloadResponseV2>> {
+  const { poolId, request, clock, log } = o;
+  const t = await o.targets();
+  if (!t.ok) return t;
+  const startedAt = clock.now();
+  const drainMs = request.deadline_ms ?? DEFAULT_RELOAD_DRAIN_MS;
+  const to = request.new_model_ref;
+
+  const ask = async (h: PoolHolder, model: string): Promise<PoolReloadReply> => {
+    const refused = (why: string): PoolReloadReply => ({ ok: false, node_id: h.node_id, pool_id: poolId, reason: "unavailable", error: nodeUnavailable(h.node_id, poolId, why) });
+    try {
+      const raw = await asPoolsAgent(h.agent).ask(
+        { type: "pool-reload", pool_id: poolId, new_model_ref: model, drain_deadline_ms: drainMs },
+        { timeoutMs: drainMs + o.timeoutMs },
+      );
+      const parsed = PoolReloadReply.safeParse(raw);
+      return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused("malformed reload answer");
+    } catch (error) {
+      return refused(`did not answer: ${describe(error)}`);
+    }
+  };
+  const entry = (r: PoolReloadReply): PoolReloadNodeV2 =>
+    r.ok
+      ? { node_id: r.node_id, success: true, rolled_back: false, model: r.model, previous_model: r.previous_model, engine_version: r.engine_version, duration_ms: r.duration_ms }
+      : { node_id: r.node_id, success: false, rolled_back: r.reason === "rolled_back", model: r.model, previous_model: r.previous_model, duration_ms: r.duration_ms, error: r.error };
+
+  const nodes: PoolReloadNodeV2[] = t.holders.filter((h) => !h.online).map((h) => ({ node_id: h.node_id, success: false, rolled_back: false, error: nodeUnavailable(h.node_id, poolId, "offline") }));
+  const online = t.holders.filter((h) => h.online);
+  if (online.length === 0) {
+    return { ok: false, error: { code: "NODE_UNAVAILABLE", message: `no node holding pool ${poolId} is online`, retriable: true, retry_after_ms: 1000, pool_id: poolId }, nodes };
+  }
+  log?.info(`Reloading pool ${poolId} to ${to}`, { pool_id: poolId, model: to, nodes: online.map((h) => h.node_id), drain_deadline_ms: drainMs });
+
+  const switched: { holder: PoolHolder; reply: Success; index: number }[] = [];
+  let failed: Extract<PoolReloadReply, { ok: false }> | undefined;
+  for (const h of online) {
+    const reply = await ask(h, to);
+    nodes.push(entry(reply));
+    if (reply.ok) {
+      if (!reply.unchanged) switched.push({ holder: h, reply, index: nodes.length - 1 });
+      continue;
+    }
+    // A node that does not hold the pool after all (it changed since its last heartbeat) is skipped.
+    if (reply.reason === "not_found") continue;
+    failed = reply;
+    break;
+  }
+
+  if (!failed && nodes.some((n) => n.success)) {
+    await o.settle();
+    const version = nodes.find((n) => n.success && n.engine_version)?.engine_version ?? "unknown";
+    log?.info(`Pool ${poolId} reloaded to ${to}`, { pool_id: poolId, model: to, duration_ms: clock.now() - startedAt });
+    return { ok: true, value: { pool_id: poolId, success: true, rolled_back: false, new_engine_version: version, duration_ms: clock.now() - startedAt, model: to, nodes } };
+  }
+  if (!failed) return { ok: false, error: { code: "NOT_FOUND", message: `pool ${poolId} not found` }, nodes };
+
+  // Put the nodes already switched back, newest first.
+  let reverted = true;
+  for (const s of [...switched].reverse()) {
+    const back = await ask(s.holder, s.reply.previous_model);
+    const ok = back.ok;
+    reverted &&= ok;
+    nodes[s.index] = { ...nodes[s.index]!, success: false, rolled_back: ok, model: ok ? back.model : s.reply.model, error: ok ? undefined : back.error };
+  }
+  await o.settle();
+  log?.warn(`Reload of pool ${poolId} to ${to} failed on node ${failed.node_id}`, { pool_id: poolId, model: to, reason: failed.reason, error: failed.error.message, reverted });
+
+  const changed = failed.reason === "rolled_back" || switched.length > 0;
+  const conflict = failed.reason === "busy" || failed.reason === "rolled_back" || failed.reason === "drain_timeout";
+  return {
+    ok: false,
+    error: failed.error,
+    conflict,
+    rolled_back: conflict && changed && reverted,
+    nodes,
+  };
+}

@@ -1,0 +1,49 @@
+// A task's transcript as an artifact (digest §5.10): the request with prompt and inputs redacted,
+// seed, timings, outcome, and the stream's events. Token texts are the stream itself; the prompt
+// never leaves the task (only its length and digest do).
+
+import { createHash } from "node:crypto";
+import type { StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { TranscriptArtifact } from "./protocol.ts";
+
+export interface TranscriptInput {
+  spec: TaskSpec;
+  events: readonly StreamEvent[];
+  tokens: number;
+  decodeMs: number;
+  queueMs: number;
+  labels: { engine: string; engine_version: string; pool_id: string; replica_id: string };
+  nodeId: string;
+}
+
+export function redactRequest(spec: TaskSpec): Record<string, unknown> {
+  const { prompt, inputs, ...rest } = spec;
+  return {
+    ...rest,
+    prompt: { redacted: true, chars: prompt.length, sha256: createHash("sha256").update(prompt).digest("hex") },
+    ...(inputs ? { inputs: { redacted: true, count: inputs.length } } : {}),
+  };
+}
+
+export function transcriptArtifact(input: TranscriptInput): TranscriptArtifact {
+  const { spec, events, labels } = input;
+  const last = events.at(-1);
+  const outcome = last?.type === "error" ? "failed" : last?.type === "end" && last.data.canceled ? "canceled" : "completed";
+  return {
+    kind: "trace",
+    content: {
+      job_id: spec.task_id,
+      ...(spec.session_id ? { session_id: spec.session_id } : {}),
+      request: redactRequest(spec),
+      ...(spec.seed !== undefined ? { seed: spec.seed } : {}),
+      outcome,
+      tokens_out: input.tokens,
+      decode_time_ms: input.decodeMs,
+      queue_time_ms: Math.max(0, input.queueMs),
+      ...(last?.type === "error" ? { error: last.data } : {}),
+      events: [...events],
+    },
+    tags: ["sse", "stream", `task:${spec.task_id}`, ...(spec.session_id ? [`session:${spec.session_id}`] : [])],
+    metadata: { engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, replica_id: labels.replica_id, node_id: input.nodeId },
+  };
+}

@@ -1,0 +1,108 @@
+// One pool's subtree: a rest_for_one supervisor over the manager and its engine replica, and the
+// replica slot through which the manager stops and restarts the replica for drain and reload.
+//
+//   pool-<id> (rest_for_one)
+//   ├─ manager        leases, readiness, snapshots, drain/reload
+//   └─ replica-0      engine driver; restarted with backoff when its engine dies
+
+import type { ActorSystem, BackoffPolicy, ChildSpec, Clock, Logger, SupervisorRef } from "../../../runtime/index.ts";
+import { supervisor } from "../../../runtime/index.ts";
+import type { EngineAdapter } from "../../../adapters/engines/index.ts";
+import type { AgentInternalRef } from "../agent/protocol.ts";
+import type { PoolConfig } from "../config.ts";
+import { replica } from "../replica/replica.ts";
+import { poolManager } from "./pool.ts";
+import type { PoolRef, ReplicaRef, ReplicaSlot } from "./protocol.ts";
+
+/** Makes an engine for a pool; `pool.model` is the model to load (after a reload, the new one). */
+export type EngineFactory = (pool: PoolConfig, replicaId: string, clock: Clock) => EngineAdapter;
+
+export interface PoolTreeOptions {
+  system: ActorSystem;
+  /** Path of the supervisor this subtree runs under, e.g. "node". */
+  parent: string;
+  nodeId: string;
+  pool: PoolConfig;
+  agent: AgentInternalRef;
+  engineFactory: EngineFactory;
+  engineBackoff: BackoffPolicy;
+  healthIntervalMs: number;
+  readyTimeoutMs?: number;
+  log: Logger;
+}
+
+export interface PoolTree {
+  spec: ChildSpec;
+  ref: PoolRef;
+}
+
+/** Asks to the pool supervisor wait for a replica's graceful stop (5 s, then killed). */
+const SUPERVISOR_ASK_MS = 15_000;
+
+export function poolTree(options: PoolTreeOptions): PoolTree {
+  const { system, pool, log } = options;
+  const id = `pool-${pool.id}`;
+  const base = `${options.parent}/${id}`;
+  const replicaId = "replica-0";
+  const ref: PoolRef = system.ref(`${base}/manager`);
+  const replicaRef: ReplicaRef = system.ref(`${base}/${replicaId}`);
+  const sup: SupervisorRef = system.ref(base);
+  // The model the replica's engine loads; changed only by the manager, through the slot.
+  let model = pool.model;
+
+  const replicaSpec: ChildSpec = {
+    id: replicaId,
+    backoff: options.engineBackoff,
+    start: replica({
+      nodeId: options.nodeId,
+      poolId: pool.id,
+      replicaId,
+      pool: ref,
+      // Read at every (re)start, so a crash restart after a reload loads the new model.
+      engine: () => options.engineFactory({ ...pool, model }, replicaId, system.clock),
+      log,
+      healthIntervalMs: options.healthIntervalMs,
+    }),
+  };
+
+  const slot: ReplicaSlot = {
+    model: () => model,
+    async start(next) {
+      model = next;
+      await sup.ask({ type: "start-child", spec: replicaSpec }, { timeoutMs: SUPERVISOR_ASK_MS });
+    },
+    async stop() {
+      await sup.ask({ type: "stop-child", id: replicaId }, { timeoutMs: SUPERVISOR_ASK_MS });
+    },
+  };
+
+  return {
+    ref,
+    spec: {
+      id,
+      start: supervisor({
+        strategy: "rest_for_one",
+        // The restart-storm limit of the digest: 10 restarts per 60 s.
+        intensity: { maxRestarts: 10, periodMs: 60_000 },
+        children: [
+          {
+            id: "manager",
+            start: poolManager({
+              nodeId: options.nodeId,
+              poolId: pool.id,
+              engine: pool.engine,
+              slots: pool.slots,
+              agent: options.agent,
+              replica: replicaRef,
+              replicaId,
+              slot,
+              log,
+              readyTimeoutMs: options.readyTimeoutMs,
+            }),
+          },
+          replicaSpec,
+        ],
+      }),
+    },
+  };
+}

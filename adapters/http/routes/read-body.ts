@@ -1,0 +1,24 @@
+// Shared request-body handling for the catalog and artifact routes: JSON only, one zod parse,
+// and the contract's INVALID_PARAMS message naming the offending field.
+
+import type { Context } from "hono";
+import type { z } from "zod";
+
+export type BodyOutcome<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Reads an application/json body and validates it with `schema`. */
+export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<BodyOutcome<z.infer<S>>> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.toLowerCase().includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    return { ok: false, message: "body is not valid JSON" };
+  }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.join(".") || "body";
+  return { ok: false, message: `${where}: ${issue?.message ?? "invalid"}` };
+}

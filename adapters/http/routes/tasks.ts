@@ -1,0 +1,89 @@
+// Native task routes: POST /v2/tasks (admission), GET /v2/tasks/{id}/events (SSE), POST
+// /v2/tasks/{id}/cancel. Schema checks happen here; every other guardrail is the control plane's
+// (port.submit), so the WebSocket and OpenAI surfaces get the same answers.
+
+import type { Context, Hono } from "hono";
+import { errorResponse, fail } from "../errors.ts";
+import type { ControlPort, StreamSink } from "../port.ts";
+import { budgetHeaders } from "../schemas-sessions.ts";
+import { TaskRequestV2 } from "../schemas.ts";
+import { createSseStream } from "../sse.ts";
+
+export interface TaskRouteOptions {
+  port: ControlPort;
+  /** Frames an SSE reader may fall behind before metrics frames are dropped. */
+  sseChannelCap?: number;
+  onSseDrop?: () => void;
+}
+
+type Vars = { Variables: { correlationId: string; identity: string } };
+
+export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): void {
+  const { port } = options;
+
+  app.post("/v2/tasks", async (c) => {
+    const body = await readJson(c);
+    if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
+    const parsed = TaskRequestV2.safeParse(body.value);
+    if (!parsed.success) return fail(c, "INVALID_PARAMS", zodMessage(parsed.error));
+    const outcome = await port.submit(parsed.data, { correlationId: c.get("correlationId"), identity: c.get("identity") });
+    if (!outcome.ok) return errorResponse(c, outcome.error);
+    for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
+    return c.json(outcome.admission, 202);
+  });
+
+  app.get("/v2/tasks/:id/events", async (c) => {
+    const id = c.req.param("id");
+    const stream = createSseStream(c.req.raw.signal, { capacity: options.sseChannelCap, onDrop: options.onSseDrop });
+    // Narration (`human`) rides on metrics frames only for verbose readers.
+    const verbose = ["1", "true"].includes(c.req.query("verbose") ?? "");
+    const sink: StreamSink = verbose
+      ? stream.sink
+      : {
+          push(event) {
+            if (event.type === "metrics" && event.data.human !== undefined) {
+              const { human: _, ...data } = event.data;
+              return stream.sink.push({ type: "metrics", data: data as typeof event.data });
+            }
+            stream.sink.push(event);
+          },
+        };
+    const subscription = await port.subscribe(id, sink);
+    if (!subscription) return fail(c, "NOT_FOUND", `task ${id} not found`);
+    stream.attach(subscription);
+    return new Response(stream.body, {
+      status: 200,
+      headers: {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        Connection: "keep-alive",
+        "X-Accel-Buffering": "no",
+        ...(subscription.budgets ? budgetHeaders(subscription.budgets) : {}),
+      },
+    });
+  });
+
+  app.post("/v2/tasks/:id/cancel", async (c) => {
+    const id = c.req.param("id");
+    const result = await port.cancel(id, "client");
+    if (result === "unknown") return fail(c, "NOT_FOUND", `task ${id} not found`);
+    return c.body(null, 204);
+  });
+}
+
+/** The first zod issue as `path: message`, which names the offending field. */
+export function zodMessage(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  const where = issue?.path.map(String).join(".") || "body";
+  return `${where}: ${issue?.message ?? "invalid"}`;
+}
+
+export async function readJson(c: Context): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
+  try {
+    return { ok: true, value: await c.req.json() };
+  } catch {
+    return { ok: false, message: "body is not valid JSON" };
+  }
+}
