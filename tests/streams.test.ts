@@ -66,7 +66,10 @@ test("every task's transcript is stored as an artifact, the prompt redacted, fin
   const ref = found.artifacts[0];
   expect(ref.tags).toEqual(["sse", "stream", `task:${t.json.task_id}`, "session:s-art"]);
   const doc = (await (await fetch(`${c.url}/v2/artifacts/${ref.id}`)).json()) as any;
-  expect(doc.content.events.map((e: { type: string }) => e.type).filter((x: string) => x !== "metrics")).toEqual(["started", "token", "token", "token", "end"]);
+  // Token frames are folded into runs: the tokens the client saw, in order.
+  const entries = doc.content.events.filter((e: { type: string }) => e.type !== "metrics");
+  expect(entries.map((e: { type: string }) => e.type)).toEqual(["started", "tokens", "end"]);
+  expect(entries[1].data).toEqual({ from: 0, t: stream.frames.filter((f) => f.event === "token").map((f) => f.data.t) });
   expect(doc.content).toMatchObject({ job_id: t.json.task_id, session_id: "s-art", outcome: "completed", tokens_out: 3 });
   expect(JSON.stringify(doc)).not.toContain("do not store me");
   expect(doc.metadata).toMatchObject({ engine: "mock", pool_id: "p0", node_id: "n1" });

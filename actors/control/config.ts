@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { apiToken, checkBind, parseAddr, UsageError } from "../cli.ts";
-import { ConfigError, formatIssues } from "../node/config.ts";
+import { ConfigError, parseConfigText } from "../node/config.ts";
 import { CONTROL_DEFAULTS } from "./control-plane.ts";
 
 const PositiveInt = z.number().int().min(1);
@@ -40,15 +40,7 @@ export const ControlConfigFile = z
 export type ControlConfigFile = z.infer<typeof ControlConfigFile>;
 
 export function parseControlConfig(text: string, source: string): ControlConfigFile {
-  let raw: unknown;
-  try {
-    raw = Bun.YAML.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
-  }
-  const parsed = ControlConfigFile.safeParse(raw ?? {});
-  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration\n${formatIssues(parsed.error)}`);
-  return parsed.data;
+  return parseConfigText(ControlConfigFile, text, source);
 }
 
 export interface ControlFlags {

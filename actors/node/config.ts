@@ -53,17 +53,21 @@ export function formatIssues(error: z.ZodError): string {
     .join("\n");
 }
 
-/** Parses a YAML or JSON config text (JSON is valid YAML). */
-export function parseNodeConfig(text: string, source: string): NodeConfigFile {
+/** Parses a YAML or JSON config text (JSON is valid YAML) against a strict schema. */
+export function parseConfigText<S extends z.ZodType>(schema: S, text: string, source: string): z.infer<S> {
   let raw: unknown;
   try {
     raw = Bun.YAML.parse(text);
   } catch (error) {
     throw new ConfigError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
   }
-  const parsed = NodeConfigFile.safeParse(raw);
+  const parsed = schema.safeParse(raw ?? {});
   if (!parsed.success) throw new ConfigError(`${source}: invalid configuration\n${formatIssues(parsed.error)}`);
   return parsed.data;
+}
+
+export function parseNodeConfig(text: string, source: string): NodeConfigFile {
+  return parseConfigText(NodeConfigFile, text, source);
 }
 
 export class ConfigError extends Error {

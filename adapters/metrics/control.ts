@@ -149,6 +149,10 @@ const LABEL_METHODS = ["inc", "dec", "set", "observe", "setToCurrentTime", "star
 function allLabels<T extends object>(metric: T, names: readonly string[]): T {
   if (names.length === 0) return metric;
   const complete = (labels: Record<string, unknown>) => {
+    // Fast path, taken per token by children from `labels()`: already complete, no allocation.
+    let count = 0;
+    for (const _ in labels) count++;
+    if (count === names.length && names.every((n) => labels[n] !== undefined)) return labels;
     const out: Record<string, unknown> = Object.fromEntries(names.map((n) => [n, labels[n] ?? ""]));
     for (const [k, v] of Object.entries(labels)) if (!(k in out)) out[k] = v; // prom-client rejects these
     return out;

@@ -5,19 +5,34 @@ import { createHash } from "node:crypto";
 
 /** JSON text with object keys sorted at every depth; `undefined` members are left out as JSON does. */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError(`cannot encode ${typeof value} as JSON`);
-    return text;
+  const text = encode(value);
+  if (text === undefined) throw new TypeError(`cannot encode ${typeof value} as JSON`);
+  return text;
+}
+
+/** Undefined for what JSON leaves out (undefined, functions, symbols). Loops, not map/join: transcripts hold thousands of entries. */
+function encode(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ",";
+      out += encode(value[i]) ?? "null";
+    }
+    return `${out}]`;
   }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  const keys = Object.keys(value).sort();
-  const members: string[] = [];
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (keys.length > 1) keys.sort();
+  let out = "{";
+  let first = true;
   for (const k of keys) {
-    const v = (value as Record<string, unknown>)[k];
-    if (v !== undefined) members.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+    const v = encode(record[k]);
+    if (v === undefined) continue;
+    out += `${first ? "" : ","}${JSON.stringify(k)}:${v}`;
+    first = false;
   }
-  return `{${members.join(",")}}`;
+  return `${out}}`;
 }
 
 /** Lowercase hex SHA-256 of the canonical JSON: the artifact's id. */

@@ -61,7 +61,8 @@ export interface TranscriptArtifact {
     decode_time_ms: number;
     queue_time_ms: number;
     error?: ErrorEnvelope;
-    events: StreamEvent[];
+    /** The stream's events in order, consecutive tokens folded into `tokens` entries. */
+    events: (StreamEvent | { type: "tokens"; data: { from: number; t: string[] } })[];
   };
   tags: string[];
   metadata: Record<string, string>;

@@ -143,7 +143,8 @@ test("at its end the task spends its session budget and stores a redacted transc
   expect(tr.kind).toBe("trace");
   expect(tr.tags).toEqual(["sse", "stream", "task:t1", "session:s1"]);
   expect(tr.content).toMatchObject({ job_id: "t1", session_id: "s1", seed: 7, outcome: "completed", tokens_out: 2, decode_time_ms: 100 });
-  expect(tr.content.events.map((e) => e.type)).toEqual(["started", "token", "token", "end"]);
+  expect(tr.content.events.map((e) => e.type)).toEqual(["started", "tokens", "end"]);
+  expect(tr.content.events[1]).toEqual({ type: "tokens", data: { from: 0, t: ["w0", "w1"] } });
   expect(JSON.stringify(tr)).not.toContain("secret prompt");
   expect(tr.content.request.prompt).toMatchObject({ redacted: true, chars: 13 });
   expect(tr.metadata).toMatchObject({ engine: "mock", pool_id: "p1", replica_id: "r0", node_id: "n1" });

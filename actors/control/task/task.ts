@@ -28,6 +28,9 @@ export interface TaskOptions {
 
 type Phase = "queued" | "assigned" | "streaming" | "ended";
 
+/** Tokens counted at once into tokens_out_total (and at every metrics tick and at the end). */
+const TOKEN_COUNT_BATCH = 64;
+
 export function taskActor(options: TaskOptions, spec: TaskSpec, admission: AdmissionInfo): ActorFactory<TaskMsg> {
   return (ctx) => {
     const { log, metrics, scheduler, hooks } = options;
@@ -45,7 +48,13 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     let lastActivity = admittedAt;
     let budgets: Budgets = admission.budgets;
     let kvWarmth = false;
-    let tokenCounter: { inc(): void } | undefined;
+    let tokenCounter: { inc(n: number): void } | undefined;
+    // tokens_out_total is updated in batches (digest: per-token updates are throttled).
+    let uncounted = 0;
+    const countTokens = () => {
+      if (uncounted > 0) tokenCounter?.inc(uncounted);
+      uncounted = 0;
+    };
     /** The last event while its transcript is being stored. */
     let finalEvent: StreamEvent | undefined;
     const logFields = () => ({ job_id: spec.task_id, session_id: spec.session_id, correlation_id: admission.correlation_id, ...labels });
@@ -75,6 +84,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       const wasQueued = phase === "queued";
       phase = "ended";
       finalEvent = event;
+      countTokens();
       const decode = decodeMs();
       scheduler.tell({ type: "task-ended", task_id: spec.task_id, decode_ms: decode, tokens_out: tokens, first_token_ms: firstTokenMs });
       if (event.type === "end" && !event.data.canceled && startedAt !== undefined) {
@@ -186,7 +196,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             }
           }
           tokens++;
-          tokenCounter?.inc();
+          if (++uncounted >= TOKEN_COUNT_BATCH) countTokens();
           emit({ type: "token", data: { t: msg.t, i: msg.i } });
           if (tokens === 1 && metricsEvery > 0) {
             requestMetrics();
@@ -261,6 +271,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           }
           case "metrics-tick":
             if (phase !== "streaming") return;
+            countTokens();
             requestMetrics();
             ctx.after(metricsEvery, { type: "metrics-tick" });
             return;

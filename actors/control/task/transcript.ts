@@ -1,6 +1,8 @@
 // A task's transcript as an artifact (digest §5.10): the request with prompt and inputs redacted,
 // seed, timings, outcome, and the stream's events. Token texts are the stream itself; the prompt
-// never leaves the task (only its length and digest do).
+// never leaves the task (only its length and digest do). Consecutive token frames are folded into
+// one `tokens` entry {from, t:[...]}: the same information, but a 50 000-token transcript is one
+// array of strings instead of 50 000 objects to canonicalize and hash at the task's end.
 
 import { createHash } from "node:crypto";
 import type { StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
@@ -41,9 +43,29 @@ export function transcriptArtifact(input: TranscriptInput): TranscriptArtifact {
       decode_time_ms: input.decodeMs,
       queue_time_ms: Math.max(0, input.queueMs),
       ...(last?.type === "error" ? { error: last.data } : {}),
-      events: [...events],
+      events: foldTokens(events),
     },
     tags: ["sse", "stream", `task:${spec.task_id}`, ...(spec.session_id ? [`session:${spec.session_id}`] : [])],
     metadata: { engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, replica_id: labels.replica_id, node_id: input.nodeId },
   };
+}
+
+export type TranscriptEntry = StreamEvent | { type: "tokens"; data: { from: number; t: string[] } };
+
+export function foldTokens(events: readonly StreamEvent[]): TranscriptEntry[] {
+  const out: TranscriptEntry[] = [];
+  let run: { type: "tokens"; data: { from: number; t: string[] } } | undefined;
+  for (const e of events) {
+    if (e.type === "token") {
+      if (!run) {
+        run = { type: "tokens", data: { from: e.data.i, t: [] } };
+        out.push(run);
+      }
+      run.data.t.push(e.data.t);
+    } else {
+      run = undefined;
+      out.push(e);
+    }
+  }
+  return out;
 }
