@@ -212,3 +212,24 @@ test("size limits: a too-large body is 413 and a too-large header 431, both in t
   expect(((await header.json()) as any).code).toBe("INVALID_PARAMS");
   expect(header.headers.get("x-correlation-id")).toBeTruthy();
 });
+
+test("ctx guardrails: a request larger than every pool's context is INVALID_PARAMS naming the limit", async () => {
+  cluster = await startCluster({
+    nodes: [{ id: "n1", pools: [mockPool("p0", "tiny", { ctx: 512 })] }],
+    engineFactory: (_p, _r, clock) => new MockEngine({ clock, slots: 1 }),
+  });
+  await cluster.ready();
+  const c = cluster;
+  const tooLong = await submitTask(c.url, { model_ref: "tiny", prompt: "x", max_tokens: 600 });
+  expect(tooLong.status).toBe(400);
+  expect(tooLong.json).toMatchObject({ code: "INVALID_PARAMS", message: expect.stringContaining("512") });
+  const ctx = await submitTask(c.url, { model_ref: "tiny", prompt: "x", max_tokens: 10, ctx: 4096 });
+  expect(ctx.status).toBe(400);
+  expect(ctx.json.code).toBe("INVALID_PARAMS");
+  const overCtx = await submitTask(c.url, { model_ref: "tiny", prompt: "x", max_tokens: 100, ctx: 50 });
+  expect(overCtx.json).toMatchObject({ code: "INVALID_PARAMS", message: expect.stringContaining("exceeds the requested ctx") });
+  const fits = await submitTask(c.url, { model_ref: "tiny", prompt: "x", max_tokens: 100, ctx: 512 });
+  expect(fits.status).toBe(202);
+  const caps = (await (await fetch(`${c.url}/v2/meta/capabilities`)).json()) as any;
+  expect(caps.engines[0].ctx_max).toBe(512);
+});

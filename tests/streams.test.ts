@@ -107,3 +107,48 @@ async function whenTrue<T>(c: Cluster, check: () => Promise<T | undefined>): Pro
     });
   });
 }
+
+test("a reader that stops reading mid-stream loses no token: it gets the whole stream when it resumes", async () => {
+  const c = await start(0, 1);
+  const t = await submitTask(c.url, { model_ref: "tiny", prompt: "slow reader", max_tokens: 20_000 });
+  const { connect } = await import("node:net");
+  const url = new URL(c.url);
+  const socket = connect(Number(url.port), url.hostname);
+  const chunks: Buffer[] = [];
+  const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+  socket.on("data", (d: Buffer) => chunks.push(d));
+  try {
+    socket.write(`GET ${t.json.streams.sse} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+    socket.pause(); // the reader stops reading while the task streams all its tokens
+    await whenTrue(c, async () => {
+      const list = (await (await fetch(`${c.url}/v2/artifacts?tag=task:${t.json.task_id}`)).json()) as any;
+      return list.count === 1 ? true : undefined;
+    });
+    socket.resume();
+    await closed;
+  } finally {
+    socket.destroy();
+  }
+  const raw = Buffer.concat(chunks);
+  const body = dechunk(raw.subarray(raw.indexOf("\r\n\r\n") + 4));
+  const frames = body.split("\n\n").filter((f) => f.startsWith("event:"));
+  const tokens = frames.filter((f) => f.startsWith("event: token")).map((f) => JSON.parse(f.split("\n")[1]!.slice(6)).i);
+  expect(tokens).toHaveLength(20_000);
+  expect(tokens.every((i, k) => i === k)).toBe(true);
+  expect(frames.at(-1)!.startsWith("event: end")).toBe(true);
+}, 30_000);
+
+/** Decodes an HTTP/1.1 chunked body (sizes are in bytes). */
+function dechunk(bytes: Buffer): string {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = bytes.indexOf("\r\n", at);
+    if (eol < 0) break;
+    const size = Number.parseInt(bytes.subarray(at, eol).toString("latin1"), 16);
+    if (!size) break;
+    parts.push(bytes.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+  return Buffer.concat(parts).toString("utf8");
+}

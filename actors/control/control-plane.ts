@@ -20,6 +20,7 @@ import {
 import type { ControlPort, StreamSink } from "../../adapters/http/port.ts";
 import type { SessionsPort } from "../../adapters/http/sessions-port.ts";
 import type { PoolsPort } from "../../adapters/http/pools-port.ts";
+import { toPoolView, type NodesPort } from "../../adapters/http/nodes-port.ts";
 import { createPoolsPort } from "./pools/index.ts";
 import type { ArtifactsPort, CatalogPort } from "../../adapters/http/catalog-port.ts";
 import type { TrustPolicy } from "../../adapters/http/schemas-catalog.ts";
@@ -73,6 +74,8 @@ export interface ControlPlane {
   catalog: CatalogPort;
   artifacts: ArtifactsPort;
   pools: PoolsPort;
+  /** The REST mirror of the node link (register, heartbeat, deregister, list). */
+  nodes: NodesPort;
   /** Binds a node link (WebSocket or in-memory) to this control plane. */
   acceptLink(link: Link): RemoteEndpoint;
   shutdown(): Promise<void>;
@@ -235,6 +238,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     sessions: sessionsPort(sessionsRef),
     catalog: createCatalogPort({ catalog: catalogRef, nodes: () => registry.ask({ type: "list" }) }),
     artifacts: createArtifactsPort(artifactsRef),
+    nodes: {
+      list: () => registry.ask({ type: "list" }),
+      async register(req) {
+        const reply = await registry.ask({ type: "register", ...req, pools: req.pools.map(toPoolView) });
+        return { ok: reply.ok, message: reply.message };
+      },
+      async heartbeat(node_id, req) {
+        const reply = await registry.ask({ type: "heartbeat", node_id, pools: req.pools.map(toPoolView), gpus: req.gpus });
+        return reply.ok ? { next_heartbeat_ms: reply.next_heartbeat_ms } : undefined;
+      },
+      deregister: (node_id) => registry.ask({ type: "deregister", node_id }),
+    },
     pools: createPoolsPort(registry, {
       clock: system.clock,
       log,

@@ -2,10 +2,7 @@
 
 import type { Clock, Logger } from "../../runtime/index.ts";
 import { createControlApp, serve, type HttpServer } from "../../adapters/http/index.ts";
-import { registerArtifactRoutes } from "../../adapters/http/routes/artifacts.ts";
-import { registerCatalogRoutes } from "../../adapters/http/routes/catalog.ts";
-import { registerPoolRoutes } from "../../adapters/http/routes/pools.ts";
-import { registerSessionRoutes } from "../../adapters/http/routes/sessions.ts";
+import { areaRoutes } from "../../adapters/http/routes/index.ts";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 
 export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
@@ -41,12 +38,7 @@ export async function runControl(options: RunControlOptions): Promise<RunningCon
     maxBodyBytes: options.maxBodyBytes,
     sseChannelCap: options.sseChannelCap,
     onSseDrop: () => plane.metrics.sseBackpressureDrops.inc(),
-    routes: [
-      (app) => registerSessionRoutes(app, plane.sessions),
-      (app) => registerCatalogRoutes(app, plane.catalog),
-      (app) => registerArtifactRoutes(app, plane.artifacts),
-      (app) => registerPoolRoutes(app, plane.pools),
-    ],
+    routes: areaRoutes(plane),
   });
   let server: HttpServer;
   try {

@@ -3,7 +3,7 @@
 
 import { z } from "zod";
 import type { ActorRef } from "../../runtime/index.ts";
-import { ErrorEnvelope, PoolView } from "../../adapters/http/schemas.ts";
+import { ErrorEnvelope, GpuInfo, NodeCapabilities, PoolView } from "../../adapters/http/schemas.ts";
 import type { EngineRequest } from "../../adapters/engines/index.ts";
 
 export const REGISTRY_PATH = "control/registry";
@@ -13,20 +13,22 @@ export const AGENT_PATH = "node/agent";
 export const RegisterPayload = z.object({
   type: z.literal("register"),
   node_id: z.string().min(1).max(128),
-  version: z.string().optional(),
-  address: z.string().optional(),
-  pools: z.array(PoolView),
-  capabilities: z
-    .object({ cpu_cores: z.number().int().optional(), ram_total_bytes: z.number().optional(), gpus: z.array(z.unknown()) })
-    .optional(),
+  machine_id: z.string().max(128).optional(),
+  version: z.string().max(64).optional(),
+  address: z.string().max(512).optional(),
+  pools: z.array(PoolView).max(256),
+  capabilities: NodeCapabilities.optional(),
 });
 export const HeartbeatPayload = z.object({
   type: z.literal("heartbeat"),
   node_id: z.string().min(1),
-  pools: z.array(PoolView),
+  pools: z.array(PoolView).max(256),
+  /** The latest GPU sample (VRAM, utilisation). */
+  gpus: z.array(GpuInfo).max(64).optional(),
 });
 
-export type RegisterMsg = z.infer<typeof RegisterPayload> & { agent: AgentRef };
+/** `agent` is absent for a node registered over REST (tools): it is listed, never given tasks. */
+export type RegisterMsg = z.infer<typeof RegisterPayload> & { agent?: AgentRef };
 export type HeartbeatMsg = z.infer<typeof HeartbeatPayload>;
 export type DeregisterMsg = { type: "deregister"; node_id: string };
 

@@ -20,6 +20,8 @@ export const PoolConfig = z
     model: z.string().min(1),
     devices: z.array(z.number().int().min(0)).default([]),
     slots: z.number().int().min(1).max(1024).default(1),
+    /** Context length the pool serves (tokens); placement and admission check requests against it. */
+    ctx: z.number().int().min(1).max(10_000_000).optional(),
     allow_cpu: z.boolean().default(false),
     mock: MockEngineConfig.optional(),
   })

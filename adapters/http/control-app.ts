@@ -96,11 +96,6 @@ export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
 
   registerTaskRoutes(app, { port, sseChannelCap: options.sseChannelCap, onSseDrop: options.onSseDrop });
 
-  app.get("/v2/nodes", async (c) => {
-    const nodes = await port.nodes();
-    return c.json({ nodes, count: nodes.length });
-  });
-
   app.get("/v2/meta/capabilities", async (c) => c.json(await port.capabilities()));
   app.get("/v2/meta/version", (c) =>
     c.json({ api_version: API_VERSION, build_commit: options.buildCommit ?? "unknown", build_time: options.buildTime ?? "unknown" }),

@@ -8,18 +8,12 @@ import { Hono } from "hono";
 import { Registry } from "prom-client";
 import { z } from "zod";
 import { createLogger, SimClock } from "../../runtime/index.ts";
-import type { ArtifactsPort, CatalogPort } from "./catalog-port.ts";
 import { createControlApp } from "./control-app.ts";
 import { buildOpenApi, checkRoutesDocumented, honoToOpenApiPath, pathParams, renderOpenApi, type Json, type OperationSpec } from "./openapi.ts";
 import { buildControlOpenApi, controlOperations } from "./operations.ts";
-import type { PoolsPort } from "./pools-port.ts";
 import type { ControlPort } from "./port.ts";
-import { registerArtifactRoutes } from "./routes/artifacts.ts";
-import { registerCatalogRoutes } from "./routes/catalog.ts";
-import { registerPoolRoutes } from "./routes/pools.ts";
-import { registerSessionRoutes } from "./routes/sessions.ts";
+import { areaRoutes, type AreaPorts } from "./routes/index.ts";
 import { NODE_LINK_PATH, serve, type HttpServer } from "./server.ts";
-import type { SessionsPort } from "./sessions-port.ts";
 
 type Obj = Record<string, any>;
 
@@ -60,12 +54,7 @@ function assembleControlApp() {
     registry: new Registry(),
     log,
     version: "test",
-    routes: [
-      (a) => registerSessionRoutes(a, {} as SessionsPort),
-      (a) => registerCatalogRoutes(a, {} as CatalogPort),
-      (a) => registerArtifactRoutes(a, {} as ArtifactsPort),
-      (a) => registerPoolRoutes(a, {} as PoolsPort),
-    ],
+    routes: areaRoutes({} as AreaPorts),
   });
   const server = serve({ app, hostname: "127.0.0.1", port: 0, log, onNodeLink: () => {}, clientWs: { port: {} as ControlPort } });
   return { app, server };
@@ -159,6 +148,8 @@ describe("the control plane's document", () => {
     const bodiless = new Set(["/v2/tasks/{id}/cancel", "/v2/catalog/models/{id}/verify"]);
     const expected: Record<string, string> = {
       "/v2/tasks": "TaskRequestV2",
+      "/v2/nodes/register": "RegisterRequest",
+      "/v2/nodes/{id}/heartbeat": "HeartbeatRequest",
       "/v2/catalog/models": "CatalogModelRequestV2",
       "/v2/catalog/models/{id}/state": "CatalogStateRequest",
       "/v2/artifacts": "ArtifactV2",

@@ -169,13 +169,41 @@ export const PoolView = z.object({
 });
 export type PoolView = z.infer<typeof PoolView>;
 
+/** One GPU as a node reports it (NVML inventory, plus the latest sample in heartbeats). */
+export const GpuInfo = z.object({
+  index: z.number().int().min(0),
+  name: z.string().max(256),
+  uuid: z.string().max(256).optional(),
+  vram_total_bytes: z.number().int().min(0),
+  vram_free_bytes: z.number().int().min(0).optional(),
+  vram_used_bytes: z.number().int().min(0).optional(),
+  compute_capability: z.string().max(16).optional(),
+  /** Percent; absent when the device does not report it. */
+  utilization_gpu_percent: z.number().min(0).max(100).optional(),
+});
+export type GpuInfo = z.infer<typeof GpuInfo>;
+
+export const NodeCapabilities = z.object({
+  gpus: z.array(GpuInfo).max(64),
+  cpu_cores: z.number().int().min(0).optional(),
+  ram_total_bytes: z.number().int().min(0).optional(),
+  driver_version: z.string().max(64).optional(),
+  /** Why the node sees no GPU (no driver, NVML failed...), when it sees none. */
+  gpu_reason: z.string().max(512).optional(),
+});
+export type NodeCapabilities = z.infer<typeof NodeCapabilities>;
+
 export const NodeStatus = z.enum(["Registering", "Online", "Draining", "Offline", "Failed"]);
 export type NodeStatus = z.infer<typeof NodeStatus>;
 
 export const NodeInfo = z.object({
   node_id: z.string(),
+  machine_id: z.string().optional(),
   address: z.string().optional(),
   version: z.string().optional(),
+  capabilities: NodeCapabilities.optional(),
+  /** Whether the node is connected over the node link (only such nodes receive tasks). */
+  linked: z.boolean(),
   status: NodeStatus,
   registered_at_ms: z.number().int(),
   last_heartbeat_ms: z.number().int(),

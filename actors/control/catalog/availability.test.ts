@@ -17,6 +17,7 @@ const pool = (pool_id: string, models: string[], extra: Partial<PoolView> = {}):
 const node = (node_id: string, pools: PoolView[], extra: Partial<NodeInfo> = {}): NodeInfo => ({
   node_id,
   address: `http://${node_id}:9200`,
+  linked: true,
   status: "Online",
   registered_at_ms: 0,
   last_heartbeat_ms: 0,

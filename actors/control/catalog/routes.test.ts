@@ -20,6 +20,7 @@ const nodes: NodeInfo[] = [
   {
     node_id: "n1",
     address: "http://10.0.0.1:9200",
+    linked: true,
     status: "Online",
     registered_at_ms: 0,
     last_heartbeat_ms: 0,

@@ -37,6 +37,7 @@ export type RegistryRef = ActorRef<RegistryMsg, RegistryReplies>;
 export interface NodeEntry {
   node_id: string;
   online: boolean;
-  agent: AgentRef;
+  /** Absent for nodes registered over REST: no task can be dispatched to them. */
+  agent?: AgentRef;
   pools: PoolView[];
 }

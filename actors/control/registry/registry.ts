@@ -3,7 +3,7 @@
 // scheduler can fail the node's in-flight tasks.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { NodeInfo, NodeStatus, PoolView } from "../../../adapters/http/schemas.ts";
+import type { NodeCapabilities, NodeInfo, NodeStatus, PoolView } from "../../../adapters/http/schemas.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import { HeartbeatPayload, RegisterPayload, type AgentRef } from "../../link/protocol.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
@@ -23,10 +23,12 @@ export interface RegistryOptions {
 
 interface NodeRecord {
   node_id: string;
+  machine_id?: string;
   address?: string;
   version?: string;
+  capabilities?: NodeCapabilities;
   status: NodeStatus;
-  agent: AgentRef;
+  agent?: AgentRef;
   linkId?: string;
   pools: PoolView[];
   registered_at_ms: number;
@@ -90,8 +92,10 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
             const t = now();
             nodes.set(msg.node_id, {
               node_id: msg.node_id,
+              machine_id: parsed.data.machine_id,
               address: msg.address,
               version: msg.version,
+              capabilities: parsed.data.capabilities,
               status: "Online",
               agent: msg.agent,
               linkId: linkOf(msg.agent),
@@ -118,6 +122,7 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
             node.last_heartbeat_ms = now();
             logReadiness(node.node_id, node.pools, parsed.data.pools);
             node.pools = parsed.data.pools;
+            if (parsed.data.gpus && node.capabilities) node.capabilities = { ...node.capabilities, gpus: parsed.data.gpus };
             if (node.status !== "Online") {
               // A heartbeat from a node we marked offline: it is back (same link still open).
               node.status = "Online";
@@ -147,8 +152,11 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
             return [...nodes.values()].map(
               (n): NodeInfo => ({
                 node_id: n.node_id,
+                machine_id: n.machine_id,
                 address: n.address,
                 version: n.version,
+                capabilities: n.capabilities,
+                linked: n.agent !== undefined,
                 status: n.status,
                 registered_at_ms: n.registered_at_ms,
                 last_heartbeat_ms: n.last_heartbeat_ms,
@@ -159,7 +167,8 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
             return [...nodes.values()]
               .flatMap((n) => {
                 const pool = n.pools.find((p) => p.pool_id === msg.pool_id);
-                return pool ? [{ node_id: n.node_id, online: n.status === "Online", agent: n.agent, pool }] : [];
+                // Nodes registered over REST have no link to control them through.
+                return pool && n.agent ? [{ node_id: n.node_id, online: n.status === "Online", agent: n.agent, pool }] : [];
               })
               .sort((a, b) => (a.node_id < b.node_id ? -1 : a.node_id > b.node_id ? 1 : 0));
           case "sweep": {
@@ -178,7 +187,7 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
   };
 }
 
-function linkOf(agent: AgentRef): string | undefined {
-  const id = (agent as { linkId?: unknown }).linkId;
+function linkOf(agent: AgentRef | undefined): string | undefined {
+  const id = (agent as { linkId?: unknown } | undefined)?.linkId;
   return typeof id === "string" ? id : undefined;
 }

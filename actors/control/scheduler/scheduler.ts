@@ -88,7 +88,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           node_id: n.node_id,
           pool_id: p.pool_id,
           replica_id: p.replica_id,
-          online: n.online,
+          // A node registered over REST has no link: it cannot be given a task.
+          online: n.online && n.agent !== undefined,
           ready: p.ready,
           draining: p.draining,
           slots_total: p.slots_total,
@@ -175,7 +176,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             decision_reason: decision.log.tie_breakers_applied?.join(",") ?? "",
             queue_time_ms: ctx.clock.now() - item.enqueuedAt,
           });
-          item.ref.tell({ type: "assigned", node_id: decision.node_id, pool_id: decision.pool_id, agent: node.agent });
+          item.ref.tell({ type: "assigned", node_id: decision.node_id, pool_id: decision.pool_id, agent: node.agent! });
         }
       }
       updateDepth();

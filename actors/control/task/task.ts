@@ -44,6 +44,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     let labels = { engine: spec.engine ?? "", engine_version: "", pool_id: "", replica_id: "", node_id: "" };
     let tokens = 0;
     let startedAt: number | undefined;
+    let tokensIn: number | undefined;
     let firstTokenMs: number | undefined;
     let lastActivity = admittedAt;
     let budgets: Budgets = admission.budgets;
@@ -160,6 +161,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       labels = { engine: msg.engine, engine_version: msg.engine_version, pool_id: msg.pool_id, replica_id: msg.replica_id, node_id: msg.node_id };
       tokenCounter = metrics.tokensOut.labels(labels);
       metrics.tasksStarted.inc({ ...labels, priority: spec.priority });
+      tokensIn = msg.tokens_in;
       if (msg.tokens_in) metrics.tokensIn.inc(labels, msg.tokens_in);
       log.info("Stream started", { ...logFields(), queue_position: admission.queue_position, predicted_start_ms: admission.predicted_start_ms, tokens_in: msg.tokens_in, queue_time_ms: startedAt - admittedAt });
       if (timeouts.wall_ms) ctx.after(timeouts.wall_ms, { type: "watchdog", kind: "wall" });
@@ -205,7 +207,17 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           return;
         case "engine-end": {
           const decode = decodeMs();
-          log.info(`Stream ended after ${tokens} tokens`, { ...logFields(), tokens_out: tokens, decode_time_ms: decode, stop_reason: msg.stop_reason, kv_warmth: kvWarmth });
+          log.info(`Stream ended after ${tokens} tokens`, {
+            ...logFields(),
+            queue_position: admission.queue_position,
+            predicted_start_ms: admission.predicted_start_ms,
+            tokens_in: tokensIn,
+            tokens_out: tokens,
+            decode_time_ms: decode,
+            stop_reason: msg.stop_reason,
+            kv_warmth: kvWarmth,
+            model_id: spec.model_ref,
+          });
           finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode } });
           return;
         }

@@ -92,6 +92,8 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
               poolId: pool.id,
               engine: pool.engine,
               slots: pool.slots,
+              ctxMax: pool.ctx,
+              devices: pool.devices,
               agent: options.agent,
               replica: replicaRef,
               replicaId,

@@ -14,6 +14,10 @@ export interface PoolOptions {
   poolId: string;
   engine: string;
   slots: number;
+  /** Context length the pool serves, when configured. */
+  ctxMax?: number;
+  /** GPU device ids of the pool's mask. */
+  devices?: number[];
   agent: AgentInternalRef;
   replica: ReplicaRef;
   replicaId: string;
@@ -46,6 +50,9 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       engine_version: state.engineVersion,
       slots_total: state.slotsTotal,
       slots_free: Math.max(0, state.slotsTotal - state.leases.size),
+      ...(options.ctxMax !== undefined ? { ctx_max: options.ctxMax } : {}),
+      ...(options.devices && options.devices.length > 0 ? { devices: options.devices } : {}),
+      replica_id: options.replicaId,
       // Models present on the node, ready or not: a restarting pool still holds its model, so
       // tasks for it queue instead of being refused; placement checks readiness separately.
       models_available: [state.model],

@@ -2,7 +2,8 @@
 // document) and the ops endpoints (/health, /ready, /metrics), which need no token.
 
 import { z, type ZodType } from "zod";
-import { CapabilitiesV2, EngineCapability, NodeInfo, NodeStatus, PoolView, VersionV2 } from "../schemas.ts";
+import { CapabilitiesV2, EngineCapability, GpuInfo, NodeCapabilities, NodeInfo, NodeStatus, PoolView, VersionV2 } from "../schemas.ts";
+import { HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse } from "../nodes-port.ts";
 import { INTERNAL, type ControlOperation } from "./common.ts";
 
 const Health = z.object({ status: z.literal("ok"), version: z.string() });
@@ -12,6 +13,12 @@ const OpenApiJson = z.record(z.string(), z.unknown()).describe("An OpenAPI 3.1 d
 
 export const META_COMPONENTS: Record<string, ZodType> = {
   PoolView,
+  GpuInfo,
+  NodeCapabilities,
+  RegisterRequest,
+  RegisterResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
   NodeStatus,
   NodeInfo,
   NodeList,
@@ -31,6 +38,42 @@ export const META_OPERATIONS: ControlOperation[] = [
     tags: ["nodes"],
     auth: true,
     responses: { 200: { description: "Every known node, online or not", schema: NodeList }, ...INTERNAL },
+  },
+  {
+    method: "post",
+    path: "/v2/nodes/register",
+    operationId: "registerNodeV2",
+    summary: "Register a node over REST (the node link's register, for tools)",
+    description:
+      "Idempotent; re-registering updates the node. `pools` entries are pool ids or snapshots. A node registered only over REST is listed and counts for availability, but receives no task: tasks go over the node link.",
+    tags: ["nodes"],
+    auth: true,
+    request: { body: RegisterRequest },
+    responses: { 200: { description: "Registered", schema: RegisterResponse }, 400: { description: "INVALID_PARAMS: bad body" }, ...INTERNAL },
+  },
+  {
+    method: "post",
+    path: "/v2/nodes/{id}/heartbeat",
+    operationId: "heartbeatNodeV2",
+    summary: "Heartbeat of a registered node with its pool snapshots (and GPU samples)",
+    tags: ["nodes"],
+    auth: true,
+    request: { body: HeartbeatRequest },
+    responses: {
+      200: { description: "Recorded; beat again within next_heartbeat_ms", schema: HeartbeatResponse },
+      400: { description: "INVALID_PARAMS: bad body" },
+      404: { description: "NOT_FOUND: the node is not registered" },
+      ...INTERNAL,
+    },
+  },
+  {
+    method: "delete",
+    path: "/v2/nodes/{id}",
+    operationId: "deregisterNodeV2",
+    summary: "Deregister a node; its in-flight tasks end with WORKER_RESET",
+    tags: ["nodes"],
+    auth: true,
+    responses: { 204: { description: "Deregistered" }, 404: { description: "NOT_FOUND: the node is not registered" }, ...INTERNAL },
   },
   {
     method: "get",

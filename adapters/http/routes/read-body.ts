@@ -1,4 +1,4 @@
-// Shared request-body handling for the catalog and artifact routes: JSON only, one zod parse,
+// Shared request-body handling for the routes: JSON only, one zod parse,
 // and the contract's INVALID_PARAMS message naming the offending field.
 
 import type { Context } from "hono";

@@ -2,12 +2,13 @@
 // /v2/tasks/{id}/cancel. Schema checks happen here; every other guardrail is the control plane's
 // (port.submit), so the WebSocket and OpenAI surfaces get the same answers.
 
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { errorResponse, fail } from "../errors.ts";
 import type { ControlPort, StreamSink } from "../port.ts";
 import { budgetHeaders } from "../schemas-sessions.ts";
 import { TaskRequestV2 } from "../schemas.ts";
 import { createSseStream } from "../sse.ts";
+import { readBody } from "./read-body.ts";
 
 export interface TaskRouteOptions {
   port: ControlPort;
@@ -22,11 +23,9 @@ export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): 
   const { port } = options;
 
   app.post("/v2/tasks", async (c) => {
-    const body = await readJson(c);
+    const body = await readBody(c, TaskRequestV2);
     if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
-    const parsed = TaskRequestV2.safeParse(body.value);
-    if (!parsed.success) return fail(c, "INVALID_PARAMS", zodMessage(parsed.error));
-    const outcome = await port.submit(parsed.data, { correlationId: c.get("correlationId"), identity: c.get("identity") });
+    const outcome = await port.submit(body.value, { correlationId: c.get("correlationId"), identity: c.get("identity") });
     if (!outcome.ok) return errorResponse(c, outcome.error);
     for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
     return c.json(outcome.admission, 202);
@@ -69,21 +68,4 @@ export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): 
     if (result === "unknown") return fail(c, "NOT_FOUND", `task ${id} not found`);
     return c.body(null, 204);
   });
-}
-
-/** The first zod issue as `path: message`, which names the offending field. */
-export function zodMessage(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
-  const issue = error.issues[0];
-  const where = issue?.path.map(String).join(".") || "body";
-  return `${where}: ${issue?.message ?? "invalid"}`;
-}
-
-export async function readJson(c: Context): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
-  const type = c.req.header("content-type") ?? "";
-  if (!type.includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
-  try {
-    return { ok: true, value: await c.req.json() };
-  } catch {
-    return { ok: false, message: "body is not valid JSON" };
-  }
 }

@@ -1,0 +1,31 @@
+// Every route module of the control plane's API besides tasks and meta (registered by
+// createControlApp itself), in one list: the server and the OpenAPI coverage test use the same.
+
+import type { Hono } from "hono";
+import type { ArtifactsPort, CatalogPort } from "../catalog-port.ts";
+import type { NodesPort } from "../nodes-port.ts";
+import type { PoolsPort } from "../pools-port.ts";
+import type { SessionsPort } from "../sessions-port.ts";
+import { registerArtifactRoutes } from "./artifacts.ts";
+import { registerCatalogRoutes } from "./catalog.ts";
+import { registerNodeRoutes } from "./nodes.ts";
+import { registerPoolRoutes } from "./pools.ts";
+import { registerSessionRoutes } from "./sessions.ts";
+
+export interface AreaPorts {
+  nodes: NodesPort;
+  sessions: SessionsPort;
+  catalog: CatalogPort;
+  artifacts: ArtifactsPort;
+  pools: PoolsPort;
+}
+
+export function areaRoutes(ports: AreaPorts): ((app: Hono<any>) => void)[] {
+  return [
+    (app) => registerNodeRoutes(app, ports.nodes),
+    (app) => registerSessionRoutes(app, ports.sessions),
+    (app) => registerCatalogRoutes(app, ports.catalog),
+    (app) => registerArtifactRoutes(app, ports.artifacts),
+    (app) => registerPoolRoutes(app, ports.pools),
+  ];
+}
