@@ -50,6 +50,11 @@ test("every required series is exposed with its labels, and the counts match the
   expect(sum("latency_decode_ms_count")).toBe(3);
   expect(sum("placement_decisions_total", { outcome: "assigned" })).toBe(3);
   expect(sum("orchd_nodes_online")).toBe(1);
+  expect(sum("pool_ready", { node_id: "n1", pool_id: "p0" })).toBe(1);
+  expect(sum("orchd_pools_available", { pool_id: "p0" })).toBe(1);
+  expect(sum("orchd_tasks_dispatched_total", { pool_id: "p0", outcome: "started" })).toBe(3);
+  expect(sum("orchd_dispatch_latency_ms_count", { pool_id: "p0" })).toBe(3);
+  expect(sum("orchd_admission_queue_depth")).toBe(0);
   // No job ids or prompts as label values, ever.
   expect(text).not.toContain("p0\",task");
   expect(samples.some((s) => Object.keys(s.labels).some((k) => k === "job_id" || k === "task_id"))).toBe(false);

@@ -55,6 +55,12 @@ test("register, heartbeat, list and deregister over REST", async () => {
   expect(rest).toMatchObject({ machine_id: "machine-alpha", linked: false, status: "Online", version: "0.1.0" });
   expect(rest.capabilities.gpus[0]).toMatchObject({ name: "RTX 3090", vram_free_bytes: 20_000_000_000, utilization_gpu_percent: 37 });
   expect(list.nodes.find((n: { node_id: string }) => n.node_id === "linked")).toMatchObject({ linked: true });
+  // A REST registration may not take over a node that is connected over its link.
+  const takeover = await post("/v2/nodes/register", { node_id: "linked", pools: [] });
+  expect(takeover.status).toBe(400);
+  expect(((await takeover.json()) as any).message).toContain("node link");
+  const caps = (await (await fetch(`${base}/v2/meta/capabilities`, { headers: auth })).json()) as any;
+  expect(caps.engines.map((e: { engine: string }) => e.engine)).toEqual(["mock"]); // the REST node's pools serve nothing
 
   // Its model is listed as available, but no task can go to a node without a link.
   const task = await submitTask(base, { model_ref: "rest-only-model", max_tokens: 1 }, { authorization: auth.authorization });

@@ -11,7 +11,8 @@ export const MAX_TOKENS_OUT = 50_000;
 export function capabilities(nodes: readonly NodeInfo[]): CapabilitiesV2 {
   const byEngine = new Map<string, CapabilitiesV2["engines"][number]>();
   for (const node of nodes) {
-    if (node.status !== "Online") continue;
+    // Only linked nodes can be given tasks; REST-registered ones are listed, not served.
+    if (node.status !== "Online" || !node.linked) continue;
     for (const pool of node.pools) {
       const e = byEngine.get(pool.engine) ?? {
         engine: pool.engine,

@@ -38,4 +38,6 @@ test("bad values are start-up errors that name the variable", () => {
   expect(() => controlSettings({}, { ORCHD_ADMISSION_POLICY: "shed-low-priority" })).toThrow(/ORCHD_ADMISSION_POLICY/);
   expect(() => controlSettings({}, { ORCHD_ADMISSION_CAPACITY: "0" })).toThrow(/ORCHD_ADMISSION_CAPACITY/);
   expect(() => controlSettings({ config: "/nonexistent/control.yaml" }, {})).toThrow(/cannot read/);
+  // Empty variables count as unset.
+  expect(controlSettings({}, { ORCHD_ADMISSION_POLICY: "", ORCH_ARTIFACTS_FS_ROOT: "" })).toMatchObject({ policy: "reject", artifactsRoot: "/tmp/llorch-artifacts" });
 });

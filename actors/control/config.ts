@@ -58,6 +58,11 @@ function int(env: Env, name: string, min: number): number | undefined {
   return n;
 }
 
+/** An empty variable counts as unset, as for the integer ones. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
 function bool(env: Env, name: string): boolean {
   return ["1", "true", "yes"].includes((env[name] ?? "").toLowerCase());
 }
@@ -79,12 +84,12 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
     }
     file = parseControlConfig(text, configPath);
   }
-  const addr = parseAddr(flags.addr ?? env.ORCHD_ADDR ?? file.addr ?? "127.0.0.1:8080", "--addr");
+  const addr = parseAddr(flags.addr ?? nonEmpty(env.ORCHD_ADDR) ?? file.addr ?? "127.0.0.1:8080", "--addr");
   const token = apiToken();
   checkBind(addr.hostname, token);
-  const policy = env.ORCHD_ADMISSION_POLICY ?? file.admission?.policy ?? "reject";
+  const policy = nonEmpty(env.ORCHD_ADMISSION_POLICY) ?? file.admission?.policy ?? "reject";
   if (policy !== "reject" && policy !== "drop-lru") throw new UsageError(`ORCHD_ADMISSION_POLICY must be 'reject' or 'drop-lru' (got '${policy}')`);
-  const artifactsRoot = env.ORCH_ARTIFACTS_FS_ROOT ?? file.artifacts?.root ?? DEFAULT_ARTIFACTS_ROOT;
+  const artifactsRoot = nonEmpty(env.ORCH_ARTIFACTS_FS_ROOT) ?? file.artifacts?.root ?? DEFAULT_ARTIFACTS_ROOT;
   return {
     ...addr,
     token,
@@ -108,7 +113,7 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
     sseChannelCap: int(env, "ORCHD_SSE_CHANNEL_CAP", 1) ?? file.sse?.channel_cap,
     metricsIntervalMs: int(env, "ORCHD_SSE_METRICS_INTERVAL_MS", 0) ?? file.sse?.metrics_interval_ms,
     artifactsRoot,
-    catalogRoot: env.ORCHD_CATALOG_ROOT ?? file.catalog?.root ?? DEFAULT_CATALOG_ROOT,
+    catalogRoot: nonEmpty(env.ORCHD_CATALOG_ROOT) ?? file.catalog?.root ?? DEFAULT_CATALOG_ROOT,
     maxBodyBytes: int(env, "ORCHD_MAX_BODY_BYTES", 1) ?? file.limits?.max_body_bytes,
   };
 }

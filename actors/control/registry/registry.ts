@@ -49,6 +49,16 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
         pools: n.pools,
       }));
       metrics.nodesOnline.set(view.filter((n) => n.online).length);
+      // pool_ready per node, orchd_pools_available per pool id (online, ready, not draining).
+      const available = new Map<string, number>();
+      for (const n of nodes.values()) {
+        for (const p of n.pools) {
+          const up = n.status === "Online" && p.ready && !p.draining;
+          metrics.poolReady.set({ pool_id: p.pool_id, node_id: n.node_id }, up ? 1 : 0);
+          available.set(p.pool_id, (available.get(p.pool_id) ?? 0) + (up ? 1 : 0));
+        }
+      }
+      for (const [pool_id, count] of available) metrics.poolsAvailable.set({ pool_id }, count);
       scheduler.tell({ type: "nodes", nodes: view });
     };
 
@@ -85,6 +95,10 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
               return { ok: false, heartbeat_ms: options.heartbeatMs, message: `invalid registration: ${parsed.error.issues[0]?.message}` };
             }
             const previous = nodes.get(msg.node_id);
+            if (!msg.agent && previous?.agent && previous.status === "Online") {
+              metrics.nodeRegistrations.inc({ outcome: "error" });
+              return { ok: false, heartbeat_ms: options.heartbeatMs, message: `node ${msg.node_id} is connected over the node link; a REST registration may not replace it` };
+            }
             if (previous && previous.status === "Online" && previous.linkId !== linkOf(msg.agent)) {
               // The same node id over a new link: the old link is gone (e.g. a reconnect).
               lose(previous, "re-registered over a new link");

@@ -29,7 +29,8 @@ export class RateLimiter {
 
   take(identity: string, tokens: number, now: number): { ok: true } | { ok: false; reason: "rps" | "tpm"; retry_after_ms: number } {
     const { rps, tpm } = this.limits;
-    const req = rps ? this.refill(this.requests, identity, rps, rps / 1000, now) : undefined;
+    // A bucket holds at least one request, or an rps below 1 would refuse everything.
+    const req = rps ? this.refill(this.requests, identity, Math.max(1, rps), rps / 1000, now) : undefined;
     const tok = tpm ? this.refill(this.tokens, identity, tpm, tpm / 60_000, now) : undefined;
     if (req && req.level < 1) return { ok: false, reason: "rps", retry_after_ms: Math.ceil((1 - req.level) / (rps! / 1000)) };
     if (tok && tok.level < tokens) {

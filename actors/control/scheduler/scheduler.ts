@@ -2,8 +2,9 @@
 // placement of queued tasks on ready pools with a free slot, lease accounting, measured service
 // rates behind predicted_start_ms, and failing the in-flight tasks of a lost node.
 //
-// Guardrail order (digest §5.1): schema (HTTP layer) → rate limits → ctx/token budget →
-// deadline → pins → model presence/VRAM → infeasible deadline → queue capacity → session budgets.
+// Guardrail order (digest §5.1): schema (HTTP layer) → rate limits → max_tokens vs ctx →
+// deadline ≤ 0 → pins, model presence, ctx_max, VRAM, device mask (checkAdmission) → retired
+// model → infeasible deadline → session budgets → queue capacity (reject | drop-lru).
 
 import { startChild, type ActorFactory, type Logger, type SupervisorRef } from "../../../runtime/index.ts";
 import type { AdmitOutcome, Budgets } from "../../../adapters/http/port.ts";
@@ -76,11 +77,24 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
     let nodes: NodeEntry[] = [];
 
     const depth = () => queues.interactive.length + queues.batch.length;
+    const seenPools = new Set<string>([""]);
     const updateDepth = () => {
+      const byPool = new Map<string, number>();
       for (const p of ["interactive", "batch"] as const) {
         metrics.queueDepth.set({ engine: "", engine_version: "", pool_id: "", priority: p }, queues[p].length);
+        // By the pool a task is pinned to ("" when any pool will do).
+        for (const q of queues[p]) {
+          const pool = q.spec.placement?.pin_pool_id ?? "";
+          byPool.set(pool, (byPool.get(pool) ?? 0) + 1);
+        }
+      }
+      for (const pool of seenPools) if (!byPool.has(pool)) byPool.set(pool, 0);
+      for (const [pool_id, n] of byPool) {
+        seenPools.add(pool_id);
+        metrics.admissionQueueDepth.set({ pool_id }, n);
       }
     };
+
 
     const candidates = (): Candidate[] =>
       nodes.flatMap((n) =>

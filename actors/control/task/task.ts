@@ -44,6 +44,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     let labels = { engine: spec.engine ?? "", engine_version: "", pool_id: "", replica_id: "", node_id: "" };
     let tokens = 0;
     let startedAt: number | undefined;
+    let assignedAt: number | undefined;
     let tokensIn: number | undefined;
     let firstTokenMs: number | undefined;
     let lastActivity = admittedAt;
@@ -157,6 +158,8 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     const onStarted = (msg: Extract<TaskEngineMsg, { type: "engine-started" }>) => {
       phase = "streaming";
       startedAt = ctx.clock.now();
+      metrics.tasksDispatched.inc({ pool_id: msg.pool_id, outcome: "started" });
+      if (assignedAt !== undefined) metrics.dispatchLatency.observe({ pool_id: msg.pool_id }, startedAt - assignedAt);
       lastActivity = startedAt;
       labels = { engine: msg.engine, engine_version: msg.engine_version, pool_id: msg.pool_id, replica_id: msg.replica_id, node_id: msg.node_id };
       tokenCounter = metrics.tokensOut.labels(labels);
@@ -222,6 +225,8 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           return;
         }
         case "engine-error":
+          // Refused before it started (pool draining, no slot...): the dispatch failed.
+          if (phase === "assigned") metrics.tasksDispatched.inc({ pool_id: labels.pool_id || placement?.pool_id || "", outcome: "refused" });
           fail(msg.error);
           return;
       }
@@ -231,6 +236,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       if (phase !== "queued") return;
       phase = "assigned";
       placement = { node_id: msg.node_id, pool_id: msg.pool_id, agent: msg.agent };
+      assignedAt = ctx.clock.now();
       labels.node_id = msg.node_id;
       const sent = msg.agent.tell({
         type: "dispatch",
@@ -239,7 +245,10 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
         request: { task_id: spec.task_id, prompt: spec.prompt, max_tokens: spec.max_tokens, seed: spec.seed, temperature: spec.temperature, top_p: spec.top_p, stop: spec.stop },
         sink: ctx.self,
       });
-      if (!sent.ok) fail({ code: "WORKER_RESET", message: `node ${msg.node_id} is unreachable`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id });
+      if (!sent.ok) {
+        metrics.tasksDispatched.inc({ pool_id: msg.pool_id, outcome: "unreachable" });
+        fail({ code: "WORKER_RESET", message: `node ${msg.node_id} is unreachable`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id });
+      }
     };
 
     return {

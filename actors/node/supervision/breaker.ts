@@ -108,7 +108,7 @@ export function breakerReset(state: BreakerState, config: BreakerConfig = DEFAUL
   return move(state, initialBreaker(config));
 }
 
-/** Half-open probes go to the operator's override too: the open breaker lets exactly one start through. */
+/** Operator override: an open breaker turns half-open at once, so the forced start is its probe. */
 export function breakerProbe(state: BreakerState): BreakerResult {
   if (state.phase !== "open") return { state, events: [] };
   return move(state, { ...state, phase: "half_open" });
