@@ -87,7 +87,7 @@ let node: ReturnType<typeof spawnService> | undefined;
 try {
   const base = String((await control.waitFor((l) => l.event === "listening", "control")).url).replace(/\/$/, "");
   const cfg = join(dir, "pools.yaml");
-  writeFileSync(cfg, `pools:\n  - id: p0\n    engine: mock\n    model: tiny\n    slots: ${STREAMS}\n`);
+  writeFileSync(cfg, `pools:\n  - id: p0\n    engine: mock\n    model: tiny\n    slots: ${STREAMS}\n    allow_cpu: true\n`);
   node = spawnService(["actors/node/main.ts", "--control", base, "--config", cfg, "--addr", "127.0.0.1:0", "--node-id", "n1"], { LLORCH_LOG_LEVEL: "info" });
   await node.waitFor((l) => l.msg === "Registered with the control plane", "node registered");
   results.processes = await measure("processes", () => viaHttp(base, "bench"), () => concurrent((k) => viaHttp(base, `bench ${k}`)));

@@ -181,3 +181,38 @@ describe("backoff", () => {
     expect(log).toEqual(["init w", "term w failed"]);
   });
 });
+
+describe("restartDelay", () => {
+  test("decides each restart's delay from the exit, instead of backoff", async () => {
+    const { clock, system, events, crash, log } = setup();
+    const seen: string[] = [];
+    const delays = [250, 1000];
+    await system.spawn(
+      "root",
+      supervisor({
+        strategy: "one_for_one",
+        children: [
+          {
+            id: "a",
+            start: worker("a", log),
+            backoff: { initialMs: 1, maxMs: 1, factor: 2, jitter: 0, resetAfterMs: 1000 },
+            restartDelay: ({ reason, startedAt, now }) => {
+              seen.push(`${reason.kind} ran ${now - (startedAt ?? now)}`);
+              return delays.shift() ?? 0;
+            },
+          },
+        ],
+      }),
+    );
+    await clock.advance(100);
+    await crash("root/a");
+    expect(events.filter((e) => e.type === "restarted").at(-1)).toMatchObject({ delayMs: 250 });
+    await clock.advance(249);
+    expect(system.isAlive("root/a")).toBe(false);
+    await clock.advance(1);
+    expect(system.isAlive("root/a")).toBe(true);
+    await crash("root/a");
+    expect(events.filter((e) => e.type === "restarted").at(-1)).toMatchObject({ delayMs: 1000 });
+    expect(seen).toEqual(["failed ran 100", "failed ran 0"]);
+  });
+});

@@ -21,6 +21,12 @@ export interface ChildSpec {
   shutdownMs?: number;
   /** Delay restarts of this child with exponential backoff. */
   backoff?: BackoffPolicy;
+  /**
+   * Decides the delay before each restart instead of `backoff`, from why the child stopped: for
+   * children whose restart policy needs more than exponential backoff (circuit breakers, storm
+   * limits). Pure with respect to the supervisor: it may keep its own state.
+   */
+  restartDelay?: (exit: { reason: ExitReason; now: number; startedAt: number | undefined; random: number }) => number;
   mailbox?: Partial<MailboxOptions>;
 }
 
@@ -204,7 +210,11 @@ class SupervisorBehavior {
     const group = await this.stopGroupFor(child);
     const policy = child.spec.backoff;
     child.attempt = policy ? nextAttempt(child.attempt, now - (cell.startedAt ?? now), policy) : child.attempt + 1;
-    const delayMs = policy ? backoffDelay(child.attempt, policy, this.ctx.random()) : 0;
+    const delayMs = child.spec.restartDelay
+      ? Math.max(0, child.spec.restartDelay({ reason, now, startedAt: cell.startedAt, random: this.ctx.random() }))
+      : policy
+        ? backoffDelay(child.attempt, policy, this.ctx.random())
+        : 0;
     for (const c of group) {
       c.status = "restarting";
       c.gen++;

@@ -29,7 +29,7 @@ afterEach(async () => {
 async function startPair() {
   dir = mkdtempSync(join(tmpdir(), "llorch-proc-api-"));
   const pools = join(dir, "pools.yaml");
-  writeFileSync(pools, ["pools:", "  - id: p0", "    engine: mock", "    model: tiny", "    slots: 1", "    mock:", "      token_delay_ms: 10", ""].join("\n"));
+  writeFileSync(pools, ["pools:", "  - id: p0", "    engine: mock", "    model: tiny", "    slots: 1", "    allow_cpu: true", "    mock:", "      token_delay_ms: 10", ""].join("\n"));
   const env = { LLORCH_API_TOKEN: TOKEN };
   const control = spawnService(["actors/control/main.ts", "--addr", "127.0.0.1:0"], { ...env, ORCHD_ADMISSION_POLICY: "drop-lru", ORCHD_ADMISSION_CAPACITY: "1" });
   services.push(control);

@@ -20,7 +20,7 @@ afterEach(async () => {
 function writeConfig(tokenDelayMs: number): string {
   dir = mkdtempSync(join(tmpdir(), "llorch-proc-"));
   const path = join(dir, "pools.yaml");
-  writeFileSync(path, ["pools:", "  - id: p0", "    engine: mock", "    model: tiny", "    slots: 2", "    mock:", `      token_delay_ms: ${tokenDelayMs}`, ""].join("\n"));
+  writeFileSync(path, ["pools:", "  - id: p0", "    engine: mock", "    model: tiny", "    slots: 2", "    allow_cpu: true", "    mock:", `      token_delay_ms: ${tokenDelayMs}`, ""].join("\n"));
   return path;
 }
 

@@ -3,20 +3,35 @@
 
 import { z } from "zod";
 
+/** Faults of the mock engines: in-process (`engine: mock`) or the child program (`mock-server`). */
 export const MockEngineConfig = z
   .object({
     token_delay_ms: z.number().int().min(0).optional(),
+    crash_after_tokens: z.number().int().min(0).optional(),
+    // in-process only
     start_delay_ms: z.number().int().min(0).optional(),
     fail_after_tokens: z.number().int().min(0).optional(),
-    crash_after_tokens: z.number().int().min(0).optional(),
     hang_after_tokens: z.number().int().min(0).optional(),
+    // mock-server only
+    load_ms: z.number().int().min(0).optional(),
+    crash_cuda: z.boolean().optional(),
+    oom: z.boolean().optional(),
+    hang_health: z.boolean().optional(),
+    ignore_sigterm: z.boolean().optional(),
   })
   .strict();
+
+const IN_PROCESS_ONLY = ["start_delay_ms", "fail_after_tokens", "hang_after_tokens"] as const;
+const SERVER_ONLY = ["load_ms", "crash_cuda", "oom", "hang_health", "ignore_sigterm"] as const;
 
 export const PoolConfig = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "pool ids are 1-64 letters, digits, '.', '_' or '-'"),
-    engine: z.enum(["mock"]),
+    /**
+     * mock: in-process test engine. mock-server: our llama.cpp-compatible test engine as a child
+     * process. llamacpp: an external `llama-server` binary (`binary`) as a child process.
+     */
+    engine: z.enum(["mock", "mock-server", "llamacpp"]),
     model: z.string().min(1),
     devices: z.array(z.number().int().min(0)).default([]),
     slots: z.number().int().min(1).max(1024).default(1),
@@ -24,8 +39,26 @@ export const PoolConfig = z
     ctx: z.number().int().min(1).max(10_000_000).optional(),
     allow_cpu: z.boolean().default(false),
     mock: MockEngineConfig.optional(),
+    /** llamacpp: path of the llama-server program. */
+    binary: z.string().min(1).optional(),
+    /** Extra engine arguments, appended to the ones the node sets. */
+    flags: z.array(z.string().max(4096)).max(256).optional(),
+    /** Engine listen address; the port defaults to a free one at each start. */
+    host: z.string().min(1).max(256).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Extra environment of the engine process. */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    const process = p.engine !== "mock";
+    for (const key of process ? IN_PROCESS_ONLY : SERVER_ONLY) {
+      if (p.mock?.[key] !== undefined) ctx.addIssue({ code: "custom", path: ["mock", key], message: `not an option of engine '${p.engine}'` });
+    }
+    if (p.mock && p.engine === "llamacpp") ctx.addIssue({ code: "custom", path: ["mock"], message: "mock faults apply to the mock engines only" });
+    if (p.engine === "llamacpp" && !p.binary) ctx.addIssue({ code: "custom", path: ["binary"], message: "engine 'llamacpp' needs the path of llama-server" });
+    if (!process && (p.binary || p.flags || p.port || p.env)) ctx.addIssue({ code: "custom", path: ["engine"], message: "binary, flags, port and env apply to process engines only" });
+  });
 export type PoolConfig = z.infer<typeof PoolConfig>;
 
 export const NodeConfigFile = z

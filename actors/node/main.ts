@@ -1,6 +1,7 @@
 // `bun run node`: a node agent that dials the control plane and supervises its pools' engines.
 //   --control URL (ORCHESTRATORD_URL)   --node-id ID (POOL_MANAGERD_NODE_ID, default hostname)
 //   --addr HOST:PORT (POOL_MANAGERD_ADDR, ops HTTP)   --config FILE (POOL_MANAGERD_CONFIG)
+//   --runtime-dir DIR (POOL_MANAGERD_RUNTIME_DIR, default .runtime: engine logs, pid files, handoffs)
 
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
@@ -8,7 +9,9 @@ import { createNodeApp, NODE_LINK_PATH, serve } from "../../adapters/http/index.
 import { ClientWsLink } from "../../adapters/transport/index.ts";
 import { apiToken, checkBind, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
 import { parseNodeConfig } from "./config.ts";
-import { startNode } from "./node.ts";
+import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
+import { openNvml } from "../../gpu/index.ts";
+import { createNodeMetrics } from "../../adapters/metrics/index.ts";
 
 const log = processLogger({ service: "node" });
 
@@ -20,12 +23,17 @@ if (import.meta.main) {
         "node-id": { type: "string" },
         addr: { type: "string" },
         config: { type: "string" },
+        "runtime-dir": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
     });
     if (values.help) {
-      console.log("usage: bun run node --config FILE [--control URL] [--node-id ID] [--addr HOST:PORT]");
+      console.log(
+        "usage: bun run node --config FILE [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR]\n" +
+          "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
+          "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN NVML_LIBRARY_PATH",
+      );
       process.exit(0);
     }
     const configPath = values.config ?? process.env.POOL_MANAGERD_CONFIG;
@@ -48,19 +56,31 @@ if (import.meta.main) {
     const token = apiToken();
     checkBind(addr.hostname, token);
     const heartbeatMs = envInt("POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS", 10, 1) * 1000;
+    const gpuIntervalMs = envInt("POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS", 10_000, 100);
+    const runtimeDir = values["runtime-dir"] ?? (process.env.POOL_MANAGERD_RUNTIME_DIR || DEFAULT_RUNTIME_DIR);
+    // Never throws: without a driver the node sees zero GPUs and says why.
+    const gpu = openNvml();
+    const inventory = gpu.inventory();
+    if (!inventory.available) log.warn(`No GPU: ${inventory.reason}`, { gpu_reason: inventory.reason });
+    else log.info(`Found ${inventory.devices.length} GPU(s), driver ${inventory.driver_version}`, { gpus: inventory.devices.map((d) => d.name) });
+    const metrics = createNodeMetrics();
 
     const node = await startNode({
       nodeId,
       pools: config.pools,
       log,
       heartbeatMs,
+      runtimeDir,
+      gpu,
+      gpuIntervalMs,
+      metrics,
       version: VERSION,
       onFatal: exitOnFatal(log),
       connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token, signal }),
     });
     let server;
     try {
-      server = serve({ app: createNodeApp({ source: { status: () => node.agent.ask({ type: "status" }) }, version: VERSION, token }), ...addr, log });
+      server = serve({ app: createNodeApp({ source: { status: () => node.agent.ask({ type: "status" }) }, version: VERSION, token, metrics }), ...addr, log });
     } catch (error) {
       await node.shutdown();
       throw error;

@@ -6,14 +6,22 @@
 //       ├─ manager        leases, readiness, snapshots, drain/reload
 //       └─ replica-0      engine driver; restarted with backoff when its engine dies
 
-import { ActorSystem, supervisor, type BackoffPolicy, type Clock, type Logger } from "../../runtime/index.ts";
+import { ActorSystem, supervisor, type Clock, type Logger } from "../../runtime/index.ts";
 import { MockEngine } from "../../adapters/engines/index.ts";
 import { LinkKeeper, RemoteEndpoint, type Connector } from "../../adapters/transport/index.ts";
 import { AGENT_PATH } from "../link/protocol.ts";
 import { nodeAgent } from "./agent/agent.ts";
 import type { AgentInternalMsg, AgentInternalRef, AgentReplies } from "./agent/protocol.ts";
 import type { PoolConfig } from "./config.ts";
-import { poolTree, type EngineFactory } from "./pool/pool-tree.ts";
+import { poolTree } from "./pool/pool-tree.ts";
+import { engineFactory as makeEngineFactory, type EngineFactory } from "./engine/factory.ts";
+import type { supervisionConfig } from "./supervision/index.ts";
+
+type SupervisionOverrides = Parameters<typeof supervisionConfig>[0];
+import type { GpuProbe } from "../../gpu/index.ts";
+import type { NodeMetrics } from "../../adapters/metrics/index.ts";
+import { reapStale } from "../../gpu/index.ts";
+import { DEFAULT_GPU_INTERVAL_MS, gpuGate, gpuMonitorSpec, hostInventory, nodeCapabilities } from "./gpu/index.ts";
 import type { PoolRef } from "./pool/protocol.ts";
 
 export type { EngineFactory };
@@ -28,13 +36,27 @@ export interface NodeOptions {
   version?: string;
   heartbeatMs?: number;
   healthIntervalMs?: number;
-  /** Restart backoff of engine replicas (digest: 1 s doubling to 60 s, ±10 %, reset after 300 s). */
-  engineBackoff?: BackoffPolicy;
+  /**
+   * Overrides of the engine restart policy (digest defaults: backoff 1 s doubling to 60 s ±10 %,
+   * reset after 300 s; breaker 5 failures → open 300 s; 10 restarts per 60 s). Tests shorten them.
+   */
+  supervision?: SupervisionOverrides;
   engineFactory?: EngineFactory;
   /** How long a reloaded engine may take to become ready before the reload rolls back (120 s). */
   reloadReadyTimeoutMs?: number;
   /** Called if the root supervisor gives up: the process should exit and be restarted. */
   onFatal?: (reason: string) => void;
+  /** How long a starting engine may take to answer /health (digest: 120 s). */
+  engineReadyTimeoutMs?: number;
+  /** Budget of one engine health poll (default 2 s) and the SIGTERM grace of an engine stop (5 s). */
+  healthTimeoutMs?: number;
+  stopGraceMs?: number;
+  /** Engine logs, pid files and handoff files (POOL_MANAGERD_RUNTIME_DIR); default `.runtime`. */
+  runtimeDir?: string;
+  /** The node's GPUs (NVML); absent in tests and dev = no GPU monitor and no GPU-only gate. */
+  gpu?: GpuProbe;
+  gpuIntervalMs?: number;
+  metrics?: NodeMetrics;
 }
 
 export interface Node {
@@ -44,25 +66,8 @@ export interface Node {
   shutdown(): Promise<void>;
 }
 
-export const ENGINE_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000, factor: 2, jitter: 0.1, resetAfterMs: 300_000 };
 
-export const defaultEngineFactory: EngineFactory = (pool, _replicaId, clock) => {
-  switch (pool.engine) {
-    case "mock":
-      return new MockEngine({
-        clock,
-        model: pool.model,
-        slots: pool.slots,
-        faults: {
-          tokenDelayMs: pool.mock?.token_delay_ms,
-          startDelayMs: pool.mock?.start_delay_ms,
-          failAfterTokens: pool.mock?.fail_after_tokens,
-          crashAfterTokens: pool.mock?.crash_after_tokens,
-          hangAfterTokens: pool.mock?.hang_after_tokens,
-        },
-      });
-  }
-};
+export const DEFAULT_RUNTIME_DIR = ".runtime";
 
 export async function startNode(options: NodeOptions): Promise<Node> {
   const system = new ActorSystem({ name: `node:${options.nodeId}`, clock: options.clock, random: options.random });
@@ -71,17 +76,38 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     if (e.type === "failed") log.error(`Actor ${e.path} failed: ${e.error}`, { actor: e.path });
   });
   const agent: AgentInternalRef = system.ref<AgentInternalMsg, AgentReplies>(AGENT_PATH);
-  const engineFactory = options.engineFactory ?? defaultEngineFactory;
+  const runtimeDir = options.runtimeDir ?? DEFAULT_RUNTIME_DIR;
+  // Engines an earlier agent left running (it was killed, or its host rebooted into this one):
+  // stopped from their pid files before any pool starts, so no port or GPU is held twice.
+  const reaped = await reapStale(runtimeDir);
+  for (const r of reaped.reaped) log.warn(`Stopped an engine left by an earlier agent (pid ${r.pid})`, { pid: r.pid, pid_file: r.pidPath });
+  for (const r of reaped.skipped) log.warn(`Left a pid file alone: its process is alive but not provably ours (pid ${r.pid})`, { pid: r.pid, pid_file: r.pidPath });
+  const engineFactory =
+    options.engineFactory ?? makeEngineFactory({
+      runtimeDir,
+      healthIntervalMs: options.healthIntervalMs,
+      healthTimeoutMs: options.healthTimeoutMs,
+      stopGraceMs: options.stopGraceMs,
+      readyTimeoutMs: options.engineReadyTimeoutMs,
+    });
   const poolRefs = new Map<string, PoolRef>();
+  const inventory = hostInventory(options.gpu);
   const poolSpecs = options.pools.map((pool) => {
+    // GPU-only rule: without GPUs a pool runs only when its config allows the CPU (and says so).
+    const gate = options.gpu ? gpuGate(pool, inventory.gpu) : ({ ok: true, cpu: false } as const);
+    if (gate.ok && gate.cpu) log.warn(gate.reason, { pool_id: pool.id });
+    if (!gate.ok) log.error(`Pool ${pool.id} cannot start: ${gate.reason}`, { pool_id: pool.id, reason: gate.reason });
+    options.metrics?.initPool(options.nodeId, pool.id);
     const tree = poolTree({
+      unavailable: gate.ok ? undefined : gate.reason,
       system,
       parent: "node",
       nodeId: options.nodeId,
       pool,
       agent,
       engineFactory,
-      engineBackoff: options.engineBackoff ?? ENGINE_BACKOFF,
+      supervision: options.supervision,
+      metrics: options.metrics,
       healthIntervalMs: options.healthIntervalMs ?? 500,
       readyTimeoutMs: options.reloadReadyTimeoutMs,
       log,
@@ -97,9 +123,20 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       children: [
         {
           id: "agent",
-          start: nodeAgent({ nodeId: options.nodeId, version: options.version ?? "0.1.0", pools: poolRefs, log, heartbeatMs: options.heartbeatMs ?? 10_000 }),
+          start: nodeAgent({
+            nodeId: options.nodeId,
+            version: options.version ?? "0.1.0",
+            pools: poolRefs,
+            log,
+            heartbeatMs: options.heartbeatMs ?? 10_000,
+            capabilities: () => nodeCapabilities(inventory),
+          }),
           mailbox: { capacity: 10_000 },
         },
+        // After the agent: the monitor's first sample is told to it.
+        ...(options.gpu
+          ? [gpuMonitorSpec({ probe: options.gpu, intervalMs: options.gpuIntervalMs ?? DEFAULT_GPU_INTERVAL_MS, agent, metrics: options.metrics, nodeId: options.nodeId, log })]
+          : []),
         ...poolSpecs,
       ],
     }),

@@ -1,2 +1,3 @@
 export { EngineError, type EngineAdapter, type EngineEvent, type EngineRequest, type EngineHealth, type EngineProps, type EngineErrorCode } from "./types.ts";
 export { MockEngine, type MockFaults, type MockEngineOptions } from "./mock.ts";
+export { LlamaCppEngine, type LlamaCppEngineOptions } from "./llamacpp.ts";

@@ -1,22 +1,31 @@
-// A node's local ops HTTP: /health, /ready, /metrics, GET /v2/pools/{id}/status.
+// A node's local ops HTTP: /health, /ready, /metrics, GET /v2/pools/{id}/status. The metrics
+// registry is the node's own (createNodeMetrics): actors update their series as things happen,
+// and the pool gauges are refreshed from the agent's snapshots at each scrape.
 
 import { Hono } from "hono";
-import { Gauge, Registry } from "prom-client";
+import { createNodeMetrics, type NodeMetrics } from "../metrics/node.ts";
 import { authorize } from "./auth.ts";
 import { fail } from "./errors.ts";
-import type { PoolView } from "./schemas.ts";
+import type { GpuInfo, PoolView } from "./schemas.ts";
+
+/** A pool snapshot may say whether its engine is up apart from ready (loading, draining). */
+type PoolSnapshot = PoolView & { live?: boolean };
 
 export interface NodeStatusSource {
-  status(): Promise<{ node_id: string; connected: boolean; registered: boolean; pools: PoolView[] }>;
+  status(): Promise<{ node_id: string; connected: boolean; registered: boolean; pools: PoolSnapshot[]; gpus?: GpuInfo[] }>;
 }
 
-export function createNodeApp(options: { source: NodeStatusSource; version: string; token?: string }): Hono {
+export interface NodeAppOptions {
+  source: NodeStatusSource;
+  version: string;
+  token?: string;
+  /** The node's registry; a fresh one when absent (then only the pool gauges move). */
+  metrics?: NodeMetrics;
+}
+
+export function createNodeApp(options: NodeAppOptions): Hono {
   const app = new Hono();
-  const registry = new Registry();
-  const labels = ["node_id", "pool_id"] as const;
-  const ready = new Gauge({ name: "pool_ready", help: "1 when the pool is ready", labelNames: labels, registers: [registry] });
-  const slotsTotal = new Gauge({ name: "pool_slots_total", help: "Slots of the pool", labelNames: labels, registers: [registry] });
-  const slotsFree = new Gauge({ name: "pool_slots_free", help: "Free slots of the pool", labelNames: labels, registers: [registry] });
+  const metrics = options.metrics ?? createNodeMetrics();
 
   app.use(async (c, next) => {
     const id = c.req.header("x-correlation-id") ?? crypto.randomUUID();
@@ -39,17 +48,26 @@ export function createNodeApp(options: { source: NodeStatusSource; version: stri
     const s = await options.source.status();
     for (const p of s.pools) {
       const l = { node_id: s.node_id, pool_id: p.pool_id };
-      ready.set(l, p.ready ? 1 : 0);
-      slotsTotal.set(l, p.slots_total);
-      slotsFree.set(l, p.slots_free);
+      metrics.poolReady.set(l, p.ready ? 1 : 0);
+      metrics.slotsTotal.set(l, p.slots_total);
+      metrics.slotsFree.set(l, p.slots_free);
+      if (p.vram_total_bytes !== undefined) metrics.vramTotal.set(l, p.vram_total_bytes);
+      if (p.vram_free_bytes !== undefined) metrics.vramFree.set(l, p.vram_free_bytes);
     }
-    return c.text(await registry.metrics(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+    return c.text(await metrics.registry.metrics(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
   app.get("/v2/pools/:id/status", async (c) => {
     const s = await options.source.status();
     const pool = s.pools.find((p) => p.pool_id === c.req.param("id"));
     if (!pool) return fail(c, "NOT_FOUND", `pool ${c.req.param("id")} not found`);
-    return c.json({ ...pool, live: pool.ready, active_leases: pool.slots_total - pool.slots_free });
+    // Digest §4: {pool_id, live, ready, active_leases, engine_version: string|null}, plus the
+    // snapshot's slots, VRAM and draining. Snapshots without `live` predate it: ready implies live.
+    return c.json({
+      ...pool,
+      live: pool.live ?? pool.ready,
+      active_leases: pool.slots_total - pool.slots_free,
+      engine_version: pool.engine_version ?? null,
+    });
   });
   app.notFound((c) => fail(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`));
   return app;

@@ -7,3 +7,17 @@ export {
   type ControlMetrics,
   type SeriesSpec,
 } from "./control.ts";
+export {
+  createNodeMetrics,
+  BACKOFF_BUCKETS,
+  BREAKER_CLASSES,
+  DRAIN_BUCKETS,
+  HANDOFF_BUCKETS,
+  NODE_SERIES,
+  RELOAD_BUCKETS,
+  REQUIRED_NODE_SERIES,
+  type NodeCounter,
+  type NodeGauge,
+  type NodeHistogram,
+  type NodeMetrics,
+} from "./node.ts";

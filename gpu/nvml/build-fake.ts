@@ -14,6 +14,8 @@ export type FakeNvmlVariant = {
   memoryV2?: boolean;
   /** Leave nvmlDeviceGetUtilizationRates out, to test a missing optional symbol. */
   noUtilization?: boolean;
+  /** The PATH searched for gcc; the process PATH when absent. */
+  searchPath?: string;
 };
 
 export const FAKE_NVML_SOURCE = join(import.meta.dir, "fake-nvml.c");
@@ -28,12 +30,8 @@ export function canBuildFakeNvml(): boolean {
   return Bun.which("gcc") !== null;
 }
 
-/** Builds (or reuses) the fake library in outDir and returns its absolute path. */
+/** Builds (or reuses) the fake library in outDir and returns its absolute path; gcc is needed only to build. */
 export function buildFakeNvml(outDir: string = DEFAULT_FAKE_NVML_DIR, variant: FakeNvmlVariant = {}): string {
-  const gcc = Bun.which("gcc");
-  if (gcc === null) {
-    throw new FakeNvmlBuildError("cannot build the fake NVML library: gcc is not on PATH (install gcc, e.g. apt-get install gcc)");
-  }
   const flags = [
     ...(variant.memoryV2 ? ["-DFAKE_NVML_MEMORY_V2"] : []),
     ...(variant.noUtilization ? ["-DFAKE_NVML_NO_UTILIZATION"] : []),
@@ -42,6 +40,11 @@ export function buildFakeNvml(outDir: string = DEFAULT_FAKE_NVML_DIR, variant: F
   const hash = new Bun.CryptoHasher("sha256").update(source).update(flags.join(" ")).digest("hex").slice(0, 16);
   const out = join(outDir, `libnvidia-ml-fake-${hash}.so`);
   if (existsSync(out)) return out;
+
+  const gcc = Bun.which("gcc", variant.searchPath === undefined ? {} : { PATH: variant.searchPath });
+  if (gcc === null) {
+    throw new FakeNvmlBuildError("cannot build the fake NVML library: gcc is not on PATH (install gcc, e.g. apt-get install gcc)");
+  }
 
   mkdirSync(outDir, { recursive: true });
   const partial = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;

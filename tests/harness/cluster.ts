@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { createLogger, RealClock, type Clock, type LogSink } from "../../runtime/index.ts";
 import { memoryLinkPair } from "../../adapters/transport/index.ts";
 import { runControl, type RunControlOptions, type RunningControl } from "../../actors/control/run.ts";
-import { startNode, type EngineFactory, type Node } from "../../actors/node/node.ts";
+import { startNode, type EngineFactory, type Node, type NodeOptions } from "../../actors/node/node.ts";
+import { createNodeMetrics, type NodeMetrics } from "../../adapters/metrics/index.ts";
+import type { NodeInfo } from "../../adapters/http/schemas.ts";
 import type { PoolConfig } from "../../actors/node/config.ts";
 
 export interface ClusterNodeSpec {
@@ -26,11 +28,17 @@ export interface ClusterOptions {
   logSink?: LogSink;
   /** Anything else the control plane takes (policy, rate limits, timeouts, sessions...). */
   control?: Partial<RunControlOptions>;
+  /** Anything else every node takes (health interval, supervision, gpu...). */
+  node?: Partial<NodeOptions>;
 }
 
 export interface Cluster {
   control: RunningControl;
   nodes: Map<string, Node>;
+  /** Each node's metrics registry (what its /metrics would serve). */
+  nodeMetrics: Map<string, NodeMetrics>;
+  /** Each node's runtime dir (engine logs, pid files). */
+  runtimeDirs: Map<string, string>;
   url: string;
   /** Resolves once every node is online with all its pools ready. */
   ready(): Promise<void>;
@@ -59,6 +67,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ...options.control,
   });
   const nodes = new Map<string, Node>();
+  const nodeMetrics = new Map<string, NodeMetrics>();
+  const runtimeDirs = new Map<string, string>();
   const close = async () => {
     try {
       for (const n of nodes.values()) await n.shutdown();
@@ -69,6 +79,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   try {
     for (const spec of options.nodes) {
+      const metrics = createNodeMetrics();
+      const runtimeDir = join(stateDir, `node-${spec.id}`);
+      nodeMetrics.set(spec.id, metrics);
+      runtimeDirs.set(spec.id, runtimeDir);
       const node = await startNode({
         nodeId: spec.id,
         pools: spec.pools,
@@ -76,12 +90,16 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         clock: options.clock,
         heartbeatMs: options.heartbeatMs ?? 1000,
         engineFactory: options.engineFactory,
-        engineBackoff: { initialMs: 10, maxMs: 100, jitter: 0.1 },
+        supervision: { backoff: { initialMs: 10, maxMs: 100, jitter: 0.1 } },
+        // Engine pid and log files per node, in the cluster's temp dir (removed on close).
+        runtimeDir,
+        metrics,
         connect: async () => {
           const [nodeSide, controlSide] = memoryLinkPair();
           control.plane.acceptLink(controlSide);
           return nodeSide;
         },
+        ...options.node,
       });
       nodes.set(spec.id, node);
     }
@@ -93,6 +111,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return {
     control,
     nodes,
+    nodeMetrics,
+    runtimeDirs,
     url,
     ready: () => waitForReady(control, options.nodes),
     close,
@@ -127,4 +147,49 @@ async function waitForReady(control: RunningControl, specs: ClusterNodeSpec[]): 
       }
     });
   });
+}
+
+/**
+ * Resolves with the node list once `pred` holds, re-checked whenever the registry handles a
+ * message (a node's heartbeat or registration), never on a timer.
+ */
+export async function waitForNodes(cluster: Cluster, pred: (nodes: NodeInfo[]) => boolean): Promise<NodeInfo[]> {
+  const { control } = cluster;
+  const check = async () => {
+    const nodes = await control.plane.port.nodes();
+    return pred(nodes) ? nodes : undefined;
+  };
+  const first = await check();
+  if (first) return first;
+  return new Promise<NodeInfo[]>((resolve, reject) => {
+    let busy = false;
+    let again = false;
+    const run = () => {
+      busy = true;
+      again = false;
+      check().then(
+        (nodes) => {
+          busy = false;
+          if (nodes) {
+            off();
+            resolve(nodes);
+          } else if (again) run();
+        },
+        (err) => {
+          off();
+          reject(err);
+        },
+      );
+    };
+    const off = control.plane.system.events.on((e) => {
+      if (e.type !== "delivered" || e.path !== "control/registry" || (e.msg !== "heartbeat" && e.msg !== "register")) return;
+      if (busy) again = true;
+      else run();
+    });
+  });
+}
+
+/** The pool `poolId` of node `nodeId` in a node list. */
+export function poolOf(nodes: NodeInfo[], nodeId: string, poolId: string): NodeInfo["pools"][number] | undefined {
+  return nodes.find((n) => n.node_id === nodeId)?.pools.find((p) => p.pool_id === poolId);
 }

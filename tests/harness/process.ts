@@ -34,6 +34,7 @@ export function spawnService(args: string[], env: Record<string, string | undefi
       LLORCH_LOG_LEVEL: "info",
       ORCH_ARTIFACTS_FS_ROOT: join(stateDir, "artifacts"),
       ORCHD_CATALOG_ROOT: join(stateDir, "catalog"),
+      POOL_MANAGERD_RUNTIME_DIR: join(stateDir, "runtime"),
       ...env,
     },
     stdin: "ignore",

@@ -1,10 +1,11 @@
 // Node agent: the node's side of the link. Registers over every new link (so a restarted control
 // plane is rejoined), heartbeats pool snapshots, heartbeats at once when a pool changes, routes
 // dispatch, cancel and pools control (health, drain, reload) to pools, and deregisters when the
-// node stops.
+// node stops. Registration carries the node's inventory (GPUs, CPU cores, RAM); heartbeats carry
+// the gpu-monitor's latest sample.
 
 import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
-import type { PoolView } from "../../../adapters/http/schemas.ts";
+import type { GpuInfo, NodeCapabilities, PoolView } from "../../../adapters/http/schemas.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
 import {
   REGISTRY_PATH,
@@ -27,7 +28,11 @@ export interface AgentOptions {
   log: Logger;
   /** Used until the control plane says otherwise in its register reply. */
   heartbeatMs: number;
-  capabilities?: RegisterMsg["capabilities"];
+  /**
+   * The node's inventory, read at each registration (so a re-registration after a control-plane
+   * restart reports today's). The latest GPU sample, once there is one, replaces its `gpus`.
+   */
+  capabilities?: () => NodeCapabilities;
 }
 
 function placementView(p: PoolView): string {
@@ -47,13 +52,20 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
     let link: RegistryLink | undefined;
     let heartbeatMs = options.heartbeatMs;
     let leaving = false;
+    let gpus: GpuInfo[] | undefined;
+    let gpuError: string | undefined;
 
     const registry = () => link?.endpoint.remoteRef<RegisterMsg | HeartbeatMsg | DeregisterMsg, { register: RegisterReply }>(REGISTRY_PATH);
     const pools = () => [...snapshots.values()];
+    const capabilities = (): NodeCapabilities | undefined => {
+      const base = options.capabilities?.();
+      if (!gpus) return base;
+      return { ...(base ?? {}), gpus };
+    };
 
     const heartbeat = () => {
       if (!link?.registered) return;
-      registry()?.tell({ type: "heartbeat", node_id: nodeId, pools: pools() });
+      registry()?.tell({ type: "heartbeat", node_id: nodeId, pools: pools(), ...(gpus ? { gpus } : {}) });
     };
 
     const poolStatus = (snapshot: PoolView) => {
@@ -115,7 +127,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
                   version: options.version,
                   address: options.address,
                   pools: pools(),
-                  capabilities: options.capabilities,
+                  capabilities: capabilities(),
                   agent: ctx.self,
                 },
                 { timeoutMs: 5000 },
@@ -151,6 +163,15 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
           case "pool-status":
             poolStatus(msg.snapshot);
             return;
+          // GPU figures change all the time and placement reads pools' VRAM, not these: they
+          // ride on the periodic heartbeat rather than triggering one.
+          case "gpu-sample":
+            gpus = msg.gpus;
+            gpuError = undefined;
+            return;
+          case "gpu-error":
+            gpuError = msg.message;
+            return;
           case "pool-health":
           case "pool-drain":
           case "pool-reload":
@@ -175,7 +196,14 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             options.pools.get(msg.pool_id)?.tell({ type: "cancel", task_id: msg.task_id });
             return;
           case "status":
-            return { node_id: nodeId, connected: link !== undefined, registered: link?.registered ?? false, pools: pools() };
+            return {
+              node_id: nodeId,
+              connected: link !== undefined,
+              registered: link?.registered ?? false,
+              pools: pools(),
+              ...(gpus ? { gpus } : {}),
+              ...(gpuError !== undefined ? { gpu_error: gpuError } : {}),
+            };
           case "leave": {
             // Also while the register reply is still on its way: the link delivers in order,
             // so the control plane sees the registration before the departure.

@@ -1,7 +1,8 @@
 import type { ActorRef, ReplyHandle } from "../../../runtime/index.ts";
-import type { PoolView } from "../../../adapters/http/schemas.ts";
+import type { GpuInfo, PoolView } from "../../../adapters/http/schemas.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
 import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolReloadReply, RegisterReply } from "../../link/protocol.ts";
+import type { GpuReportMsg } from "../gpu/protocol.ts";
 
 /** Everything the agent handles: what control sends plus node-internal messages. */
 export type AgentInternalMsg =
@@ -12,6 +13,8 @@ export type AgentInternalMsg =
   | { type: "registered"; link_id: string; reply?: RegisterReply; error?: string }
   /** From a pool manager: its snapshot changed. */
   | { type: "pool-status"; snapshot: PoolView }
+  /** From the gpu-monitor: a fresh GPU sample (kept for the next heartbeat) or a sampling error. */
+  | GpuReportMsg
   /** Private: time to heartbeat. */
   | { type: "heartbeat-tick"; link_id: string }
   /** Private: a pool answered a drain or reload; its snapshot is heartbeated before the reply. */
@@ -25,6 +28,10 @@ export interface AgentStatus {
   connected: boolean;
   registered: boolean;
   pools: PoolView[];
+  /** The latest GPU sample; absent until the gpu-monitor has reported. */
+  gpus?: GpuInfo[];
+  /** The latest sampling error, until a sample succeeds again. */
+  gpu_error?: string;
 }
 
 export interface AgentReplies extends AgentLinkReplies {

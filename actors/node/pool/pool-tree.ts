@@ -10,22 +10,29 @@ import { supervisor } from "../../../runtime/index.ts";
 import type { EngineAdapter } from "../../../adapters/engines/index.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
 import type { PoolConfig } from "../config.ts";
-import { replica } from "../replica/replica.ts";
+import { replica, ReplicaCrash } from "../replica/replica.ts";
+import { EngineSupervisor } from "../engine/engine-supervisor.ts";
+import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { poolManager } from "./pool.ts";
 import type { PoolRef, ReplicaRef, ReplicaSlot } from "./protocol.ts";
 
 /** Makes an engine for a pool; `pool.model` is the model to load (after a reload, the new one). */
-export type EngineFactory = (pool: PoolConfig, replicaId: string, clock: Clock) => EngineAdapter;
+import type { EngineFactory } from "../engine/factory.ts";
+export type { EngineFactory };
 
 export interface PoolTreeOptions {
   system: ActorSystem;
+  /** Why the pool may not start on this node (GPU-only rule); it then runs without a replica. */
+  unavailable?: string;
+  metrics?: NodeMetrics;
+  /** Overrides of the engine restart policy (tests use short times). */
+  supervision?: ConstructorParameters<typeof EngineSupervisor>[0]["config"];
   /** Path of the supervisor this subtree runs under, e.g. "node". */
   parent: string;
   nodeId: string;
   pool: PoolConfig;
   agent: AgentInternalRef;
   engineFactory: EngineFactory;
-  engineBackoff: BackoffPolicy;
   healthIntervalMs: number;
   readyTimeoutMs?: number;
   log: Logger;
@@ -50,9 +57,27 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
   // The model the replica's engine loads; changed only by the manager, through the slot.
   let model = pool.model;
 
+  // The engine's restart policy outlives replica incarnations (backoff, breakers, storm guard).
+  const engineSupervisor = new EngineSupervisor({
+    nodeId: options.nodeId,
+    poolId: pool.id,
+    log,
+    metrics: options.metrics,
+    config: options.supervision,
+    note: (last_error) => ref.tell({ type: "engine-note", last_error }),
+  });
   const replicaSpec: ChildSpec = {
     id: replicaId,
-    backoff: options.engineBackoff,
+    // Exit code 0 stops the replica normally: a graceful engine shutdown is not restarted.
+    restart: "transient",
+    // Stopping the engine's process group may take its 5 s grace and a SIGKILL.
+    shutdownMs: 10_000,
+    restartDelay: ({ reason, now, random }) =>
+      engineSupervisor.crashed(
+        reason.kind === "failed" && reason.error instanceof ReplicaCrash ? reason.error.reason : { kind: "exit", code: -1 },
+        now,
+        random,
+      ),
     start: replica({
       nodeId: options.nodeId,
       poolId: pool.id,
@@ -62,6 +87,8 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
       engine: () => options.engineFactory({ ...pool, model }, replicaId, system.clock),
       log,
       healthIntervalMs: options.healthIntervalMs,
+      supervisor: engineSupervisor,
+      metrics: options.metrics,
     }),
   };
 
@@ -82,8 +109,9 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
       id,
       start: supervisor({
         strategy: "rest_for_one",
-        // The restart-storm limit of the digest: 10 restarts per 60 s.
-        intensity: { maxRestarts: 10, periodMs: 60_000 },
+        // The engine's own policy paces restarts (backoff, breaker, 10 per 60 s); this limit only
+        // catches a manager or replica that fails for reasons of its own.
+        intensity: { maxRestarts: 30, periodMs: 60_000 },
         children: [
           {
             id: "manager",
@@ -100,9 +128,10 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
               slot,
               log,
               readyTimeoutMs: options.readyTimeoutMs,
+              unavailable: options.unavailable,
             }),
           },
-          replicaSpec,
+          ...(options.unavailable ? [] : [replicaSpec]),
         ],
       }),
     },

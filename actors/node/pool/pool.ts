@@ -26,6 +26,8 @@ export interface PoolOptions {
   log: Logger;
   /** How long a (re)started engine may take to become ready during a reload; default 120 s. */
   readyTimeoutMs?: number;
+  /** Set when the pool may not run on this node (GPU-only rule): it stays unready with this reason. */
+  unavailable?: string;
 }
 
 export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
@@ -39,6 +41,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       slotsTotal: options.slots,
       // A restarted manager finds the model a reload left in the slot, not the configured one.
       model: options.slot.model(),
+      lastError: options.unavailable,
     };
 
     const snapshot = (): PoolView => ({
@@ -138,6 +141,10 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             }
             return;
           }
+          case "engine-note":
+            state.lastError = msg.last_error;
+            publish();
+            return;
           case "ending":
             if (state.leases.has(msg.task_id)) canceling.add(msg.task_id);
             return;

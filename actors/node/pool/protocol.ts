@@ -1,3 +1,4 @@
+import type { CrashReason } from "../../../gpu/index.ts";
 import type { ActorRef } from "../../../runtime/index.ts";
 import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
@@ -19,6 +20,8 @@ export type PoolMsg =
     }
   /** From a replica: a request finished (any way) and its slot is free. */
   | { type: "released"; task_id: string }
+  /** From the engine's restart policy: why the engine is down and when it comes back. */
+  | { type: "engine-note"; last_error: string }
   /** From the replica: the stream's last event is on its way to the task; `released` follows. */
   | { type: "ending"; task_id: string }
   | { type: "snapshot" }
@@ -69,7 +72,12 @@ export type ReplicaMsg =
   /** Private: time to poll the engine's health. */
   | { type: "health-tick" }
   | { type: "health-result"; ready: boolean; live: boolean; error?: string; fatal?: boolean }
-  | { type: "stream-done"; task_id: string; fatal?: string };
+  | { type: "stream-done"; task_id: string; fatal?: string }
+  /** Private (process engines): the engine is healthy, or it is gone and why. */
+  | { type: "engine-up" }
+  | { type: "engine-down"; reason: CrashReason; message: string }
+  /** Private: the engine stayed up long enough to reset backoff or close a breaker. */
+  | { type: "stable-check" };
 
 export interface ReplicaReplies {
   "abort-streams": number;

@@ -58,7 +58,7 @@ export async function startPoolFixture(options: PoolFixtureOptions = {}): Promis
       engines.push(engine);
       return engine;
     },
-    engineBackoff: { initialMs: 100, maxMs: 1000, jitter: 0 },
+    supervision: { backoff: { initialMs: 100, maxMs: 1000, jitter: 0 } },
     healthIntervalMs: HEALTH_INTERVAL_MS,
     readyTimeoutMs: options.readyTimeoutMs,
     log,

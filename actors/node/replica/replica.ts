@@ -5,7 +5,11 @@
 
 import { describe, type ActorFactory, type Logger, type Outcome } from "../../../runtime/index.ts";
 import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth } from "../../../adapters/engines/index.ts";
+import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
+import { describeCrash, type CrashReason } from "../../../gpu/index.ts";
 import type { TaskSinkRef } from "../../link/protocol.ts";
+import type { EngineSupervisor } from "../engine/engine-supervisor.ts";
+import { isManaged, StartFailure } from "../engine/process-engine.ts";
 import type { PoolRef, ReplicaMsg } from "../pool/protocol.ts";
 
 export interface ReplicaOptions {
@@ -19,10 +23,17 @@ export interface ReplicaOptions {
   healthIntervalMs: number;
   /** Consecutive failed polls that count as a crash. */
   healthFailures?: number;
+  /** The pool's restart policy: told when an engine is up and when it stayed up. */
+  supervisor?: EngineSupervisor;
+  metrics?: NodeMetrics;
 }
 
+/** The engine died; `reason` feeds the restart policy (ChildSpec.restartDelay). */
 export class ReplicaCrash extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly reason: CrashReason,
+  ) {
     super(message);
     this.name = "ReplicaCrash";
   }
@@ -125,9 +136,30 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
       }
     };
 
+    const pollHealth = () => ctx.pipeToSelf(engine.health(), healthResult);
+    /** The engine is up: the restart policy starts counting stability. */
+    const upSince = () => {
+      const next = options.supervisor?.started(ctx.clock.now());
+      if (next !== undefined) ctx.after(next, { type: "stable-check" });
+    };
+
     return {
       init() {
-        ctx.pipeToSelf(engine.health(), healthResult);
+        if (isManaged(engine)) {
+          // A process engine: spawn it and wait for its health before polling begins.
+          status(false, false, "starting engine");
+          ctx.pipeToSelf(engine.start(), (o) =>
+            o.ok
+              ? { type: "engine-up" }
+              : {
+                  type: "engine-down",
+                  reason: o.error instanceof StartFailure ? o.error.reason : { kind: "exit", code: -1 },
+                  message: describe(o.error),
+                },
+          );
+          return;
+        }
+        pollHealth();
       },
       receive(msg) {
         switch (msg.type) {
@@ -159,7 +191,8 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           case "stream-done": {
             streams.delete(msg.task_id);
             pool.tell({ type: "released", task_id: msg.task_id });
-            if (msg.fatal) throw new ReplicaCrash(`engine died: ${msg.fatal}`);
+            // In-process engines die with their stream; process engines are watched by exit.
+            if (msg.fatal && !isManaged(engine)) throw new ReplicaCrash(`engine died: ${msg.fatal}`, { kind: "exit", code: 1 });
             return;
           }
           case "abort-streams": {
@@ -179,19 +212,50 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             return;
           case "health-result": {
             // An engine that cannot start at all will not start on a later poll either.
-            if (msg.fatal) throw new ReplicaCrash(`engine failed: ${msg.error}`);
+            if (msg.fatal) throw new ReplicaCrash(`engine failed: ${msg.error}`, { kind: "exit", code: 1 });
             ctx.after(options.healthIntervalMs, { type: "health-tick" });
+            options.metrics?.healthChecks.inc({ node_id: options.nodeId, pool_id: options.poolId, outcome: msg.ready ? "success" : "failure" });
             if (msg.ready) {
               failures = 0;
               if (!ready) {
                 log.info("Engine is healthy", { pool_id: options.poolId, replica_id: options.replicaId, engine_version: engine.version() });
                 status(true, true);
+                if (!isManaged(engine)) upSince();
               }
               return;
             }
             failures++;
             if (ready || live !== msg.live) status(false, msg.live, msg.error ?? "engine reports not ready");
-            if (failures >= limit && msg.error) throw new ReplicaCrash(`engine failed ${failures} health checks: ${msg.error}`);
+            if (failures >= limit && (msg.error || isManaged(engine))) {
+              throw new ReplicaCrash(`engine failed ${failures} health checks: ${msg.error ?? "not ready"}`, { kind: "health_check_failure" });
+            }
+            return;
+          }
+          case "engine-up":
+            log.info("Engine process is healthy", { pool_id: options.poolId, replica_id: options.replicaId, engine_version: engine.version(), pid: isManaged(engine) ? engine.pid() : undefined });
+            if (isManaged(engine)) {
+              ctx.pipeToSelf(engine.exited(), (o) => ({
+                type: "engine-down",
+                reason: o.ok ? o.value : { kind: "exit", code: -1 },
+                message: o.ok ? describeCrash(o.value) : describe(o.error),
+              }));
+            }
+            status(true, true);
+            upSince();
+            ctx.after(options.healthIntervalMs, { type: "health-tick" });
+            return;
+          case "engine-down":
+            if (msg.reason.kind === "graceful") {
+              // Exit code 0: the engine shut down on purpose; the replica stops for good.
+              log.warn("Engine exited on its own with code 0; not restarting it", { pool_id: options.poolId, replica_id: options.replicaId });
+              status(false, false, "engine exited (code 0)");
+              ctx.stopSelf();
+              return;
+            }
+            throw new ReplicaCrash(msg.message, msg.reason);
+          case "stable-check": {
+            const next = options.supervisor?.stable(ctx.clock.now());
+            if (next !== undefined) ctx.after(next, { type: "stable-check" });
             return;
           }
         }

@@ -1,15 +1,11 @@
-// Why an engine process went away, as data: the `crash_reason` metric label, the error class that
-// picks a circuit breaker, and the text that goes into the registry's `last_error`. Also turns an
-// exit (code/signal) or an engine log line into a reason, so detection and policy agree on names.
+// Why an engine process went away, for the policy: the `crash_reason` metric label and the error
+// class that picks a circuit breaker. Detection (exit code, signal, log patterns) and the text for
+// `last_error` live with the process layer: gpu/process/classify.ts.
 
-export type CrashReason =
-  | { kind: "exit"; code: number }
-  | { kind: "signal"; signal: string }
-  | { kind: "health_check_failure" }
-  | { kind: "cuda_error"; detail: string }
-  | { kind: "out_of_memory"; which: "vram" | "host" }
-  /** Exit code 0: the engine shut down on purpose; never restarted. */
-  | { kind: "graceful" };
+import type { CrashReason } from "../../../gpu/index.ts";
+
+// One definition of a crash, shared with the process layer that detects it (gpu/process).
+export type { CrashReason };
 
 /** Values of `restart_scheduled_total{crash_reason}` (digest §7.5, §12.1). */
 export type CrashLabel = "process_exit" | "signal" | "health_check_failure" | "cuda_error" | "out_of_memory";
@@ -43,44 +39,4 @@ export function errorClass(reason: CrashReason): ErrorClass {
   if (reason.kind === "cuda_error") return "cuda";
   if (reason.kind === "out_of_memory" && reason.which === "vram") return "cuda";
   return "general";
-}
-
-/** Human text for `last_error` and logs. */
-export function describeCrash(reason: CrashReason): string {
-  switch (reason.kind) {
-    case "exit":
-      return `process exited with code ${reason.code}`;
-    case "signal":
-      return `process killed by ${reason.signal}`;
-    case "health_check_failure":
-      return "health checks failed";
-    case "cuda_error":
-      return `CUDA error: ${reason.detail}`;
-    case "out_of_memory":
-      return `out of memory (${reason.which === "vram" ? "VRAM" : "host"})`;
-    case "graceful":
-      return "process exited gracefully";
-  }
-}
-
-/** A process exit as a reason: a signal wins over the code; code 0 is a graceful shutdown. */
-export function crashFromExit(code: number | null, signal: string | null): CrashReason {
-  if (signal) return { kind: "signal", signal };
-  if (code === 0) return { kind: "graceful" };
-  return { kind: "exit", code: code ?? -1 };
-}
-
-const CUDA_OOM = /(cuda|cudaMalloc|cublas|vram|gpu)[^\n]*out of memory|out of memory[^\n]*(cuda|vram|gpu|device)/i;
-const HOST_OOM = /\b(oom-kill|out of memory|cannot allocate memory|std::bad_alloc)\b/i;
-const CUDA_ERROR = /\b(CUDA error|cudaError\w*|CUBLAS_STATUS_\w+|NVRM: Xid)\b/i;
-
-/**
- * A fatal reason read from one engine log line, or null. Engines such as llama.cpp print
- * `CUDA error: …` before aborting; the pattern decides the class before the exit code arrives.
- */
-export function crashFromLog(line: string): CrashReason | null {
-  if (CUDA_OOM.test(line)) return { kind: "out_of_memory", which: "vram" };
-  if (CUDA_ERROR.test(line)) return { kind: "cuda_error", detail: line.trim().slice(0, 200) };
-  if (HOST_OOM.test(line)) return { kind: "out_of_memory", which: "host" };
-  return null;
 }

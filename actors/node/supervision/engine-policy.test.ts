@@ -20,7 +20,7 @@ import {
 const NO_JITTER = 0.5;
 const EXIT: CrashReason = { kind: "exit", code: 1 };
 const CUDA: CrashReason = { kind: "cuda_error", detail: "illegal memory access" };
-const HOST_OOM: CrashReason = { kind: "out_of_memory", which: "host" };
+const HOST_OOM: CrashReason = { kind: "out_of_memory", which: "host", detail: "oom" };
 
 interface Run {
   state: EngineSupervisionState;

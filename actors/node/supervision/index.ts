@@ -4,9 +4,6 @@
 export {
   crashLabel,
   errorClass,
-  describeCrash,
-  crashFromExit,
-  crashFromLog,
   ERROR_CLASSES,
   type CrashReason,
   type CrashLabel,

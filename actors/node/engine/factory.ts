@@ -1,0 +1,85 @@
+// Makes a pool's engine at every replica (re)start from its config: the in-process mock, or a
+// child process (our mock engine program, an external llama-server) driven over HTTP.
+
+import type { Clock } from "../../../runtime/index.ts";
+import { MockEngine, type EngineAdapter } from "../../../adapters/engines/index.ts";
+import { mockEngineArgv } from "../../../gpu/engines/mock-engine.ts";
+import type { PoolConfig } from "../config.ts";
+import { ProcessEngine } from "./process-engine.ts";
+
+export type EngineFactory = (pool: PoolConfig, replicaId: string, clock: Clock) => EngineAdapter;
+
+export interface EngineFactoryOptions {
+  /** Where engine logs (`engine-<pool>.log`) and pid files (`<pool>.pid`) go. */
+  runtimeDir: string;
+  /** Health wait of a starting engine (digest: 120 s) and the poll interval (500 ms). */
+  readyTimeoutMs?: number;
+  healthIntervalMs?: number;
+  stopGraceMs?: number;
+  /** Budget of one health poll of a running engine (a hung engine fails the poll). */
+  healthTimeoutMs?: number;
+}
+
+/** The pool's device mask as CUDA_VISIBLE_DEVICES; no devices = inherit (CPU pools). */
+function visibleDevices(pool: PoolConfig): string | undefined {
+  return pool.devices.length > 0 ? pool.devices.join(",") : undefined;
+}
+
+function mockServerFlags(pool: PoolConfig, host: string, port: number): string[] {
+  const m = pool.mock ?? {};
+  const flags = ["--host", host, "--port", String(port), "--model", pool.model, "--slots", String(pool.slots)];
+  if (pool.ctx) flags.push("--ctx", String(pool.ctx));
+  if (m.token_delay_ms !== undefined) flags.push("--token-delay-ms", String(m.token_delay_ms));
+  if (m.load_ms !== undefined) flags.push("--load-ms", String(m.load_ms));
+  if (m.crash_after_tokens !== undefined) flags.push("--crash-after-tokens", String(m.crash_after_tokens));
+  if (m.crash_cuda) flags.push("--crash-cuda");
+  if (m.oom) flags.push("--oom");
+  if (m.hang_health) flags.push("--hang-health");
+  if (m.ignore_sigterm) flags.push("--ignore-sigterm");
+  return [...flags, ...(pool.flags ?? [])];
+}
+
+function llamaServerArgv(pool: PoolConfig, host: string, port: number): string[] {
+  const argv = [pool.binary!, "--model", pool.model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
+  if (pool.ctx) argv.push("--ctx-size", String(pool.ctx));
+  return [...argv, ...(pool.flags ?? [])];
+}
+
+export function engineFactory(options: EngineFactoryOptions): EngineFactory {
+  return (pool, _replicaId, clock) => {
+    const host = pool.host ?? "127.0.0.1";
+    const common = {
+      host,
+      port: pool.port,
+      // NVML numbers GPUs in PCI bus order; CUDA must agree for device masks to mean the same GPUs.
+      env: { CUDA_DEVICE_ORDER: "PCI_BUS_ID", ...pool.env },
+      cudaVisibleDevices: visibleDevices(pool),
+      runtimeDir: options.runtimeDir,
+      poolId: pool.id,
+      clock,
+      readyTimeoutMs: options.readyTimeoutMs,
+      healthIntervalMs: options.healthIntervalMs,
+      stopGraceMs: options.stopGraceMs,
+      healthTimeoutMs: options.healthTimeoutMs,
+    };
+    switch (pool.engine) {
+      case "mock":
+        return new MockEngine({
+          clock,
+          model: pool.model,
+          slots: pool.slots,
+          faults: {
+            tokenDelayMs: pool.mock?.token_delay_ms,
+            startDelayMs: pool.mock?.start_delay_ms,
+            failAfterTokens: pool.mock?.fail_after_tokens,
+            crashAfterTokens: pool.mock?.crash_after_tokens,
+            hangAfterTokens: pool.mock?.hang_after_tokens,
+          },
+        });
+      case "mock-server":
+        return new ProcessEngine({ ...common, engine: "mock", argv: (port) => mockEngineArgv(mockServerFlags(pool, host, port)) });
+      case "llamacpp":
+        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port) => llamaServerArgv(pool, host, port) });
+    }
+  };
+}
