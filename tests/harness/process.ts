@@ -4,7 +4,7 @@
 import type { Subprocess } from "bun";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 
 export interface LogLine {
   msg?: string;
@@ -20,6 +20,12 @@ export interface Service {
   waitFor(pred: (l: LogLine) => boolean, what: string): Promise<LogLine>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number>;
+  /**
+   * The node's runtime dir (engine logs, `<pool>.pid`), as the process resolves it: --runtime-dir,
+   * else POOL_MANAGERD_RUNTIME_DIR, else `.runtime` under the repository. Removed with the temp
+   * state dir once the process has exited, so read pid files while it runs.
+   */
+  runtimeDir: string;
 }
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -27,6 +33,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 export function spawnService(args: string[], env: Record<string, string | undefined> = {}): Service {
   // State (catalog index, artifacts) goes to a temp dir removed when the process has exited.
   const stateDir = mkdtempSync(join(tmpdir(), "llorch-service-"));
+  const runtimeDir = runtimeDirOf(args, env, join(stateDir, "runtime"));
   const proc = Bun.spawn(["bun", ...args], {
     cwd: ROOT,
     env: {
@@ -82,6 +89,7 @@ export function spawnService(args: string[], env: Record<string, string | undefi
     proc,
     lines,
     exited,
+    runtimeDir,
     waitFor(pred, what) {
       const seen = lines.find(pred);
       if (seen) return Promise.resolve(seen);
@@ -105,4 +113,12 @@ export function spawnService(args: string[], env: Record<string, string | undefi
       return proc.exitCode;
     },
   };
+}
+
+/** Mirrors actors/node/main.ts: the flag wins, then a non-empty variable, then `.runtime`. */
+function runtimeDirOf(args: string[], env: Record<string, string | undefined>, fallback: string): string {
+  const at = args.indexOf("--runtime-dir");
+  const flag = at >= 0 ? args[at + 1] : args.find((a) => a.startsWith("--runtime-dir="))?.slice("--runtime-dir=".length);
+  const dir = flag ?? ("POOL_MANAGERD_RUNTIME_DIR" in env ? env.POOL_MANAGERD_RUNTIME_DIR || ".runtime" : fallback);
+  return isAbsolute(dir) ? dir : join(ROOT, dir);
 }
