@@ -10,6 +10,7 @@ import { ClientWsLink } from "../../adapters/transport/index.ts";
 import { apiToken, checkBind, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
 import { parseNodeConfig } from "./config.ts";
 import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
+import { handoffSettings } from "./handoff/index.ts";
 import { openNvml } from "../../gpu/index.ts";
 import { createNodeMetrics } from "../../adapters/metrics/index.ts";
 
@@ -32,7 +33,8 @@ if (import.meta.main) {
       console.log(
         "usage: bun run node --config FILE [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR]\n" +
           "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
-          "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN NVML_LIBRARY_PATH",
+          "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN NVML_LIBRARY_PATH\n" +
+          "     POOL_MANAGERD_WATCH_INTERVAL_MS POOL_MANAGERD_AUTO_DELETE_HANDOFF",
       );
       process.exit(0);
     }
@@ -64,6 +66,12 @@ if (import.meta.main) {
     if (!inventory.available) log.warn(`No GPU: ${inventory.reason}`, { gpu_reason: inventory.reason });
     else log.info(`Found ${inventory.devices.length} GPU(s), driver ${inventory.driver_version}`, { gpus: inventory.devices.map((d) => d.name) });
     const metrics = createNodeMetrics();
+    let handoff: ReturnType<typeof handoffSettings>;
+    try {
+      handoff = handoffSettings(process.env);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
 
     const node = await startNode({
       nodeId,
@@ -74,6 +82,7 @@ if (import.meta.main) {
       gpu,
       gpuIntervalMs,
       metrics,
+      handoff,
       version: VERSION,
       onFatal: exitOnFatal(log),
       connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token, signal }),

@@ -6,8 +6,9 @@
 //       ├─ manager        leases, readiness, snapshots, drain/reload
 //       └─ replica-0      engine driver; restarted with backoff when its engine dies
 
-import { ActorSystem, supervisor, type Clock, type Logger } from "../../runtime/index.ts";
-import { MockEngine } from "../../adapters/engines/index.ts";
+import { join } from "node:path";
+import { ActorSystem, startChild, supervisor, type Clock, type Logger, type SupervisorRef } from "../../runtime/index.ts";
+import { LlamaCppEngine } from "../../adapters/engines/index.ts";
 import { LinkKeeper, RemoteEndpoint, type Connector } from "../../adapters/transport/index.ts";
 import { AGENT_PATH } from "../link/protocol.ts";
 import { nodeAgent } from "./agent/agent.ts";
@@ -21,6 +22,7 @@ type SupervisionOverrides = Parameters<typeof supervisionConfig>[0];
 import type { GpuProbe } from "../../gpu/index.ts";
 import type { NodeMetrics } from "../../adapters/metrics/index.ts";
 import { reapStale } from "../../gpu/index.ts";
+import { handoffWatcherSpec, type Handoff } from "./handoff/index.ts";
 import { DEFAULT_GPU_INTERVAL_MS, gpuGate, gpuMonitorSpec, hostInventory, nodeCapabilities } from "./gpu/index.ts";
 import type { PoolRef } from "./pool/protocol.ts";
 
@@ -57,6 +59,8 @@ export interface NodeOptions {
   gpu?: GpuProbe;
   gpuIntervalMs?: number;
   metrics?: NodeMetrics;
+  /** Handoff watcher (digest §7.2): binds engines started elsewhere; `false` turns it off. */
+  handoff?: { dir?: string; intervalMs?: number; autoDelete?: boolean } | false;
 }
 
 export interface Node {
@@ -92,26 +96,46 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     });
   const poolRefs = new Map<string, PoolRef>();
   const inventory = hostInventory(options.gpu);
+  const treeOptions = (pool: PoolConfig, factory: EngineFactory) => ({
+    system,
+    parent: "node",
+    nodeId: options.nodeId,
+    pool,
+    agent,
+    engineFactory: factory,
+    supervision: options.supervision,
+    metrics: options.metrics,
+    healthIntervalMs: options.healthIntervalMs ?? 500,
+    readyTimeoutMs: options.reloadReadyTimeoutMs,
+    log,
+  });
+
+  /**
+   * A handoff: an engine something else started and keeps running. It becomes a pool whose
+   * replica only talks to it (health polls, requests); the node never starts or stops it.
+   */
+  const bindHandoff = async (h: Handoff): Promise<{ ok: true } | { ok: false; reason: string }> => {
+    if (poolRefs.has(h.pool_id)) return { ok: false, reason: `pool ${h.pool_id} already exists on this node` };
+    const pool: PoolConfig = { id: h.pool_id, engine: "llamacpp", model: h.model_id, devices: h.devices ?? [], slots: h.slots_total ?? 1, ctx: h.metadata?.ctx_max, allow_cpu: true };
+    options.metrics?.initPool(options.nodeId, h.pool_id);
+    const tree = poolTree(treeOptions(pool, (_p, _r, clock) => new LlamaCppEngine({ baseUrl: h.url, version: h.engine_version, clock, healthTimeoutMs: options.healthTimeoutMs })));
+    // Routable before it starts: the manager's first snapshot reaches the agent right away.
+    poolRefs.set(h.pool_id, tree.ref);
+    try {
+      await startChild(system.ref("node") as SupervisorRef, tree.spec);
+    } catch (error) {
+      poolRefs.delete(h.pool_id);
+      return { ok: false, reason: `could not start pool ${h.pool_id}: ${(error as Error).message}` };
+    }
+    return { ok: true };
+  };
   const poolSpecs = options.pools.map((pool) => {
     // GPU-only rule: without GPUs a pool runs only when its config allows the CPU (and says so).
     const gate = options.gpu ? gpuGate(pool, inventory.gpu) : ({ ok: true, cpu: false } as const);
     if (gate.ok && gate.cpu) log.warn(gate.reason, { pool_id: pool.id });
     if (!gate.ok) log.error(`Pool ${pool.id} cannot start: ${gate.reason}`, { pool_id: pool.id, reason: gate.reason });
     options.metrics?.initPool(options.nodeId, pool.id);
-    const tree = poolTree({
-      unavailable: gate.ok ? undefined : gate.reason,
-      system,
-      parent: "node",
-      nodeId: options.nodeId,
-      pool,
-      agent,
-      engineFactory,
-      supervision: options.supervision,
-      metrics: options.metrics,
-      healthIntervalMs: options.healthIntervalMs ?? 500,
-      readyTimeoutMs: options.reloadReadyTimeoutMs,
-      log,
-    });
+    const tree = poolTree({ ...treeOptions(pool, engineFactory), unavailable: gate.ok ? undefined : gate.reason });
     poolRefs.set(pool.id, tree.ref);
     return tree.spec;
   });
@@ -138,6 +162,19 @@ export async function startNode(options: NodeOptions): Promise<Node> {
           ? [gpuMonitorSpec({ probe: options.gpu, intervalMs: options.gpuIntervalMs ?? DEFAULT_GPU_INTERVAL_MS, agent, metrics: options.metrics, nodeId: options.nodeId, log })]
           : []),
         ...poolSpecs,
+        ...(options.handoff === false
+          ? []
+          : [
+              handoffWatcherSpec({
+                dir: options.handoff?.dir ?? join(runtimeDir, "engines"),
+                nodeId: options.nodeId,
+                intervalMs: options.handoff?.intervalMs,
+                autoDelete: options.handoff?.autoDelete,
+                metrics: options.metrics,
+                log,
+                bind: bindHandoff,
+              }),
+            ]),
       ],
     }),
   );
