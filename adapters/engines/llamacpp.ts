@@ -133,7 +133,9 @@ export class LlamaCppEngine implements EngineAdapter {
             // Digest §10.2: greedy by default, so a seed reproduces a stream.
             temperature: request.temperature ?? 0,
             top_p: request.top_p ?? 1,
+            ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
             ...(request.stop?.length ? { stop: request.stop } : {}),
+            ...(request.ignore_eos ? { ignore_eos: true } : {}),
             stream: true,
           }),
           signal: AbortSignal.any([canceled, opened.signal, connection.signal]),

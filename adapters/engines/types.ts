@@ -8,7 +8,10 @@ export interface EngineRequest {
   seed?: number;
   temperature?: number;
   top_p?: number;
+  top_k?: number;
   stop?: string[];
+  /** Keep generating past end-of-generation tokens until max_tokens (benchmarks, long streams). */
+  ignore_eos?: boolean;
 }
 
 export type EngineEvent =

@@ -97,6 +97,8 @@ export const TaskRequestV2 = z
     top_p: z.number().min(0).max(1).optional(),
     top_k: z.number().int().min(0).max(100_000).optional(),
     stop: z.array(z.string().max(256)).max(16).optional(),
+    /** Generate exactly max_tokens, past end-of-generation tokens. */
+    ignore_eos: z.boolean().optional(),
   })
   .strict();
 export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
@@ -128,6 +130,8 @@ export const EndData = z.object({
   decode_time_ms: z.number().int(),
   decode_ms: z.number().int(),
   canceled: z.boolean().optional(),
+  /** Why generation stopped: max_tokens reached, a stop condition (EOS, stop string), or a cancel. */
+  stop_reason: z.enum(["length", "stop", "canceled"]).optional(),
 });
 export const MetricsData = z
   .object({

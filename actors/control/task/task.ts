@@ -117,7 +117,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       metrics.tasksCanceled.inc({ ...labels, reason });
       log.info("Task canceled", { ...logFields(), canceled: true, reason, tokens_out: tokens });
       const decode = decodeMs();
-      finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, canceled: true } });
+      finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, canceled: true, stop_reason: "canceled" } });
     };
 
     /** The watchdog or the deadline ends a task: the engine stops, the client gets an error. */
@@ -221,7 +221,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             kv_warmth: kvWarmth,
             model_id: spec.model_ref,
           });
-          finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode } });
+          finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, stop_reason: msg.stop_reason === "canceled" ? "stop" : msg.stop_reason } });
           return;
         }
         case "engine-error":
@@ -242,7 +242,17 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
         type: "dispatch",
         task_id: spec.task_id,
         pool_id: msg.pool_id,
-        request: { task_id: spec.task_id, prompt: spec.prompt, max_tokens: spec.max_tokens, seed: spec.seed, temperature: spec.temperature, top_p: spec.top_p, stop: spec.stop },
+        request: {
+          task_id: spec.task_id,
+          prompt: spec.prompt,
+          max_tokens: spec.max_tokens,
+          seed: spec.seed,
+          temperature: spec.temperature,
+          top_p: spec.top_p,
+          top_k: spec.top_k,
+          stop: spec.stop,
+          ignore_eos: spec.ignore_eos,
+        },
         sink: ctx.self,
       });
       if (!sent.ok) {
