@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isAlive } from "../gpu/index.ts";
+import { parseExposition } from "../adapters/metrics/index.ts";
 import type { PoolConfig } from "../actors/node/config.ts";
 import { poolOf, startCluster, waitForNodes, type Cluster } from "./harness/cluster.ts";
 import { collect, submitTask } from "./harness/sse.ts";
@@ -51,6 +52,8 @@ test("a reload to a missing model file fails, rolls back to the old engine proce
   const t = await submitTask(c.url, { model_ref: "tiny", prompt: "still here", max_tokens: 3 });
   expect((await collect(`${c.url}${t.json.streams.sse}`)).frames.at(-1)?.event).toBe("end");
   expect(readFileSync(join(c.runtimeDirs.get("n1")!, "engine-p0.log"), "utf8")).toContain("absent");
+  const { samples } = parseExposition(await c.nodeMetrics.get("n1")!.registry.metrics());
+  expect(samples.find((s) => s.name === "reload_failure_total" && s.labels.reason === "rolled_back")?.value).toBe(1);
 }, 30_000);
 
 test("a reload to an existing model file swaps the engine process", async () => {
@@ -79,4 +82,6 @@ test("a drain lets the running task finish, then stops the engine process", asyn
   expect(frames.at(-1)).toMatchObject({ event: "end", data: { tokens_out: 40 } });
   await waitForNodes(c, (n) => poolOf(n, "n1", "p0")?.draining === true && poolOf(n, "n1", "p0")?.ready === false && !existsSync(join(c.runtimeDirs.get("n1")!, "p0.pid")));
   expect(isAlive(engine)).toBe(false);
+  const { samples } = parseExposition(await c.nodeMetrics.get("n1")!.registry.metrics());
+  expect(samples.find((s) => s.name === "drain_duration_ms_count")?.value).toBe(1);
 }, 30_000);

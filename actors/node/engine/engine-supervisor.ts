@@ -9,6 +9,8 @@ import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { describeCrash, type CrashReason } from "../../../gpu/index.ts";
 import {
   breakerGauge,
+  breakerProbe,
+  ERROR_CLASSES,
   crashLabel,
   initialSupervision,
   nextStableCheckAt,
@@ -84,6 +86,15 @@ export class EngineSupervisor {
       const r = onRetryDue(this.state, now, this.config);
       this.state = r.state;
       this.report(r.events);
+    }
+    // An engine that runs while a breaker is open (a reload or an operator restarted it) is that
+    // breaker's probe: half-open now, closed once it stays up, reopened if it crashes.
+    for (const cls of ERROR_CLASSES) {
+      const b = this.state.breakers[cls];
+      if (b.phase !== "open") continue;
+      const r = breakerProbe(b);
+      this.state = { ...this.state, breakers: { ...this.state.breakers, [cls]: r.state } };
+      this.report(r.events.map((e) => ({ type: "breaker" as const, class: cls, from: e.from, to: e.to, failures: e.failures, timeout_ms: r.state.timeoutMs })));
     }
     this.state = onStarted(this.state, now);
     const at = nextStableCheckAt(this.state, this.config);

@@ -29,7 +29,8 @@ export interface ProcessEngineOptions {
   host: string;
   /** Fixed port; absent = a free one is picked at each start. */
   port?: number;
-  env?: Record<string, string>;
+  /** Merged over the node's environment; undefined removes a variable. */
+  env?: Record<string, string | undefined>;
   /** Pool's device mask as CUDA_VISIBLE_DEVICES ("" hides every GPU). */
   cudaVisibleDevices?: string;
   runtimeDir: string;

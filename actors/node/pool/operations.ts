@@ -80,12 +80,11 @@ export function poolOperations(deps: OperationDeps) {
     ({ type, op: id, error: o.ok ? undefined : describe(o.error) }) as PoolMsg;
 
   const answer = (r: ReloadOp, reply: PoolReloadReply) => r.reply?.resolve({ reply, snapshot: snapshot() });
-  const reloadFailure = (r: ReloadOp, reason: PoolOpReason, error: Omit<ErrorEnvelope, "pool_id">): PoolReloadReply => ({
-    ...failure(reason, error),
-    previous_model: r.from,
-    model: state.model,
-    duration_ms: now() - r.startedAt,
-  });
+  const labels = { node_id: options.nodeId, pool_id: poolId };
+  const reloadFailure = (r: ReloadOp, reason: PoolOpReason, error: Omit<ErrorEnvelope, "pool_id">): PoolReloadReply => {
+    options.metrics?.reloadFailure.inc({ ...labels, reason });
+    return { ...failure(reason, error), previous_model: r.from, model: state.model, duration_ms: now() - r.startedAt };
+  };
 
   // ---- drain ------------------------------------------------------------------------------
 
@@ -182,6 +181,8 @@ export function poolOperations(deps: OperationDeps) {
     state.draining = false;
     state.lastError = undefined;
     const duration = now() - r.startedAt;
+    options.metrics?.reloadDuration.observe(labels, duration);
+    options.metrics?.reloadSuccess.inc(labels);
     log.info(`Pool ${poolId} reloaded: ${r.from} → ${r.to}`, fields({ from: r.from, to: r.to, engine_version: state.engineVersion, duration_ms: duration }));
     publish();
     answer(r, { ok: true, node_id: options.nodeId, pool_id: poolId, unchanged: false, previous_model: r.from, model: r.to, engine_version: state.engineVersion, duration_ms: duration });
@@ -284,6 +285,7 @@ export function poolOperations(deps: OperationDeps) {
         state.engineReady = false;
         state.live = false;
         state.leases.clear();
+        options.metrics?.drainDuration.observe(labels, now() - d.startedAt);
         log.info(`Pool ${poolId} drained`, fields({ force_stopped: d.forced, duration_ms: now() - d.startedAt, final_lease_count: d.leasesAtStop, error }));
         publish();
         return;

@@ -129,6 +129,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
               log,
               readyTimeoutMs: options.readyTimeoutMs,
               unavailable: options.unavailable,
+              metrics: options.metrics,
             }),
           },
           ...(options.unavailable ? [] : [replicaSpec]),

@@ -3,6 +3,7 @@
 // the pool's drain and reload (digest §7.4); their steps are in ./operations.ts.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
+import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
 import type { NodePoolHealth, PoolOpReason, PoolReloadReply } from "../../link/protocol.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
@@ -28,6 +29,8 @@ export interface PoolOptions {
   readyTimeoutMs?: number;
   /** Set when the pool may not run on this node (GPU-only rule): it stays unready with this reason. */
   unavailable?: string;
+  /** Drain and reload durations and outcomes are counted here. */
+  metrics?: NodeMetrics;
 }
 
 export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {

@@ -54,6 +54,8 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
     const streams = new Map<string, Stream>();
     const limit = options.healthFailures ?? 3;
     let failures = 0;
+    /** Why the replica stopped itself, kept for its last status. */
+    let stoppedBecause: string | undefined;
     let ready = false;
     let live = false;
 
@@ -248,14 +250,16 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             if (msg.reason.kind === "graceful") {
               // Exit code 0: the engine shut down on purpose; the replica stops for good.
               log.warn("Engine exited on its own with code 0; not restarting it", { pool_id: options.poolId, replica_id: options.replicaId });
-              status(false, false, "engine exited (code 0)");
+              stoppedBecause = "engine exited on its own (code 0); not restarted";
+              status(false, false, stoppedBecause);
               ctx.stopSelf();
               return;
             }
             throw new ReplicaCrash(msg.message, msg.reason);
           case "stable-check": {
             const next = options.supervisor?.stable(ctx.clock.now());
-            if (next !== undefined) ctx.after(next, { type: "stable-check" });
+            // Never a hot loop: a check due "now" again waits a second.
+            if (next !== undefined) ctx.after(Math.max(next, 1000), { type: "stable-check" });
             return;
           }
         }
@@ -273,7 +277,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           }
         }
         streams.clear();
-        status(false, false, reason.kind === "failed" ? why : undefined, true);
+        status(false, false, reason.kind === "failed" ? why : stoppedBecause, true);
         await engine.close();
       },
     };
