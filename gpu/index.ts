@@ -2,3 +2,4 @@
 
 export * from "./nvml/index.ts";
 export * from "./process/index.ts";
+export * from "./models/tiny-gguf.ts";
