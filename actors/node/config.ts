@@ -39,6 +39,8 @@ export const PoolConfig = z
     ctx: z.number().int().min(1).max(10_000_000).optional(),
     allow_cpu: z.boolean().default(false),
     mock: MockEngineConfig.optional(),
+    /** Expected sha256 of the model file (`sha256:<hex>` or hex): verified before the engine starts. */
+    model_digest: z.string().regex(/^(sha256:)?[0-9a-fA-F]{64}$/, "a sha256 digest: sha256:<64 hex>").optional(),
     /** llamacpp: path of the llama-server program. */
     binary: z.string().min(1).optional(),
     /** Extra engine arguments, appended to the ones the node sets. */
@@ -65,6 +67,10 @@ export const NodeConfigFile = z
   .object({
     node_id: z.string().min(1).optional(),
     control_url: z.string().url().optional(),
+    /** May pools name https:// or hf: models to download (POOL_MANAGERD_ALLOW_DOWNLOADS wins)? Default false. */
+    allow_downloads: z.boolean().optional(),
+    /** Where downloaded models are kept (POOL_MANAGERD_MODEL_CACHE wins); default ~/.cache/llama-orch/models. */
+    model_cache: z.string().min(1).optional(),
     pools: z.array(PoolConfig).min(1),
   })
   .strict()

@@ -11,6 +11,8 @@ import { apiToken, checkBind, envInt, exitOnFatal, parseAddr, processLogger, run
 import { parseNodeConfig } from "./config.ts";
 import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
 import { handoffSettings } from "./handoff/index.ts";
+import { createResolveMemo, modelSettings } from "./models/index.ts";
+import { dirname, resolve as resolvePath } from "node:path";
 import { openNvml } from "../../gpu/index.ts";
 import { createNodeMetrics } from "../../adapters/metrics/index.ts";
 
@@ -67,11 +69,21 @@ if (import.meta.main) {
     else log.info(`Found ${inventory.devices.length} GPU(s), driver ${inventory.driver_version}`, { gpus: inventory.devices.map((d) => d.name) });
     const metrics = createNodeMetrics();
     let handoff: ReturnType<typeof handoffSettings>;
+    let ms: ReturnType<typeof modelSettings>;
     try {
       handoff = handoffSettings(process.env);
+      ms = modelSettings(process.env);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
+    // Env wins over the file, the file over defaults; relative model paths are relative to the file.
+    const models = {
+      baseDir: dirname(resolvePath(configPath)),
+      memo: createResolveMemo(),
+      hfToken: ms.hfToken,
+      cacheDir: process.env.POOL_MANAGERD_MODEL_CACHE ? ms.cacheDir : (config.model_cache ?? ms.cacheDir),
+      allowDownloads: process.env.POOL_MANAGERD_ALLOW_DOWNLOADS ? ms.allowDownloads : (config.allow_downloads ?? false),
+    };
 
     const node = await startNode({
       nodeId,
@@ -83,6 +95,7 @@ if (import.meta.main) {
       gpuIntervalMs,
       metrics,
       handoff,
+      models,
       version: VERSION,
       onFatal: exitOnFatal(log),
       connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token, signal }),

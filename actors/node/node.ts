@@ -15,7 +15,7 @@ import { nodeAgent } from "./agent/agent.ts";
 import type { AgentInternalMsg, AgentInternalRef, AgentReplies } from "./agent/protocol.ts";
 import type { PoolConfig } from "./config.ts";
 import { poolTree } from "./pool/pool-tree.ts";
-import { engineFactory as makeEngineFactory, type EngineFactory } from "./engine/factory.ts";
+import { engineFactory as makeEngineFactory, type EngineFactory, type EngineFactoryOptions } from "./engine/factory.ts";
 import type { supervisionConfig } from "./supervision/index.ts";
 
 type SupervisionOverrides = Parameters<typeof supervisionConfig>[0];
@@ -59,6 +59,8 @@ export interface NodeOptions {
   gpu?: GpuProbe;
   gpuIntervalMs?: number;
   metrics?: NodeMetrics;
+  /** How pools' model refs resolve (base dir, cache, downloads policy). */
+  models?: EngineFactoryOptions["models"];
   /** Handoff watcher (digest §7.2): binds engines started elsewhere; `false` turns it off. */
   handoff?: { dir?: string; intervalMs?: number; autoDelete?: boolean } | false;
 }
@@ -93,6 +95,18 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       healthTimeoutMs: options.healthTimeoutMs,
       stopGraceMs: options.stopGraceMs,
       readyTimeoutMs: options.engineReadyTimeoutMs,
+      models: options.models,
+      onModelStep: (poolId, step) => {
+        if (step.status === "running" && step.phase !== "download") return;
+        const level = step.status === "failed" ? "warn" : "info";
+        log[level](`Model of pool ${poolId}: ${step.description} (${step.status}${step.pct !== undefined ? `, ${step.pct}%` : ""})`, {
+          pool_id: poolId,
+          step: step.id,
+          status: step.status,
+          bytes_done: step.bytes_done,
+          bytes_total: step.bytes_total,
+        });
+      },
     });
   const poolRefs = new Map<string, PoolRef>();
   const inventory = hostInventory(options.gpu);

@@ -6,6 +6,7 @@ import { MockEngine, type EngineAdapter } from "../../../adapters/engines/index.
 import { mockEngineArgv } from "../../../gpu/engines/mock-engine.ts";
 import type { PoolConfig } from "../config.ts";
 import { ProcessEngine } from "./process-engine.ts";
+import { resolveModel, type PrepStep, type ResolveOptions } from "../models/index.ts";
 
 export type EngineFactory = (pool: PoolConfig, replicaId: string, clock: Clock) => EngineAdapter;
 
@@ -18,6 +19,10 @@ export interface EngineFactoryOptions {
   stopGraceMs?: number;
   /** Budget of one health poll of a running engine (a hung engine fails the poll). */
   healthTimeoutMs?: number;
+  /** How model refs resolve (base dir, cache, downloads); absent = paths as given, no downloads. */
+  models?: Omit<ResolveOptions, "expectedSha256" | "onStep">;
+  /** Preparation steps of a pool's model (download progress, verification). */
+  onModelStep?: (poolId: string, step: PrepStep) => void;
 }
 
 /** The pool's device mask as CUDA_VISIBLE_DEVICES; no devices = inherit (CPU pools). */
@@ -25,9 +30,9 @@ function visibleDevices(pool: PoolConfig): string | undefined {
   return pool.devices.length > 0 ? pool.devices.join(",") : undefined;
 }
 
-function mockServerFlags(pool: PoolConfig, host: string, port: number): string[] {
+function mockServerFlags(pool: PoolConfig, host: string, port: number, model: string): string[] {
   const m = pool.mock ?? {};
-  const flags = ["--host", host, "--port", String(port), "--model", pool.model, "--slots", String(pool.slots)];
+  const flags = ["--host", host, "--port", String(port), "--model", model, "--slots", String(pool.slots)];
   if (pool.ctx) flags.push("--ctx", String(pool.ctx));
   if (m.token_delay_ms !== undefined) flags.push("--token-delay-ms", String(m.token_delay_ms));
   if (m.load_ms !== undefined) flags.push("--load-ms", String(m.load_ms));
@@ -39,8 +44,8 @@ function mockServerFlags(pool: PoolConfig, host: string, port: number): string[]
   return [...flags, ...(pool.flags ?? [])];
 }
 
-function llamaServerArgv(pool: PoolConfig, host: string, port: number): string[] {
-  const argv = [pool.binary!, "--model", pool.model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
+function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string): string[] {
+  const argv = [pool.binary!, "--model", model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
   if (pool.ctx) argv.push("--ctx-size", String(pool.ctx));
   return [...argv, ...(pool.flags ?? [])];
 }
@@ -48,8 +53,19 @@ function llamaServerArgv(pool: PoolConfig, host: string, port: number): string[]
 export function engineFactory(options: EngineFactoryOptions): EngineFactory {
   return (pool, _replicaId, clock) => {
     const host = pool.host ?? "127.0.0.1";
+    // The model file for this start: a path as configured, a cached download, or a fresh one.
+    const prepare = async () =>
+      (
+        await resolveModel(pool.model, {
+          baseDir: process.cwd(),
+          ...options.models,
+          expectedSha256: pool.model_digest,
+          onStep: (step) => options.onModelStep?.(pool.id, step),
+        })
+      ).path;
     const common = {
       host,
+      prepare,
       port: pool.port,
       // NVML numbers GPUs in PCI bus order; CUDA must agree for device masks to mean the same GPUs.
       // The API token is the node's secret, not the engine's.
@@ -78,9 +94,9 @@ export function engineFactory(options: EngineFactoryOptions): EngineFactory {
           },
         });
       case "mock-server":
-        return new ProcessEngine({ ...common, engine: "mock", argv: (port) => mockEngineArgv(mockServerFlags(pool, host, port)) });
+        return new ProcessEngine({ ...common, engine: "mock", argv: (port, model) => mockEngineArgv(mockServerFlags(pool, host, port, model ?? pool.model)) });
       case "llamacpp":
-        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port) => llamaServerArgv(pool, host, port) });
+        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => llamaServerArgv(pool, host, port, model ?? pool.model) });
     }
   };
 }

@@ -24,8 +24,10 @@ import {
 export interface ProcessEngineOptions {
   /** Engine family reported in events and metrics, e.g. "llamacpp". */
   engine: string;
-  /** The program and its arguments for the port it must listen on. */
-  argv: (port: number) => string[];
+  /** The program and its arguments for the port it must listen on and the model file to load. */
+  argv: (port: number, modelPath?: string) => string[];
+  /** Resolves the model before each start (local file, cache, download); its path goes to argv. */
+  prepare?: () => Promise<string | undefined>;
   host: string;
   /** Fixed port; absent = a free one is picked at each start. */
   port?: number;
@@ -100,6 +102,15 @@ export class ProcessEngine implements ManagedEngine {
   }
 
   async start(): Promise<void> {
+    let modelPath: string | undefined;
+    if (this.options.prepare) {
+      try {
+        modelPath = await this.options.prepare();
+      } catch (error) {
+        // EX_NOINPUT: the engine never ran; the reason is the model's.
+        throw new StartFailure({ kind: "exit", code: 66 }, `model not ready: ${(error as Error).message}`);
+      }
+    }
     if (this.port === undefined) {
       this.port = await freePort(this.options.host);
       this.http = new LlamaCppEngine({ baseUrl: this.baseUrl, clock: this.options.clock, healthTimeoutMs: this.options.healthTimeoutMs });
@@ -107,7 +118,7 @@ export class ProcessEngine implements ManagedEngine {
     let proc: EngineProcess;
     try {
       proc = spawnEngine({
-        argv: this.options.argv(this.port),
+        argv: this.options.argv(this.port, modelPath),
         env: this.options.env,
         logPath: this.logPath,
         pidPath: this.pidPath,
