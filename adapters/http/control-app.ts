@@ -2,12 +2,13 @@
 // of the other areas (sessions, catalog, artifacts, pools...). Correlation ids run outermost so
 // every response, errors included, carries one; then header and body size limits; then auth.
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Registry } from "prom-client";
 import type { Logger } from "../../runtime/index.ts";
 import { authorize, isLoopbackHost } from "./auth.ts";
 import { fail } from "./errors.ts";
+import { openAiFail } from "./openai/errors.ts";
 import type { ControlPort } from "./port.ts";
 import { registerTaskRoutes } from "./routes/tasks.ts";
 import { API_VERSION } from "./schemas.ts";
@@ -66,7 +67,7 @@ export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
     }),
   );
 
-  app.use("/v2/*", async (c, next) => {
+  const guard: MiddlewareHandler<ControlEnv> = async (c, next) => {
     // Browsers cannot set headers on a WebSocket: without one, /v2/ws asks for {type:"auth"} first.
     if (c.req.path === WS_PATH && !c.req.header("authorization")) return next();
     // Set by serve(): the peer address, for the loopback rule of AUTH_OPTIONAL.
@@ -77,11 +78,15 @@ export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
     });
     if (!outcome.ok) {
       log.warn("Refused a request without a valid token", { identity: outcome.identity, path: c.req.path, reason: outcome.code, correlation_id: c.get("correlationId") });
-      return fail(c, outcome.code, outcome.code === "MISSING_TOKEN" ? "missing or malformed bearer token" : "invalid bearer token");
+      const message = outcome.code === "MISSING_TOKEN" ? "missing or malformed bearer token" : "invalid bearer token";
+      // OpenAI clients read {error:{code}}: the /v1 surface answers in that shape.
+      return c.req.path.startsWith("/v1/") ? openAiFail(c, { code: outcome.code, message }) : fail(c, outcome.code, message);
     }
     c.set("identity", outcome.identity);
     await next();
-  });
+  };
+  app.use("/v2/*", guard);
+  app.use("/v1/*", guard);
 
   app.get("/health", (c) => c.json({ status: "ok", version: options.version }));
   app.get("/ready", async (c) => {

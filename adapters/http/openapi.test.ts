@@ -128,6 +128,11 @@ describe("the control plane's document", () => {
       for (const [status, res] of Object.entries(op.responses as Obj)) {
         if (!isError(status) || (path === "/ready" && status === "503")) continue;
         const schema = (res as Obj).content?.["application/json"]?.schema;
+        // The OpenAI-compatible routes answer in OpenAI's error shape (the 431 comes from control-app's middleware).
+        if (path.startsWith("/v1/") && status !== "431") {
+          expect(schema, `${method} ${path} ${status}`).toEqual({ $ref: "#/components/schemas/OpenAiError" });
+          continue;
+        }
         expect(schema && isEnvelope(doc, schema), `${method} ${path} ${status}`).toBe(true);
         expect((res as Obj).headers).toHaveProperty("X-Correlation-Id");
       }
@@ -155,7 +160,11 @@ describe("the control plane's document", () => {
       "/v2/artifacts": "ArtifactV2",
       "/v2/pools/{id}/drain": "PoolDrainRequest",
       "/v2/pools/{id}/reload": "PoolReloadRequest",
+      "/v1/chat/completions": "ChatCompletionRequest",
+      "/v1/completions": "CompletionRequest",
     };
+    // OpenAI's requests are loose: its clients send many fields we ignore.
+    const loose = new Set(["ChatCompletionRequest", "CompletionRequest"]);
     for (const { path, method, op } of operations(doc)) {
       if (method !== "post") continue;
       if (bodiless.has(path)) {
@@ -165,7 +174,7 @@ describe("the control plane's document", () => {
       expect(op.requestBody?.content["application/json"].schema, path).toEqual({ $ref: `#/components/schemas/${expected[path]}` });
     }
     // Requests are strict: clients learn that unknown fields are refused.
-    for (const name of Object.values(expected)) expect(doc.components.schemas[name].additionalProperties, name).toBe(false);
+    for (const name of Object.values(expected)) expect(doc.components.schemas[name].additionalProperties, name).toEqual(loose.has(name) ? {} : false);
     expect(doc.components.schemas.TaskRequestV2.required).toEqual(["model_ref", "max_tokens"]);
     expect(doc.components.schemas.PoolReloadRequest.required).toEqual(["new_model_ref"]);
   });
@@ -226,9 +235,21 @@ describe("the control plane's document", () => {
     expect(health).toMatchObject({ in: "query", required: false });
   });
 
+  test("the OpenAI-compatible routes: their statuses, bodies and error shape", () => {
+    const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses);
+    for (const path of ["/v1/chat/completions", "/v1/completions"]) {
+      expect(codes(path, "post")).toEqual(["200", "400", "401", "404", "413", "429", "431", "500", "503"]);
+      expect(doc.paths[path].post.responses["429"].headers).toHaveProperty("Retry-After");
+    }
+    expect(codes("/v1/models", "get")).toEqual(["200", "401", "431", "500"]);
+    expect(doc.paths["/v1/chat/completions"].post.responses["200"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/ChatCompletion" });
+    expect(doc.components.schemas.OpenAiError.properties.error.required).toEqual(["message", "type", "param", "code"]);
+    expect(doc.components.schemas).toHaveProperty("ChatCompletionChunk");
+  });
+
   test("ops endpoints need no token; /v2 ones do and list a 401", () => {
     for (const { path, op } of operations(doc)) {
-      if (path.startsWith("/v2/")) {
+      if (path.startsWith("/v2/") || path.startsWith("/v1/")) {
         expect(op.security[0]).toEqual({ bearerAuth: [] });
         expect(op.responses["401"]).toBeDefined();
       } else {

@@ -8,6 +8,7 @@ import { API_VERSION, ErrorCode, ErrorEnvelope } from "./schemas.ts";
 import { withSizeLimits, type ControlOperation } from "./operations/common.ts";
 import { CATALOG_COMPONENTS, CATALOG_OPERATIONS } from "./operations/catalog.ts";
 import { META_COMPONENTS, META_OPERATIONS } from "./operations/meta.ts";
+import { OPENAI_COMPONENTS, OPENAI_OPERATIONS } from "./operations/openai.ts";
 import { POOL_COMPONENTS, POOL_OPERATIONS } from "./operations/pools.ts";
 import { SESSION_COMPONENTS, SESSION_OPERATIONS } from "./operations/sessions.ts";
 import { TASK_COMPONENTS, TASK_OPERATIONS } from "./operations/tasks.ts";
@@ -36,6 +37,7 @@ export const CONTROL_COMPONENTS: Record<string, ZodType> = {
   ...META_COMPONENTS,
   ...CATALOG_COMPONENTS,
   ...POOL_COMPONENTS,
+  ...OPENAI_COMPONENTS,
 };
 
 let operations: ControlOperation[] | undefined;
@@ -46,9 +48,15 @@ let operations: ControlOperation[] | undefined;
  * initialised while the modules load.
  */
 export function controlOperations(): ControlOperation[] {
-  operations ??= [...TASK_OPERATIONS, ...WS_OPERATIONS, ...SESSION_OPERATIONS, ...META_OPERATIONS, ...CATALOG_OPERATIONS, ...POOL_OPERATIONS].map(
-    withSizeLimits,
-  );
+  operations ??= [
+    ...TASK_OPERATIONS,
+    ...WS_OPERATIONS,
+    ...SESSION_OPERATIONS,
+    ...META_OPERATIONS,
+    ...CATALOG_OPERATIONS,
+    ...POOL_OPERATIONS,
+    ...OPENAI_OPERATIONS,
+  ].map(withSizeLimits);
   return operations;
 }
 

@@ -118,6 +118,8 @@ export type AdmissionResponseV2 = z.infer<typeof AdmissionResponseV2>;
 export const StartedData = z.object({
   queue_position: z.number().int(),
   predicted_start_ms: z.number().int(),
+  /** Prompt tokens as the engine counted them, when it says. */
+  tokens_in: z.number().int().optional(),
   engine: z.string().optional(),
   engine_version: z.string().optional(),
   pool_id: z.string().optional(),

@@ -179,6 +179,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           pool_id: msg.pool_id,
           replica_id: msg.replica_id,
           node_id: msg.node_id,
+          ...(msg.tokens_in !== undefined ? { tokens_in: msg.tokens_in } : {}),
         },
       });
     };

@@ -4,6 +4,8 @@
 import type { Hono } from "hono";
 import type { ArtifactsPort, CatalogPort } from "../catalog-port.ts";
 import type { NodesPort } from "../nodes-port.ts";
+import { registerOpenAiRoutes } from "../openai/routes.ts";
+import type { ControlPort } from "../port.ts";
 import type { PoolsPort } from "../pools-port.ts";
 import type { SessionsPort } from "../sessions-port.ts";
 import { registerArtifactRoutes } from "./artifacts.ts";
@@ -18,6 +20,8 @@ export interface AreaPorts {
   catalog: CatalogPort;
   artifacts: ArtifactsPort;
   pools: PoolsPort;
+  /** The task port, for the OpenAI-compatible routes (/v1), which list models from nodes and catalog. */
+  port: ControlPort;
 }
 
 export function areaRoutes(ports: AreaPorts): ((app: Hono<any>) => void)[] {
@@ -27,5 +31,6 @@ export function areaRoutes(ports: AreaPorts): ((app: Hono<any>) => void)[] {
     (app) => registerCatalogRoutes(app, ports.catalog),
     (app) => registerArtifactRoutes(app, ports.artifacts),
     (app) => registerPoolRoutes(app, ports.pools),
+    (app) => registerOpenAiRoutes(app, { port: ports.port, catalog: ports.catalog }),
   ];
 }

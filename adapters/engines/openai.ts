@@ -1,0 +1,355 @@
+// Adapter for OpenAI-compatible servers (vLLM, SGLang, llama-server's /v1, remote APIs):
+// GET /v1/models for health and props, POST /v1/completions (or /v1/chat/completions) with
+// `stream:true, stream_options:{include_usage:true}`. Each SSE chunk's text delta becomes one token
+// event (vLLM may pack several tokens into one delta, so tokens_out comes from the closing
+// `usage.completion_tokens`, not from counting deltas); `data: [DONE]` ends the stream.
+// Errors arrive in three shapes: OpenAI's `{error:{message,type,param,code}}`, vLLM's current one
+// (the same, `code` numeric), vLLM before 0.10 `{object:"error",message,type,param,code}`, and
+// vLLM's auth middleware `{error:"Unauthorized"}`. The API key never leaves the Authorization
+// header: messages are redacted (OpenAI echoes a masked key back), and the key is not an
+// enumerable field, so logging or serialising the adapter cannot print it.
+//
+// Also home of `sseStream`, the SSE client (deadlines, cancel, framing) the TGI adapter shares.
+
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { RealClock, type Clock, type Timer } from "../../runtime/index.ts";
+import { EngineError, type EngineAdapter, type EngineErrorCode, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
+
+export interface HttpEngineTimeouts {
+  /** One health probe; a hung server reads as not live. Default 2 s. */
+  healthMs?: number;
+  /** Props and other plain requests. Default 30 s. */
+  requestMs?: number;
+  /** Until the stream's response headers arrive. Default 30 s. */
+  streamOpenMs?: number;
+  /** Longest silence between chunks before DECODE_TIMEOUT; unset: no limit. */
+  streamIdleMs?: number;
+}
+
+export interface OpenAiEngineOptions {
+  /** Server root or its `/v1` (e.g. `http://127.0.0.1:8000` or `https://api.openai.com/v1`). */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer …`; never logged. */
+  apiKey?: string;
+  /** The served model name requests name. */
+  model: string;
+  /** Which endpoint submit uses; the chat one wraps the prompt as one user message. */
+  api?: "completions" | "chat";
+  clock?: Clock;
+  timeouts?: HttpEngineTimeouts;
+  /** Engine version until /v1/models has said who serves the model. */
+  version?: string;
+}
+
+/** Health with the reason a live server is not ready (bad key, model not served, …). */
+export interface HttpEngineHealth extends EngineHealth {
+  reason?: string;
+}
+
+const REDACTED = "[REDACTED]";
+
+/** Removes secrets, bearer tokens and masked keys (`sk-ab***yz`) from text bound for logs. */
+export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) if (s) out = out.split(s).join(REDACTED);
+  return out.replace(/(Bearer\s+)[^\s"',]+/gi, `$1${REDACTED}`).replace(/[\w-]*\*{3,}[\w-]*/g, REDACTED);
+}
+
+/** `scheme://host[:port]` without user info, for messages. */
+function showUrl(base: string): string {
+  try {
+    const u = new URL(base);
+    return `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`;
+  } catch {
+    return "(invalid url)";
+  }
+}
+
+export interface Deadline {
+  signal: AbortSignal;
+  cancel(): void;
+  fired(): boolean;
+}
+
+/** An abort signal that fires after `ms` of the clock; `cancel()` disarms it. */
+export function deadline(clock: Clock, ms: number | undefined): Deadline {
+  const c = new AbortController();
+  const timer: Timer | undefined = ms === undefined ? undefined : clock.setTimeout(() => c.abort(new Error(`timed out after ${ms} ms`)), ms);
+  return { signal: c.signal, cancel: () => timer?.cancel(), fired: () => c.signal.aborted };
+}
+
+export type SseItem = { kind: "open" } | { kind: "data"; data: string } | { kind: "canceled" } | { kind: "eof" };
+
+export interface SseRequest {
+  url: string;
+  init: RequestInit;
+  clock: Clock;
+  /** The caller's cancel; once aborted the stream yields `canceled` and closes the connection. */
+  canceled: AbortSignal;
+  openTimeoutMs: number;
+  idleTimeoutMs?: number;
+  /** e.g. "engine at http://…", used in messages. */
+  who: string;
+  /** The error for a non-2xx answer. */
+  refused(res: Response): Promise<EngineError>;
+  redact(text: string): string;
+}
+
+/**
+ * POSTs and yields `open`, then each SSE `data`, then `eof` (or `canceled`). Throws EngineError:
+ * POOL_UNAVAILABLE when nobody listens, WORKER_RESET when the connection drops, DECODE_TIMEOUT
+ * past a deadline. Closing the connection (return, cancel, error) is what stops the server's
+ * generation, so every exit path closes it.
+ */
+export async function* sseStream(req: SseRequest): AsyncGenerator<SseItem> {
+  const connection = new AbortController();
+  const opened = deadline(req.clock, req.openTimeoutMs);
+  let idle: Deadline | undefined;
+  const reason = (e: unknown) => req.redact((e as Error)?.message ?? String(e));
+  try {
+    let res: Response;
+    try {
+      res = await fetch(req.url, { ...req.init, signal: AbortSignal.any([req.canceled, opened.signal, connection.signal]) });
+    } catch (error) {
+      if (req.canceled.aborted) return yield { kind: "canceled" };
+      if (opened.fired()) throw new EngineError("DECODE_TIMEOUT", `${req.who} did not start the stream in ${req.openTimeoutMs} ms`);
+      const code = (error as { code?: string }).code;
+      if (code === "ECONNREFUSED" || code === "ConnectionRefused") throw new EngineError("POOL_UNAVAILABLE", `${req.who} is unreachable: ${reason(error)}`);
+      throw new EngineError("WORKER_RESET", `${req.who} dropped the request: ${reason(error)}`);
+    } finally {
+      opened.cancel();
+    }
+    if (!res.ok || !res.body) throw await req.refused(res);
+    yield { kind: "open" };
+
+    const pending: EventSourceMessage[] = [];
+    const parser = createParser({ onEvent: (e) => pending.push(e) });
+    const decoder = new TextDecoder();
+    const reader = res.body.getReader();
+    const closeOnIdle = () => connection.abort();
+    try {
+      for (;;) {
+        if (req.idleTimeoutMs !== undefined) {
+          idle = deadline(req.clock, req.idleTimeoutMs);
+          idle.signal.addEventListener("abort", closeOnIdle, { once: true });
+        }
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (req.canceled.aborted) return yield { kind: "canceled" };
+          if (idle?.fired()) throw new EngineError("DECODE_TIMEOUT", `${req.who} sent nothing for ${req.idleTimeoutMs} ms`);
+          throw new EngineError("WORKER_RESET", `connection to ${req.who} lost mid-stream: ${reason(error)}`);
+        } finally {
+          idle?.cancel();
+        }
+        if (req.canceled.aborted) return yield { kind: "canceled" };
+        if (chunk.done) return yield { kind: "eof" };
+        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        for (const event of pending.splice(0)) {
+          if (req.canceled.aborted) return yield { kind: "canceled" };
+          yield { kind: "data", data: event.data };
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  } finally {
+    idle?.cancel();
+    connection.abort();
+  }
+}
+
+/** The message inside any of the error shapes above, or undefined. */
+function errorMessage(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return typeof body === "string" && body ? body : undefined;
+  const b = body as Record<string, any>;
+  if (typeof b.error === "string") return b.error;
+  if (typeof b.error?.message === "string") return b.error.message;
+  if (typeof b.message === "string") return b.message;
+  return undefined;
+}
+
+/** HTTP status → our code: overload and gateways are the pool's condition; the rest is ours to fix. */
+export function codeForStatus(status: number): EngineErrorCode {
+  return status === 429 || status === 502 || status === 503 || status === 504 ? "POOL_UNAVAILABLE" : "INTERNAL";
+}
+
+function stopReason(finish: unknown): "length" | "stop" {
+  return finish === "length" ? "length" : "stop";
+}
+
+export class OpenAiEngine implements EngineAdapter {
+  readonly engine = "openai";
+  // Private fields, not TypeScript `private`: they stay out of console.log, inspect and JSON.
+  readonly #apiKey: string | undefined;
+  readonly #base: string;
+  readonly #model: string;
+  readonly #api: "completions" | "chat";
+  readonly #clock: Clock;
+  readonly #timeouts: HttpEngineTimeouts;
+  #version: string;
+  readonly #running = new Map<string, AbortController>();
+
+  constructor(options: OpenAiEngineOptions) {
+    this.#apiKey = options.apiKey || undefined;
+    this.#base = options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+    this.#model = options.model;
+    this.#api = options.api ?? "completions";
+    this.#clock = options.clock ?? new RealClock();
+    this.#timeouts = { ...options.timeouts };
+    this.#version = options.version ?? "openai-compatible";
+  }
+
+  /** What logging the adapter shows: where and what, never the key. */
+  toJSON(): Record<string, unknown> {
+    return { engine: this.engine, baseUrl: showUrl(this.#base), model: this.#model, api: this.#api, apiKey: this.#apiKey ? REDACTED : undefined };
+  }
+
+  version(): string {
+    return this.#version;
+  }
+
+  #who(): string {
+    return `engine at ${showUrl(this.#base)}`;
+  }
+
+  #redact(text: string): string {
+    return redactSecrets(text, [this.#apiKey]);
+  }
+
+  #headers(json: boolean): Record<string, string> {
+    const h: Record<string, string> = { Accept: json ? "application/json" : "text/event-stream" };
+    if (!json) h["Content-Type"] = "application/json";
+    if (this.#apiKey) h.Authorization = `Bearer ${this.#apiKey}`;
+    return h;
+  }
+
+  async #refused(res: Response): Promise<EngineError> {
+    const text = await res.text().catch(() => "");
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {}
+    const detail = this.#redact(errorMessage(body) ?? res.statusText ?? "").slice(0, 300);
+    if (res.status === 401 || res.status === 403) return new EngineError("INTERNAL", `${this.#who()} rejected the API key (HTTP ${res.status}): ${detail}`);
+    return new EngineError(codeForStatus(res.status), `${this.#who()} refused the request: HTTP ${res.status}: ${detail}`);
+  }
+
+  /** GET /v1/models, bounded; undefined when the server cannot be reached. */
+  async #models(ms: number, signal?: AbortSignal): Promise<Response | undefined> {
+    const limit = deadline(this.#clock, ms);
+    try {
+      return await fetch(`${this.#base}/v1/models`, { headers: this.#headers(true), signal: signal ? AbortSignal.any([signal, limit.signal]) : limit.signal });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      return undefined;
+    } finally {
+      limit.cancel();
+    }
+  }
+
+  async health(signal?: AbortSignal): Promise<HttpEngineHealth> {
+    const res = await this.#models(this.#timeouts.healthMs ?? 2000, signal);
+    if (!res) return { live: false, ready: false, reason: `${this.#who()} is unreachable` };
+    if (!res.ok) return { live: true, ready: false, reason: (await this.#refused(res)).message };
+    const body = (await res.json().catch(() => undefined)) as { data?: { id?: unknown }[] } | undefined;
+    const ids = Array.isArray(body?.data) ? body.data.map((m) => m.id) : [];
+    if (!ids.includes(this.#model)) return { live: true, ready: false, reason: `${this.#who()} does not serve model '${this.#model}' (serves: ${ids.join(", ") || "none"})` };
+    return { live: true, ready: true };
+  }
+
+  async props(signal?: AbortSignal): Promise<EngineProps> {
+    const res = await this.#models(this.#timeouts.requestMs ?? 30_000, signal);
+    if (!res) throw new EngineError("POOL_UNAVAILABLE", `${this.#who()} did not answer /v1/models`);
+    if (!res.ok) throw await this.#refused(res);
+    const body = (await res.json().catch(() => undefined)) as { data?: Record<string, any>[] } | undefined;
+    const card = body?.data?.find?.((m) => m.id === this.#model);
+    if (!card) throw new EngineError("INTERNAL", `${this.#who()} does not serve model '${this.#model}'`);
+    if (typeof card.owned_by === "string" && card.owned_by) this.#version = `openai-${card.owned_by}`;
+    // vLLM names the context `max_model_len`; OpenAI and llama-server do not give it.
+    return typeof card.max_model_len === "number" ? { ctx_max: card.max_model_len } : {};
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    this.#running.get(taskId)?.abort(new Error("canceled"));
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#running.values()) c.abort(new Error("adapter closed"));
+  }
+
+  #body(r: EngineRequest): Record<string, unknown> {
+    return {
+      model: this.#model,
+      ...(this.#api === "chat" ? { messages: [{ role: "user", content: r.prompt }] } : { prompt: r.prompt }),
+      max_tokens: r.max_tokens,
+      // Greedy unless asked otherwise, as the llama.cpp adapter: a seed then reproduces a stream.
+      temperature: r.temperature ?? 0,
+      ...(r.top_p === undefined ? {} : { top_p: r.top_p }),
+      ...(r.seed === undefined ? {} : { seed: r.seed }),
+      ...(r.stop?.length ? { stop: r.stop } : {}),
+      // Not OpenAI parameters (OpenAI rejects unknown ones): sent only when asked for.
+      ...(r.top_k === undefined ? {} : { top_k: r.top_k }),
+      ...(r.ignore_eos ? { ignore_eos: true } : {}),
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+  }
+
+  async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    const local = new AbortController();
+    this.#running.set(request.task_id, local);
+    let i = 0;
+    let startedAt = this.#clock.now();
+    let finish: unknown;
+    let usageTokens: number | undefined;
+    const end = (stop_reason: "length" | "stop" | "canceled"): EngineEvent => ({ type: "end", tokens_out: stop_reason === "canceled" ? i : (usageTokens ?? i), decode_ms: this.#clock.now() - startedAt, stop_reason });
+    try {
+      const stream = sseStream({
+        url: `${this.#base}/v1/${this.#api === "chat" ? "chat/completions" : "completions"}`,
+        init: { method: "POST", headers: this.#headers(false), body: JSON.stringify(this.#body(request)) },
+        clock: this.#clock,
+        canceled: AbortSignal.any([signal, local.signal]),
+        openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,
+        idleTimeoutMs: this.#timeouts.streamIdleMs,
+        who: this.#who(),
+        refused: (res) => this.#refused(res),
+        redact: (t) => this.#redact(t),
+      });
+      for await (const item of stream) {
+        if (item.kind === "open") {
+          startedAt = this.#clock.now();
+          yield { type: "started", engine_version: this.version() };
+        } else if (item.kind === "canceled") {
+          return yield end("canceled");
+        } else if (item.kind === "eof") {
+          // Some servers end without [DONE]; a finish_reason already seen makes it a clean end.
+          if (finish !== undefined) return yield end(stopReason(finish));
+          throw new EngineError("WORKER_RESET", `${this.#who()} closed the stream before the end of the completion`);
+        } else if (item.data === "[DONE]") {
+          if (finish !== undefined) return yield end(stopReason(finish));
+          throw new EngineError("WORKER_RESET", `${this.#who()} ended the stream without a finish_reason`);
+        } else {
+          let chunk: Record<string, any>;
+          try {
+            chunk = JSON.parse(item.data);
+          } catch {
+            throw new EngineError("INTERNAL", `${this.#who()} sent a malformed stream line: ${this.#redact(item.data.slice(0, 200))}`);
+          }
+          if (chunk.error !== undefined || chunk.object === "error") {
+            const code = Number(chunk.error?.code ?? chunk.code);
+            throw new EngineError(Number.isInteger(code) ? codeForStatus(code) : "INTERNAL", `${this.#who()} failed the request: ${this.#redact(errorMessage(chunk) ?? item.data.slice(0, 200))}`);
+          }
+          const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+          const text = this.#api === "chat" ? choice?.delta?.content : choice?.text;
+          if (typeof text === "string" && text !== "") yield { type: "token", t: text, i: i++ };
+          if (choice?.finish_reason != null) finish = choice.finish_reason;
+          if (typeof chunk.usage?.completion_tokens === "number") usageTokens = chunk.usage.completion_tokens;
+        }
+      }
+    } finally {
+      if (this.#running.get(request.task_id) === local) this.#running.delete(request.task_id);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// OpenAI's response objects from a task's stream: whole completions (chat.completion,
+// text_completion) and the chunks of a streamed one. Streamed chat starts with a chunk that
+// carries only `role`, then one chunk per token, then an empty delta with `finish_reason`; with
+// stream_options.include_usage every chunk has `usage: null` and one last chunk, without
+// choices, carries the usage. Text completions stream `text_completion` objects the same way.
+
+import type { z } from "zod";
+import type { EndData, StartedData } from "../schemas.ts";
+import type { ChatCompletion, ChatCompletionChunk, FinishReason, TextCompletion, Usage } from "./schemas.ts";
+
+export type ReplyKind = "chat" | "text";
+
+export interface ReplyInfo {
+  kind: ReplyKind;
+  /** chatcmpl-<task_id> or cmpl-<task_id>. */
+  id: string;
+  /** Unix seconds. */
+  created: number;
+  model: string;
+  includeUsage: boolean;
+}
+
+export function replyId(kind: ReplyKind, taskId: string): string {
+  return `${kind === "chat" ? "chatcmpl" : "cmpl"}-${taskId}`;
+}
+
+/**
+ * The end event's stop_reason; an engine that does not say is judged by the count: all of
+ * max_tokens spent means the limit stopped it.
+ */
+export function finishReason(end: z.infer<typeof EndData>, maxTokens: number): FinishReason {
+  if (end.stop_reason === "length" || end.stop_reason === "stop") return end.stop_reason;
+  return end.tokens_out >= maxTokens ? "length" : "stop";
+}
+
+/** Prompt tokens when the engine reports none: about four characters per token (OpenAI's rule of thumb). */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+/**
+ * Usage of a finished task. prompt_tokens is the engine's count when the started (or end) event
+ * carries `tokens_in`, else the estimate above; completion_tokens is the end event's tokens_out.
+ */
+export function usageOf(prompt: string, started: z.infer<typeof StartedData> | undefined, end: z.infer<typeof EndData>): Usage {
+  const reported = (started as { tokens_in?: unknown } | undefined)?.tokens_in ?? (end as { tokens_in?: unknown }).tokens_in;
+  const prompt_tokens = typeof reported === "number" && Number.isInteger(reported) && reported >= 0 ? reported : estimateTokens(prompt);
+  return { prompt_tokens, completion_tokens: end.tokens_out, total_tokens: prompt_tokens + end.tokens_out };
+}
+
+export function completion(r: ReplyInfo, text: string, finish: FinishReason, usage: Usage): ChatCompletion | TextCompletion {
+  const head = { id: r.id, created: r.created, model: r.model };
+  if (r.kind === "text") {
+    return { ...head, object: "text_completion", choices: [{ text, index: 0, logprobs: null, finish_reason: finish }], usage };
+  }
+  return {
+    ...head,
+    object: "chat.completion",
+    choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish }],
+    usage,
+  };
+}
+
+type Chunk = ChatCompletionChunk | TextCompletion;
+
+function chunk(r: ReplyInfo, choice: { text?: string; role?: "assistant"; finish?: FinishReason } | undefined): Chunk {
+  const head = { id: r.id, created: r.created, model: r.model, ...(r.includeUsage ? { usage: null } : {}) };
+  if (r.kind === "text") {
+    const choices = choice ? [{ text: choice.text ?? "", index: 0, logprobs: null, finish_reason: choice.finish ?? null }] : [];
+    return { ...head, object: "text_completion", choices };
+  }
+  const delta = { ...(choice?.role ? { role: choice.role } : {}), ...(choice?.text !== undefined ? { content: choice.text } : {}) };
+  const choices = choice ? [{ index: 0, delta, logprobs: null, finish_reason: choice.finish ?? null }] : [];
+  return { ...head, object: "chat.completion.chunk", choices };
+}
+
+/** What a stream starts with: chat announces the assistant role (with empty content, as OpenAI does). */
+export function openingChunk(r: ReplyInfo, echo: string): Chunk | undefined {
+  if (r.kind === "chat") return chunk(r, { role: "assistant", text: "" });
+  return echo ? chunk(r, { text: echo }) : undefined;
+}
+
+export function deltaChunk(r: ReplyInfo, text: string): Chunk {
+  return chunk(r, { text });
+}
+
+export function finishChunk(r: ReplyInfo, finish: FinishReason): Chunk {
+  return r.kind === "chat" ? chunk(r, { finish }) : chunk(r, { text: "", finish });
+}
+
+/** The include_usage chunk: no choices, the usage. */
+export function usageChunk(r: ReplyInfo, usage: Usage): Chunk {
+  return { ...chunk(r, undefined), usage };
+}

@@ -1,0 +1,62 @@
+// OpenAI request bodies → native tasks. Both endpoints become an `interactive` completion task;
+// the chat one renders its messages first (chat-format.ts). The task goes through TaskRequestV2
+// once more, so every native bound (prompt size, stop count) holds here too.
+
+import { TaskRequestV2 } from "../schemas.ts";
+import { chatPrompt } from "./chat-format.ts";
+import { DEFAULT_MAX_TOKENS, type ChatCompletionRequest, type CompletionRequest } from "./schemas.ts";
+
+export interface MappedRequest {
+  task: TaskRequestV2;
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+  /** Text put before the generated text (completions with `echo: true`). */
+  echo: string;
+}
+
+export type MapOutcome = { ok: true; value: MappedRequest } | { ok: false; message: string; param: string | null };
+
+type Common = Pick<ChatCompletionRequest, "model" | "max_tokens" | "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options" | "ignore_eos">;
+
+function stops(stop: Common["stop"]): string[] {
+  if (stop === undefined || stop === null) return [];
+  return typeof stop === "string" ? [stop] : stop;
+}
+
+function toTask(req: Common, prompt: string, maxTokens: number | null | undefined, extraStops: string[], echo: string): MapOutcome {
+  const stop = [...new Set([...stops(req.stop), ...extraStops])];
+  const candidate = {
+    model_ref: req.model,
+    prompt,
+    max_tokens: maxTokens ?? DEFAULT_MAX_TOKENS,
+    priority: "interactive",
+    ...(req.seed != null ? { seed: req.seed } : {}),
+    ...(req.temperature != null ? { temperature: req.temperature } : {}),
+    ...(req.top_p != null ? { top_p: req.top_p } : {}),
+    ...(req.top_k != null ? { top_k: req.top_k } : {}),
+    ...(stop.length ? { stop } : {}),
+    ...(req.ignore_eos != null ? { ignore_eos: req.ignore_eos } : {}),
+  };
+  const parsed = TaskRequestV2.safeParse(candidate);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? "");
+    return { ok: false, message: `${field || "request"}: ${issue?.message ?? "invalid"}`, param: field === "prompt" ? null : field || null };
+  }
+  return {
+    ok: true,
+    value: { task: parsed.data, model: req.model, stream: req.stream === true, includeUsage: req.stream_options?.include_usage === true, echo },
+  };
+}
+
+export function fromChat(req: ChatCompletionRequest): MapOutcome {
+  const rendered = chatPrompt(req.messages);
+  if (!rendered.ok) return { ok: false, message: rendered.message, param: rendered.param };
+  return toTask(req, rendered.prompt, req.max_completion_tokens ?? req.max_tokens, rendered.stop, "");
+}
+
+export function fromCompletion(req: CompletionRequest): MapOutcome {
+  const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0]!;
+  return toTask(req, prompt, req.max_tokens, [], req.echo ? prompt : "");
+}

@@ -1,0 +1,109 @@
+// The OpenAI-compatible routes: POST /v1/chat/completions, POST /v1/completions (both streaming
+// and not) and GET /v1/models. Each request becomes an `interactive` task through the same
+// ControlPort as /v2 and the WebSocket, so admission, placement and budgets answer alike; only
+// the shapes differ (OpenAI's objects and errors). Auth is control-app's, as for /v2.
+
+import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { z } from "zod";
+import { RealClock, type Clock } from "../../../runtime/index.ts";
+import type { CatalogPort } from "../catalog-port.ts";
+import type { ControlPort } from "../port.ts";
+import { budgetHeaders } from "../schemas-sessions.ts";
+import { canceledError, fromEnvelope, openAiError, openAiFail, respond, type OpenAiErrorReply } from "./errors.ts";
+import { listModels, modelUnavailable } from "./models.ts";
+import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
+import { fromChat, fromCompletion, type MappedRequest } from "./request.ts";
+import { ChatCompletionRequest, CompletionRequest, OPENAI_MAX_BODY_BYTES } from "./schemas.ts";
+import { chunkSink, collectTask, createChunkStream } from "./stream.ts";
+
+export const OPENAI_PATHS = { chat: "/v1/chat/completions", completions: "/v1/completions", models: "/v1/models" } as const;
+
+export interface OpenAiRouteOptions {
+  port: ControlPort;
+  catalog: Pick<CatalogPort, "list" | "get">;
+  /** `created` timestamps; real time unless a test injects one. */
+  clock?: Clock;
+  maxBodyBytes?: number;
+}
+
+type Vars = { Variables: { correlationId: string; identity: string } };
+type Read<T> = { ok: true; value: T } | { ok: false; reply: OpenAiErrorReply };
+
+/** JSON whatever the Content-Type says (curl users often omit it); the first zod issue names the param. */
+async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<Read<z.infer<S>>> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    return { ok: false, reply: openAiError(400, "invalid_json", "the request body is not valid JSON") };
+  }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  const param = issue?.path.join(".") || null;
+  return { ok: false, reply: openAiError(400, "invalid_params", `${param ?? "body"}: ${issue?.message ?? "invalid"}`, param) };
+}
+
+export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOptions): void {
+  const { port } = options;
+  const clock = options.clock ?? new RealClock();
+  const maxBody = options.maxBodyBytes ?? OPENAI_MAX_BODY_BYTES;
+
+  // control-app's onError answers a thrown handler with the native envelope (and logs it); /v1
+  // clients get the same 500 in OpenAI's shape.
+  app.use("/v1/*", async (c, next) => {
+    await next();
+    if (c.error) c.res = Response.json(openAiError(500, "internal", "internal error").body, { status: 500 });
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({ maxSize: maxBody, onError: (c) => openAiFail(c, { code: "INVALID_PARAMS", message: `request body exceeds ${maxBody} bytes` }, 413) }),
+  );
+
+  app.get(OPENAI_PATHS.models, async (c) => c.json({ object: "list", data: await listModels(options) }));
+
+  app.post(OPENAI_PATHS.chat, async (c) => {
+    const body = await readJson(c, ChatCompletionRequest);
+    return body.ok ? run(c, "chat", fromChat(body.value)) : respond(c, body.reply);
+  });
+
+  app.post(OPENAI_PATHS.completions, async (c) => {
+    const body = await readJson(c, CompletionRequest);
+    return body.ok ? run(c, "text", fromCompletion(body.value)) : respond(c, body.reply);
+  });
+
+  async function run(c: Context<Vars>, kind: ReplyKind, mapped: ReturnType<typeof fromChat>): Promise<Response> {
+    if (!mapped.ok) return respond(c, openAiError(400, "invalid_params", mapped.message, mapped.param));
+    const req: MappedRequest = mapped.value;
+    const outcome = await port.submit(req.task, { correlationId: c.get("correlationId"), identity: c.get("identity") });
+    if (!outcome.ok) {
+      if (outcome.error.code === "MODEL_NOT_AVAILABLE") return respond(c, await modelUnavailable(options, req.model, outcome.error.message));
+      return respond(c, fromEnvelope(outcome.error));
+    }
+    for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
+    const taskId = outcome.admission.task_id;
+    const reply: ReplyInfo = { kind, id: replyId(kind, taskId), created: Math.floor(clock.now() / 1000), model: req.model, includeUsage: req.includeUsage };
+    const signal = c.req.raw.signal;
+
+    if (req.stream) {
+      const stream = createChunkStream(signal);
+      const sink = chunkSink({ reply, prompt: req.task.prompt, maxTokens: req.task.max_tokens, echo: req.echo }, stream);
+      const subscription = await port.subscribe(taskId, sink);
+      if (!subscription) return respond(c, fromEnvelope({ code: "INTERNAL", message: `task ${taskId} vanished before its stream could be read` }));
+      stream.attach(subscription);
+      c.header("Content-Type", "text/event-stream");
+      c.header("Cache-Control", "no-cache");
+      c.header("X-Accel-Buffering", "no");
+      return c.body(stream.body, 200);
+    }
+
+    const got = await collectTask(port, taskId, signal);
+    // The client left: the task is canceled, and nobody reads this answer.
+    if (got.kind === "left") return respond(c, canceledError());
+    if (got.kind === "error") return respond(c, fromEnvelope(got.error));
+    if (got.end.canceled) return respond(c, canceledError());
+    const finish = finishReason(got.end, req.task.max_tokens);
+    return c.json(completion(reply, req.echo + got.text, finish, usageOf(req.task.prompt, got.started, got.end)));
+  }
+}

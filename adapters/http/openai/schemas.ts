@@ -1,0 +1,151 @@
+// Wire schemas of the OpenAI-compatible surface (/v1): the two request bodies we validate and the
+// response objects we build, as OpenAI names them. Requests are loose on purpose: OpenAI clients
+// send many fields we do not use (user, logprobs, response_format...), and refusing them would
+// break unmodified clients. The fields we use are checked. `null` means "not given", as OpenAI
+// clients often send it for unset options.
+
+import { z } from "zod";
+
+/** Largest max_tokens; the same bound as TaskRequestV2. */
+export const MAX_TOKENS_LIMIT = 50_000;
+/** Used when a request names no max_tokens (OpenAI's own default is "until the context is full"). */
+export const DEFAULT_MAX_TOKENS = 256;
+/** Largest accepted /v1 request body: control-app's default for /v2 bodies. */
+export const OPENAI_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** User stop sequences; a task takes 16 and the chat template adds its own end marker. */
+export const MAX_STOPS = 15;
+
+const Stop = z
+  .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(MAX_STOPS)], {
+    error: `stop must be a non-empty string or an array of at most ${MAX_STOPS} such strings (each ≤ 256 characters)`,
+  })
+  .nullish();
+
+/** The sampling and streaming fields both endpoints share. */
+const common = {
+  model: z.string().min(1).max(1024).describe("A catalog model id, or a model a pool serves (see GET /v1/models)"),
+  max_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullish().describe(`Tokens to generate at most; default ${DEFAULT_MAX_TOKENS}`),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  /** llama.cpp and vLLM accept it too; not part of OpenAI's API. */
+  top_k: z.number().int().min(0).max(100_000).nullish(),
+  seed: z.number().int().nullish(),
+  stop: Stop,
+  n: z.literal(1, { error: "only n = 1 is supported" }).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  /** llama.cpp and vLLM extension: generate exactly max_tokens, past end-of-generation. */
+  ignore_eos: z.boolean().nullish(),
+};
+
+const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+export const ChatMessage = z.looseObject({
+  role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
+  content: z.union([z.string(), z.array(ContentPart)]).nullish(),
+  name: z.string().max(256).optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+export const ChatCompletionRequest = z
+  .looseObject({
+    ...common,
+    messages: z.array(ChatMessage).min(1).max(10_000),
+    max_completion_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullish().describe("Wins over max_tokens when both are given"),
+  })
+  .describe("OpenAI's chat completion request. Unknown fields are accepted and ignored.");
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+
+export const CompletionRequest = z
+  .looseObject({
+    ...common,
+    prompt: z.union([z.string(), z.array(z.string()).length(1)], {
+      error: "prompt must be a string (or an array of exactly one string); token arrays and batches are not supported",
+    }),
+    echo: z.boolean().nullish().describe("Prepend the prompt to the returned text"),
+    best_of: z.literal(1, { error: "only best_of = 1 is supported" }).nullish(),
+  })
+  .describe("OpenAI's (legacy) text completion request. Unknown fields are accepted and ignored.");
+export type CompletionRequest = z.infer<typeof CompletionRequest>;
+
+export const Usage = z.object({
+  prompt_tokens: z.number().int().min(0),
+  completion_tokens: z.number().int().min(0),
+  total_tokens: z.number().int().min(0),
+});
+export type Usage = z.infer<typeof Usage>;
+
+export const FinishReason = z.enum(["stop", "length"]);
+export type FinishReason = z.infer<typeof FinishReason>;
+
+export const ChatCompletion = z.object({
+  id: z.string().describe("chatcmpl-<task_id>"),
+  object: z.literal("chat.completion"),
+  created: z.number().int().describe("Unix seconds"),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+      logprobs: z.null(),
+      finish_reason: FinishReason,
+    }),
+  ),
+  usage: Usage,
+});
+export type ChatCompletion = z.infer<typeof ChatCompletion>;
+
+export const ChatCompletionChunk = z
+  .object({
+    id: z.string(),
+    object: z.literal("chat.completion.chunk"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
+        logprobs: z.null(),
+        finish_reason: FinishReason.nullable(),
+      }),
+    ),
+    usage: Usage.nullable().optional().describe("Only with stream_options.include_usage: null on every chunk but the last, which has no choices"),
+  })
+  .describe("One `data:` line of a streamed chat completion; the stream ends with `data: [DONE]`");
+export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunk>;
+
+export const TextCompletion = z
+  .object({
+    id: z.string().describe("cmpl-<task_id>"),
+    object: z.literal("text_completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({ text: z.string(), index: z.number().int(), logprobs: z.null(), finish_reason: FinishReason.nullable() }),
+    ),
+    usage: Usage.nullable().optional(),
+  })
+  .describe("A text completion, or one `data:` line of a streamed one (finish_reason null until the last choice)");
+export type TextCompletion = z.infer<typeof TextCompletion>;
+
+export const OpenAiModel = z.object({
+  id: z.string(),
+  object: z.literal("model"),
+  created: z.number().int().describe("Unix seconds: when the catalog entry was created, else when the first node serving it registered"),
+  owned_by: z.literal("llama-orch"),
+});
+export type OpenAiModel = z.infer<typeof OpenAiModel>;
+
+export const OpenAiModelList = z.object({ object: z.literal("list"), data: z.array(OpenAiModel) });
+export type OpenAiModelList = z.infer<typeof OpenAiModelList>;
+
+export const OpenAiError = z
+  .object({
+    error: z.object({
+      message: z.string(),
+      type: z.string().describe("invalid_request_error, rate_limit_error or server_error"),
+      param: z.string().nullable().describe("The request field at fault, when one is"),
+      code: z.string().nullable().describe("e.g. model_not_found, rate_limit_exceeded, invalid_api_key, or the native code in lower case"),
+    }),
+  })
+  .describe("OpenAI's error body; also sent as one `data:` line when a stream fails after it started");
+export type OpenAiError = z.infer<typeof OpenAiError>;

@@ -1,0 +1,171 @@
+// A task's stream for the OpenAI surface: as `data: {chunk}` lines ending in `data: [DONE]`
+// (stream: true), or collected into one answer (stream: false).
+//
+// Backpressure as in ../sse.ts: Bun pulls the body only as fast as the socket drains, lines wait
+// in `pending` until then, and a task has at most max_tokens tokens, so the backlog is bounded by
+// the task. Metrics frames are not part of OpenAI's stream and are never queued.
+//
+// A stream that fails after it began (WORKER_RESET, a task evicted from the queue, a cancel from
+// elsewhere) sends `data: {"error":{...}}` and ends without [DONE]: the openai client raises
+// that as an APIError. A client that goes away (aborts, or stops reading) cancels the task when
+// nobody else watches it: the engine stops generating and its slot frees.
+
+import type { z } from "zod";
+import type { ControlPort, StreamSink, Subscription } from "../port.ts";
+import type { EndData, ErrorEnvelope, StartedData } from "../schemas.ts";
+import { canceledError, fromEnvelope } from "./errors.ts";
+import { deltaChunk, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
+
+const encoder = new TextEncoder();
+const DONE = "data: [DONE]\n\n";
+
+export interface ChunkStream {
+  body: ReadableStream<Uint8Array>;
+  send(data: unknown): void;
+  /** Sends `data: [DONE]` and closes. */
+  done(): void;
+  /** Sends one error line and closes. */
+  fail(data: unknown): void;
+  /** Binds the subscription so a disconnect can release it (and cancel the task). */
+  attach(subscription: Subscription): void;
+}
+
+export function createChunkStream(signal: AbortSignal): ChunkStream {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let pending: string[] = [];
+  let finished = false; // the last line is queued
+  let closed = false;
+  let left = false;
+  let subscription: Subscription | undefined;
+
+  const leave = () => {
+    if (closed || left) return;
+    left = true;
+    pending = [];
+    subscription?.unsubscribe({ cancelIfLast: true });
+  };
+  const flush = () => {
+    if (closed || left) return;
+    if (pending.length > 0 && (controller.desiredSize ?? 0) > 0) {
+      // Taken before enqueue: enqueue can call pull (this function) again synchronously.
+      const text = pending.join("");
+      pending = [];
+      controller.enqueue(encoder.encode(text));
+    }
+    if (finished && pending.length === 0) {
+      closed = true;
+      signal.removeEventListener("abort", leave);
+      controller.close();
+    }
+  };
+  const write = (line: string, last = false) => {
+    if (finished || left) return;
+    pending.push(line);
+    finished = last;
+    flush();
+  };
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        // Bun sends the response head with the first chunk; a queued task may say nothing for a
+        // while, and the client's create() resolves only once the head is in. Comments are ignored.
+        c.enqueue(encoder.encode(": stream open\n\n"));
+      },
+      pull: flush,
+      cancel: leave,
+    },
+    { highWaterMark: 1 },
+  );
+  signal.addEventListener("abort", leave, { once: true });
+  return {
+    body,
+    send: (data) => write(`data: ${JSON.stringify(data)}\n\n`),
+    done: () => write(DONE, true),
+    fail: (data) => write(`data: ${JSON.stringify(data)}\n\n`, true),
+    attach(s) {
+      subscription = s;
+      if (left) s.unsubscribe({ cancelIfLast: true });
+    },
+  };
+}
+
+export interface StreamPlan {
+  reply: ReplyInfo;
+  /** The prompt as the engine sees it (for the usage estimate). */
+  prompt: string;
+  maxTokens: number;
+  echo: string;
+}
+
+/** The sink that turns task events into chunks on `stream`. */
+export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
+  const { reply } = plan;
+  let started: z.infer<typeof StartedData> | undefined;
+  const opening = openingChunk(reply, plan.echo);
+  if (opening) stream.send(opening);
+  return {
+    push(event) {
+      switch (event.type) {
+        case "started":
+          started = event.data;
+          return;
+        case "token":
+          return stream.send(deltaChunk(reply, event.data.t));
+        case "metrics":
+          return;
+        case "end":
+          if (event.data.canceled) return stream.fail(canceledError().body);
+          stream.send(finishChunk(reply, finishReason(event.data, plan.maxTokens)));
+          if (reply.includeUsage) stream.send(usageChunk(reply, usageOf(plan.prompt, started, event.data)));
+          return stream.done();
+        case "error":
+          return stream.fail(fromEnvelope(event.data).body);
+      }
+    },
+  };
+}
+
+export type Collected =
+  | { kind: "end"; text: string; started?: z.infer<typeof StartedData>; end: z.infer<typeof EndData> }
+  | { kind: "error"; error: ErrorEnvelope }
+  | { kind: "left" };
+
+/**
+ * Waits for the whole task. Resolves `left` when the client went away first, after asking for
+ * the task to be canceled (if nobody else watches it).
+ */
+export function collectTask(port: ControlPort, taskId: string, signal: AbortSignal): Promise<Collected> {
+  return new Promise<Collected>((resolve, reject) => {
+    let text = "";
+    let started: z.infer<typeof StartedData> | undefined;
+    let settled = false;
+    let subscription: Subscription | undefined;
+    const settle = (outcome: Collected) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      resolve(outcome);
+    };
+    const onAbort = () => {
+      subscription?.unsubscribe({ cancelIfLast: true });
+      settle({ kind: "left" });
+    };
+    const sink: StreamSink = {
+      push(event) {
+        if (event.type === "started") started = event.data;
+        else if (event.type === "token") text += event.data.t;
+        else if (event.type === "end") settle({ kind: "end", text, started, end: event.data });
+        else if (event.type === "error") settle({ kind: "error", error: event.data });
+      },
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    port.subscribe(taskId, sink).then((s) => {
+      subscription = s;
+      if (!s) settle({ kind: "error", error: { code: "INTERNAL", message: `task ${taskId} vanished before its stream could be read` } });
+      else if (signal.aborted && !settled) onAbort();
+      else if (settled && signal.aborted) s.unsubscribe({ cancelIfLast: true });
+    }, reject);
+  });
+}
