@@ -267,8 +267,9 @@ export class OpenAiEngine implements EngineAdapter {
     const card = body?.data?.find?.((m) => m.id === this.#model);
     if (!card) throw new EngineError("INTERNAL", `${this.#who()} does not serve model '${this.#model}'`);
     if (typeof card.owned_by === "string" && card.owned_by) this.#version = `openai-${card.owned_by}`;
-    // vLLM names the context `max_model_len`; OpenAI and llama-server do not give it.
-    return typeof card.max_model_len === "number" ? { ctx_max: card.max_model_len } : {};
+    // vLLM names the context `max_model_len`, llama-server `meta.n_ctx`; OpenAI does not say.
+    const ctx = typeof card.max_model_len === "number" ? card.max_model_len : card.meta?.n_ctx;
+    return typeof ctx === "number" ? { ctx_max: ctx } : {};
   }
 
   async cancel(taskId: string): Promise<void> {

@@ -37,6 +37,8 @@ export class EngineError extends Error {
 export interface EngineHealth {
   live: boolean;
   ready: boolean;
+  /** Why it is not ready, when the engine says. */
+  reason?: string;
 }
 
 export interface EngineProps {
