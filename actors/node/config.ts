@@ -30,8 +30,9 @@ export const PoolConfig = z
     /**
      * mock: in-process test engine. mock-server: our llama.cpp-compatible test engine as a child
      * process. llamacpp: an external `llama-server` binary (`binary`) as a child process.
+     * openai / tgi: a server someone else runs (vLLM, SGLang, a remote API; TGI) at `url`.
      */
-    engine: z.enum(["mock", "mock-server", "llamacpp"]),
+    engine: z.enum(["mock", "mock-server", "llamacpp", "openai", "tgi"]),
     model: z.string().min(1),
     devices: z.array(z.number().int().min(0)).default([]),
     slots: z.number().int().min(1).max(1024).default(1),
@@ -48,12 +49,29 @@ export const PoolConfig = z
     /** Engine listen address; the port defaults to a free one at each start. */
     host: z.string().min(1).max(256).optional(),
     port: z.number().int().min(1).max(65535).optional(),
+    /** openai/tgi: the server's base URL; the node neither starts nor stops it. */
+    url: z.string().url().optional(),
+    /** openai: name of the environment variable holding the API key (never the key itself). */
+    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    /** openai: the model name the server knows (default: `model`). */
+    served_model: z.string().min(1).optional(),
+    /** openai: which endpoint streams (default completions). */
+    api: z.enum(["completions", "chat"]).optional(),
     /** Extra environment of the engine process. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
     const process = p.engine !== "mock";
+    if (p.engine === "openai" || p.engine === "tgi") {
+      if (!p.url) ctx.addIssue({ code: "custom", path: ["url"], message: `engine '${p.engine}' needs the server's url` });
+      if (p.mock) ctx.addIssue({ code: "custom", path: ["mock"], message: "mock faults apply to the mock engines only" });
+      if (p.binary || p.flags || p.port || p.env) ctx.addIssue({ code: "custom", path: ["engine"], message: `binary, flags, port and env do not apply to engine '${p.engine}'` });
+      return;
+    }
+    if (p.url || p.api_key_env || p.served_model || p.api) {
+      ctx.addIssue({ code: "custom", path: ["url"], message: "url, api_key_env, served_model and api apply to engines openai and tgi only" });
+    }
     for (const key of process ? IN_PROCESS_ONLY : SERVER_ONLY) {
       if (p.mock?.[key] !== undefined) ctx.addIssue({ code: "custom", path: ["mock", key], message: `not an option of engine '${p.engine}'` });
     }

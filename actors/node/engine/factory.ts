@@ -2,7 +2,7 @@
 // child process (our mock engine program, an external llama-server) driven over HTTP.
 
 import type { Clock } from "../../../runtime/index.ts";
-import { MockEngine, type EngineAdapter } from "../../../adapters/engines/index.ts";
+import { MockEngine, OpenAiEngine, TgiEngine, type EngineAdapter } from "../../../adapters/engines/index.ts";
 import { mockEngineArgv } from "../../../gpu/engines/mock-engine.ts";
 import type { PoolConfig } from "../config.ts";
 import { ProcessEngine } from "./process-engine.ts";
@@ -97,6 +97,18 @@ export function engineFactory(options: EngineFactoryOptions): EngineFactory {
         return new ProcessEngine({ ...common, engine: "mock", argv: (port, model) => mockEngineArgv(mockServerFlags(pool, host, port, model ?? pool.model)) });
       case "llamacpp":
         return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => llamaServerArgv(pool, host, port, model ?? pool.model) });
+      case "openai":
+        return new OpenAiEngine({
+          baseUrl: pool.url!,
+          // Read at each start, never stored in the config: the key rotates with the environment.
+          apiKey: pool.api_key_env ? process.env[pool.api_key_env] : undefined,
+          model: pool.served_model ?? pool.model,
+          api: pool.api,
+          clock,
+          timeouts: { healthMs: options.healthTimeoutMs },
+        });
+      case "tgi":
+        return new TgiEngine({ baseUrl: pool.url!, clock, timeouts: { healthMs: options.healthTimeoutMs } });
     }
   };
 }
