@@ -28,11 +28,12 @@ export const PoolConfig = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "pool ids are 1-64 letters, digits, '.', '_' or '-'"),
     /**
+     * builtin: our node-llama-cpp engine as a child process, on the GGUF file `model`.
      * mock: in-process test engine. mock-server: our llama.cpp-compatible test engine as a child
      * process. llamacpp: an external `llama-server` binary (`binary`) as a child process.
      * openai / tgi: a server someone else runs (vLLM, SGLang, a remote API; TGI) at `url`.
      */
-    engine: z.enum(["mock", "mock-server", "llamacpp", "openai", "tgi"]),
+    engine: z.enum(["builtin", "mock", "mock-server", "llamacpp", "openai", "tgi"]),
     model: z.string().min(1),
     devices: z.array(z.number().int().min(0)).default([]),
     slots: z.number().int().min(1).max(1024).default(1),
@@ -40,8 +41,12 @@ export const PoolConfig = z
     ctx: z.number().int().min(1).max(10_000_000).optional(),
     allow_cpu: z.boolean().default(false),
     mock: MockEngineConfig.optional(),
+    /** The file (or URL) the engine loads when `model` is a name clients use, e.g. model: tiny. */
+    model_file: z.string().min(1).optional(),
     /** Expected sha256 of the model file (`sha256:<hex>` or hex): verified before the engine starts. */
     model_digest: z.string().regex(/^(sha256:)?[0-9a-fA-F]{64}$/, "a sha256 digest: sha256:<64 hex>").optional(),
+    /** builtin/llamacpp: CPU threads of the engine (default 1; never more than the cores). */
+    threads: z.number().int().min(1).max(1024).optional(),
     /** llamacpp: path of the llama-server program. */
     binary: z.string().min(1).optional(),
     /** Extra engine arguments, appended to the ones the node sets. */
@@ -75,7 +80,8 @@ export const PoolConfig = z
     for (const key of process ? IN_PROCESS_ONLY : SERVER_ONLY) {
       if (p.mock?.[key] !== undefined) ctx.addIssue({ code: "custom", path: ["mock", key], message: `not an option of engine '${p.engine}'` });
     }
-    if (p.mock && p.engine === "llamacpp") ctx.addIssue({ code: "custom", path: ["mock"], message: "mock faults apply to the mock engines only" });
+    if (p.mock && (p.engine === "llamacpp" || p.engine === "builtin")) ctx.addIssue({ code: "custom", path: ["mock"], message: "mock faults apply to the mock engines only" });
+    if (p.threads !== undefined && p.engine !== "llamacpp" && p.engine !== "builtin") ctx.addIssue({ code: "custom", path: ["threads"], message: "threads applies to engines builtin and llamacpp" });
     if (p.engine === "llamacpp" && !p.binary) ctx.addIssue({ code: "custom", path: ["binary"], message: "engine 'llamacpp' needs the path of llama-server" });
     if (!process && (p.binary || p.flags || p.port || p.env)) ctx.addIssue({ code: "custom", path: ["engine"], message: "binary, flags, port and env apply to process engines only" });
   });
@@ -134,4 +140,10 @@ export class ConfigError extends Error {
     super(message);
     this.name = "ConfigError";
   }
+}
+
+/** The one pool of `--model PATH`: the built-in engine on that GGUF, served as its file name without `.gguf`. */
+export function builtinPool(file: string, allowCpu: boolean, slots = 2): z.input<typeof PoolConfig> {
+  const name = file.split("/").pop()!.replace(/\.gguf$/i, "") || "model";
+  return { id: "default", engine: "builtin", model: name, model_file: file, slots, allow_cpu: allowCpu };
 }

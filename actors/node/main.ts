@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { createNodeApp, NODE_LINK_PATH, serve } from "../../adapters/http/index.ts";
 import { ClientWsLink } from "../../adapters/transport/index.ts";
 import { apiToken, checkBind, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
-import { parseNodeConfig } from "./config.ts";
+import { builtinPool, parseNodeConfig, type NodeConfigFile } from "./config.ts";
 import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
 import { handoffSettings } from "./handoff/index.ts";
 import { createResolveMemo, modelSettings } from "./models/index.ts";
@@ -27,13 +27,15 @@ if (import.meta.main) {
         addr: { type: "string" },
         config: { type: "string" },
         "runtime-dir": { type: "string" },
+        model: { type: "string" },
+        "allow-cpu": { type: "boolean" },
         help: { type: "boolean" },
       },
       strict: true,
     });
     if (values.help) {
       console.log(
-        "usage: bun run node --config FILE [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR]\n" +
+        "usage: bun run node (--config FILE | --model PATH [--allow-cpu]) [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR]\n" +
           "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
           "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN NVML_LIBRARY_PATH\n" +
           "     POOL_MANAGERD_WATCH_INTERVAL_MS POOL_MANAGERD_AUTO_DELETE_HANDOFF",
@@ -41,10 +43,18 @@ if (import.meta.main) {
       process.exit(0);
     }
     const configPath = values.config ?? process.env.POOL_MANAGERD_CONFIG;
-    if (!configPath) throw new UsageError("no pools configured: pass --config FILE (or set POOL_MANAGERD_CONFIG)");
-    const file = Bun.file(configPath);
-    if (!(await file.exists())) throw new UsageError(`config file ${configPath} does not exist`);
-    const config = parseNodeConfig(await file.text(), configPath);
+    let config: NodeConfigFile;
+    if (values.model) {
+      // Shortcut: one pool of the built-in engine on that GGUF (contract: --model PATH [--allow-cpu]).
+      if (values.config) throw new UsageError("--model and --config exclude each other");
+      config = parseNodeConfig(JSON.stringify({ pools: [builtinPool(values.model, values["allow-cpu"] ?? false)] }), "--model");
+    } else {
+      if (values["allow-cpu"]) throw new UsageError("--allow-cpu goes with --model (in a config file, set allow_cpu on the pool)");
+      if (!configPath) throw new UsageError("no pools configured: pass --config FILE (or set POOL_MANAGERD_CONFIG), or --model PATH");
+      const file = Bun.file(configPath);
+      if (!(await file.exists())) throw new UsageError(`config file ${configPath} does not exist`);
+      config = parseNodeConfig(await file.text(), configPath);
+    }
 
     const controlUrl = values.control ?? process.env.ORCHESTRATORD_URL ?? config.control_url ?? "http://127.0.0.1:8080";
     let linkUrl: URL;
@@ -78,7 +88,7 @@ if (import.meta.main) {
     }
     // Env wins over the file, the file over defaults; relative model paths are relative to the file.
     const models = {
-      baseDir: dirname(resolvePath(configPath)),
+      baseDir: values.model || !configPath ? process.cwd() : dirname(resolvePath(configPath)),
       memo: createResolveMemo(),
       hfToken: ms.hfToken,
       cacheDir: process.env.POOL_MANAGERD_MODEL_CACHE ? ms.cacheDir : (config.model_cache ?? ms.cacheDir),

@@ -83,6 +83,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   });
   const agent: AgentInternalRef = system.ref<AgentInternalMsg, AgentReplies>(AGENT_PATH);
   const runtimeDir = options.runtimeDir ?? DEFAULT_RUNTIME_DIR;
+  const cpuPools = new Set<string>();
   // Engines an earlier agent left running (it was killed, or its host rebooted into this one):
   // stopped from their pid files before any pool starts, so no port or GPU is held twice.
   const reaped = await reapStale(runtimeDir);
@@ -96,6 +97,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       stopGraceMs: options.stopGraceMs,
       readyTimeoutMs: options.engineReadyTimeoutMs,
       models: options.models,
+      onCpu: (poolId) => cpuPools.has(poolId),
       onModelStep: (poolId, step) => {
         if (step.status === "running" && step.phase !== "download") return;
         const level = step.status === "failed" ? "warn" : "info";
@@ -147,6 +149,8 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     // GPU-only rule: without GPUs a pool runs only when its config allows the CPU (and says so).
     const gate = options.gpu ? gpuGate(pool, inventory.gpu) : ({ ok: true, cpu: false } as const);
     if (gate.ok && gate.cpu) log.warn(gate.reason, { pool_id: pool.id });
+    // Without a GPU probe (tests, dev) a pool with no devices runs on the CPU.
+    if ((gate.ok && gate.cpu) || (!options.gpu && pool.devices.length === 0)) cpuPools.add(pool.id);
     if (!gate.ok) log.error(`Pool ${pool.id} cannot start: ${gate.reason}`, { pool_id: pool.id, reason: gate.reason });
     options.metrics?.initPool(options.nodeId, pool.id);
     const tree = poolTree({ ...treeOptions(pool, engineFactory), unavailable: gate.ok ? undefined : gate.reason });

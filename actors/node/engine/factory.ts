@@ -4,6 +4,7 @@
 import type { Clock } from "../../../runtime/index.ts";
 import { MockEngine, OpenAiEngine, TgiEngine, type EngineAdapter } from "../../../adapters/engines/index.ts";
 import { mockEngineArgv } from "../../../gpu/engines/mock-engine.ts";
+import { builtinEngineArgv } from "../../../gpu/engines/builtin-engine.ts";
 import type { PoolConfig } from "../config.ts";
 import { ProcessEngine } from "./process-engine.ts";
 import { resolveModel, type PrepStep, type ResolveOptions } from "../models/index.ts";
@@ -23,6 +24,8 @@ export interface EngineFactoryOptions {
   models?: Omit<ResolveOptions, "expectedSha256" | "onStep">;
   /** Preparation steps of a pool's model (download progress, verification). */
   onModelStep?: (poolId: string, step: PrepStep) => void;
+  /** Pools that run on the CPU (no GPU on the node, allow_cpu); the others offload to the GPU. */
+  onCpu?: (poolId: string) => boolean;
 }
 
 /** The pool's device mask as CUDA_VISIBLE_DEVICES; no devices = inherit (CPU pools). */
@@ -44,19 +47,30 @@ function mockServerFlags(pool: PoolConfig, host: string, port: number, model: st
   return [...flags, ...(pool.flags ?? [])];
 }
 
-function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string): string[] {
+function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string, cpu: boolean): string[] {
   const argv = [pool.binary!, "--model", model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
   if (pool.ctx) argv.push("--ctx-size", String(pool.ctx));
+  if (pool.threads) argv.push("--threads", String(pool.threads));
+  argv.push("--n-gpu-layers", cpu ? "0" : "999");
   return [...argv, ...(pool.flags ?? [])];
+}
+
+/** Our node-llama-cpp engine; its model id is the pool's model ref (what clients ask for). */
+function builtinArgv(pool: PoolConfig, host: string, port: number, model: string, cpu: boolean): string[] {
+  const flags = ["--model", model, "--alias", pool.model, "--host", host, "--port", String(port), "--parallel", String(pool.slots), "--threads", String(pool.threads ?? 1)];
+  if (pool.ctx) flags.push("--ctx", String(pool.ctx));
+  flags.push(...(cpu ? ["--cpu"] : ["--gpu-layers", "max"]));
+  return builtinEngineArgv([...flags, ...(pool.flags ?? [])]);
 }
 
 export function engineFactory(options: EngineFactoryOptions): EngineFactory {
   return (pool, _replicaId, clock) => {
     const host = pool.host ?? "127.0.0.1";
+    const cpu = options.onCpu?.(pool.id) ?? pool.devices.length === 0;
     // The model file for this start: a path as configured, a cached download, or a fresh one.
     const prepare = async () =>
       (
-        await resolveModel(pool.model, {
+        await resolveModel(pool.model_file ?? pool.model, {
           baseDir: process.cwd(),
           ...options.models,
           expectedSha256: pool.model_digest,
@@ -95,8 +109,10 @@ export function engineFactory(options: EngineFactoryOptions): EngineFactory {
         });
       case "mock-server":
         return new ProcessEngine({ ...common, engine: "mock", argv: (port, model) => mockEngineArgv(mockServerFlags(pool, host, port, model ?? pool.model)) });
+      case "builtin":
+        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => builtinArgv(pool, host, port, model ?? pool.model, cpu) });
       case "llamacpp":
-        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => llamaServerArgv(pool, host, port, model ?? pool.model) });
+        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => llamaServerArgv(pool, host, port, model ?? pool.model, cpu) });
       case "openai":
         return new OpenAiEngine({
           baseUrl: pool.url!,

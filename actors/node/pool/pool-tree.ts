@@ -84,7 +84,8 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
       replicaId,
       pool: ref,
       // Read at every (re)start, so a crash restart after a reload loads the new model.
-      engine: () => options.engineFactory({ ...pool, model }, replicaId, system.clock),
+      // A reload names a new model ref; the configured model_file belongs to the configured model.
+      engine: () => options.engineFactory({ ...pool, model, model_file: model === pool.model ? pool.model_file : undefined }, replicaId, system.clock),
       log,
       healthIntervalMs: options.healthIntervalMs,
       supervisor: engineSupervisor,

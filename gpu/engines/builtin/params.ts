@@ -1,0 +1,158 @@
+// Request bodies → one sampling shape, checked once, with llama-server's parameter names for
+// /completion and OpenAI's for /v1/*. Unknown fields are ignored (llama-server does the same);
+// a known field of the wrong type is a 400 in llama-server's error shape.
+//
+// Defaults follow llama-server (top_k 40, top_p 0.95, min_p 0.05) except temperature: 0
+// (greedy) rather than 0.8, so that a request without parameters is reproducible (digest §10.2).
+
+export interface Sampling {
+  /** Tokens to generate at most; -1: until the slot's context is full. */
+  n_predict: number;
+  /** -1: the engine's --seed, or a random one. */
+  seed: number;
+  temperature: number;
+  top_k: number;
+  top_p: number;
+  min_p: number;
+  stop: string[];
+  ignore_eos: boolean;
+}
+
+export interface CompletionBody extends Sampling {
+  prompt: string | number[];
+  stream: boolean;
+}
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface OpenAiBody extends Sampling {
+  model?: string;
+  stream: boolean;
+  include_usage: boolean;
+}
+
+/** A request refused before any work; `type` is llama-server's error type. */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type = status === 400 ? "invalid_request_error" : status === 404 ? "not_found_error" : status === 503 ? "unavailable_error" : "server_error",
+  ) {
+    super(message);
+    this.name = "RequestError";
+  }
+}
+
+type Body = Record<string, unknown>;
+
+function object(body: unknown): Body {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new RequestError(400, "request body must be a JSON object");
+  return body as Body;
+}
+
+function number(b: Body, key: string, fallback: number, opts: { int?: boolean; min?: number; max?: number } = {}): number {
+  const v = b[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new RequestError(400, `"${key}" must be a number`);
+  if (opts.int && !Number.isInteger(v)) throw new RequestError(400, `"${key}" must be a whole number`);
+  if (opts.min !== undefined && v < opts.min) throw new RequestError(400, `"${key}" must be >= ${opts.min}`);
+  if (opts.max !== undefined && v > opts.max) throw new RequestError(400, `"${key}" must be <= ${opts.max}`);
+  return v;
+}
+
+function boolean(b: Body, key: string, fallback: boolean): boolean {
+  const v = b[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "boolean") throw new RequestError(400, `"${key}" must be a boolean`);
+  return v;
+}
+
+function stops(b: Body): string[] {
+  const v = b.stop;
+  if (v === undefined || v === null) return [];
+  if (typeof v === "string") return v === "" ? [] : [v];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) throw new RequestError(400, `"stop" must be a string or an array of strings`);
+  return (v as string[]).filter((s) => s !== "");
+}
+
+function sampling(b: Body, nPredict: number): Sampling {
+  return {
+    n_predict: nPredict,
+    seed: number(b, "seed", -1, { int: true, min: -1, max: 0xffffffff }),
+    temperature: number(b, "temperature", 0, { min: 0 }),
+    top_k: number(b, "top_k", 40, { int: true, min: 0 }),
+    top_p: number(b, "top_p", 0.95, { min: 0, max: 1 }),
+    min_p: number(b, "min_p", 0.05, { min: 0, max: 1 }),
+    stop: stops(b),
+    ignore_eos: boolean(b, "ignore_eos", false),
+  };
+}
+
+/** A prompt: text, token ids, or a one-element array of either (several prompts: not supported). */
+function prompt(v: unknown): string | number[] {
+  if (typeof v === "string") return v;
+  if (Array.isArray(v)) {
+    if (v.length > 0 && v.every((t) => typeof t === "number" && Number.isInteger(t) && t >= 0)) return v as number[];
+    if (v.length === 1) return prompt(v[0]);
+    if (v.length > 1) throw new RequestError(400, `"prompt" with several prompts is not supported; send one request per prompt`);
+  }
+  throw new RequestError(400, `"prompt" must be a string or an array of token ids`);
+}
+
+/** POST /completion (llama-server's native API). */
+export function parseCompletion(raw: unknown): CompletionBody {
+  const b = object(raw);
+  if (b.prompt === undefined) throw new RequestError(400, `"prompt" is required`);
+  const nPredict = number(b, "n_predict", number(b, "max_tokens", -1, { int: true, min: -1 }), { int: true, min: -1 });
+  return { prompt: prompt(b.prompt), stream: boolean(b, "stream", false), ...sampling(b, nPredict) };
+}
+
+function openAiCommon(b: Body, maxKeys: string[]): OpenAiBody {
+  const n = number(b, "n", 1, { int: true, min: 1 });
+  if (n !== 1) throw new RequestError(400, `"n" must be 1: one completion choice per request`);
+  let nPredict = -1;
+  for (const key of maxKeys) if (b[key] !== undefined && b[key] !== null) nPredict = number(b, key, -1, { int: true, min: 0 });
+  const options = b.stream_options;
+  if (options !== undefined && options !== null && (typeof options !== "object" || Array.isArray(options))) throw new RequestError(400, `"stream_options" must be an object`);
+  if (b.model !== undefined && b.model !== null && typeof b.model !== "string") throw new RequestError(400, `"model" must be a string`);
+  return {
+    model: b.model as string | undefined,
+    stream: boolean(b, "stream", false),
+    include_usage: options ? boolean(options as Body, "include_usage", false) : false,
+    ...sampling(b, nPredict),
+  };
+}
+
+/** POST /v1/completions. */
+export function parseOpenAiCompletion(raw: unknown): OpenAiBody & { prompt: string | number[] } {
+  const b = object(raw);
+  if (b.prompt === undefined) throw new RequestError(400, `"prompt" is required`);
+  return { ...openAiCommon(b, ["max_tokens"]), prompt: prompt(b.prompt) };
+}
+
+/** POST /v1/chat/completions; text content only (string or text parts). */
+export function parseChatCompletion(raw: unknown): OpenAiBody & { messages: ChatMessage[] } {
+  const b = object(raw);
+  if (!Array.isArray(b.messages) || b.messages.length === 0) throw new RequestError(400, `"messages" must be a non-empty array`);
+  const messages = b.messages.map((m, i): ChatMessage => {
+    if (typeof m !== "object" || m === null || typeof (m as Body).role !== "string") throw new RequestError(400, `"messages[${i}].role" must be a string`);
+    const { role, content } = m as Body;
+    if (content === undefined || content === null) return { role: role as string, content: "" };
+    if (typeof content === "string") return { role: role as string, content };
+    if (Array.isArray(content)) {
+      let text = "";
+      for (const part of content) {
+        if (typeof part !== "object" || part === null || (part as Body).type !== "text" || typeof (part as Body).text !== "string") {
+          throw new RequestError(400, `"messages[${i}].content": only text parts are supported`);
+        }
+        text += (part as Body).text;
+      }
+      return { role: role as string, content: text };
+    }
+    throw new RequestError(400, `"messages[${i}].content" must be a string or an array of text parts`);
+  });
+  return { ...openAiCommon(b, ["max_tokens", "max_completion_tokens"]), messages };
+}
