@@ -47,7 +47,7 @@ export class EngineSupervisor {
   }
 
   /** Delay before restarting after `reason` (ChildSpec.restartDelay). */
-  crashed(reason: CrashReason, now: number, random: number): number {
+  crashed(reason: CrashReason, now: number, random: number, detail?: string): number {
     const { log, poolId, nodeId, metrics } = this.options;
     const labels = { node_id: nodeId, pool_id: poolId };
     metrics?.engineCrashes.inc({ ...labels, crash_reason: crashLabel(reason) });
@@ -55,7 +55,9 @@ export class EngineSupervisor {
     this.state = r.state;
     this.report(r.events);
     metrics?.restartRate.set(labels, restartsWithin(this.state.storm, now, this.config.storm.windowMs).length);
-    const what = describeCrash(reason);
+    // A classified crash (OOM, CUDA, signal) says it best; a bare exit is clearer with its detail
+    // (e.g. "model not ready: digest mismatch").
+    const what = reason.kind === "exit" && detail ? detail : describeCrash(reason);
     if (r.decision.restart) {
       log.warn(`Engine of pool ${poolId} crashed (${what}); restarting in ${r.decision.delayMs} ms`, {
         pool_id: poolId,

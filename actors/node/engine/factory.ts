@@ -124,7 +124,7 @@ export function engineFactory(options: EngineFactoryOptions): EngineFactory {
           timeouts: { healthMs: options.healthTimeoutMs },
         });
       case "tgi":
-        return new TgiEngine({ baseUrl: pool.url!, clock, timeouts: { healthMs: options.healthTimeoutMs } });
+        return new TgiEngine({ baseUrl: pool.url!, apiKey: pool.api_key_env ? process.env[pool.api_key_env] : undefined, clock, timeouts: { healthMs: options.healthTimeoutMs } });
     }
   };
 }

@@ -72,12 +72,11 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
     restart: "transient",
     // Stopping the engine's process group may take its 5 s grace and a SIGKILL.
     shutdownMs: 10_000,
-    restartDelay: ({ reason, now, random }) =>
-      engineSupervisor.crashed(
-        reason.kind === "failed" && reason.error instanceof ReplicaCrash ? reason.error.reason : { kind: "exit", code: -1 },
-        now,
-        random,
-      ),
+    restartDelay: ({ reason, now, random }) => {
+      const crash = reason.kind === "failed" && reason.error instanceof ReplicaCrash ? reason.error : undefined;
+      // The crash's own message says more than its class (e.g. "model not ready: digest mismatch").
+      return engineSupervisor.crashed(crash?.reason ?? { kind: "exit", code: -1 }, now, random, crash?.message);
+    },
     start: replica({
       nodeId: options.nodeId,
       poolId: pool.id,
@@ -85,7 +84,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
       pool: ref,
       // Read at every (re)start, so a crash restart after a reload loads the new model.
       // A reload names a new model ref; the configured model_file belongs to the configured model.
-      engine: () => options.engineFactory({ ...pool, model, model_file: model === pool.model ? pool.model_file : undefined }, replicaId, system.clock),
+      engine: () => options.engineFactory({ ...pool, model, model_file: model === pool.model ? pool.model_file : undefined, model_digest: model === pool.model ? pool.model_digest : undefined }, replicaId, system.clock),
       log,
       healthIntervalMs: options.healthIntervalMs,
       supervisor: engineSupervisor,

@@ -71,7 +71,7 @@ export type ReplicaMsg =
   | { type: "abort-streams"; error: ErrorEnvelope }
   /** Private: time to poll the engine's health. */
   | { type: "health-tick" }
-  | { type: "health-result"; ready: boolean; live: boolean; error?: string; fatal?: boolean }
+  | { type: "health-result"; ready: boolean; live: boolean; error?: string; reason?: string; fatal?: boolean }
   | { type: "stream-done"; task_id: string; fatal?: string }
   /** Private (process engines): the engine is healthy, or it is gone and why. */
   | { type: "engine-up" }

@@ -75,7 +75,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
 
     const healthResult = (o: Outcome<EngineHealth>): ReplicaMsg =>
       o.ok
-        ? { type: "health-result", ready: o.value.ready, live: o.value.live }
+        ? { type: "health-result", ready: o.value.ready, live: o.value.live, reason: o.value.reason }
         : { type: "health-result", ready: false, live: false, error: describe(o.error), fatal: o.error instanceof EngineError && o.error.fatal };
 
     /**
@@ -227,7 +227,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
               return;
             }
             failures++;
-            if (ready || live !== msg.live) status(false, msg.live, msg.error ?? "engine reports not ready");
+            if (ready || live !== msg.live) status(false, msg.live, msg.error ?? msg.reason ?? "engine reports not ready");
             if (failures >= limit && (msg.error || isManaged(engine))) {
               throw new ReplicaCrash(`engine failed ${failures} health checks: ${msg.error ?? "not ready"}`, { kind: "health_check_failure" });
             }
