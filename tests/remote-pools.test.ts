@@ -2,6 +2,7 @@
 // API key read from an environment variable) and a TGI server, both reached over HTTP.
 
 import { afterEach, expect, test } from "bun:test";
+import { FakeGpuProbe } from "../gpu/index.ts";
 import { poolOf, startCluster, waitForNodes, type Cluster } from "./harness/cluster.ts";
 import { collect, submitTask } from "./harness/sse.ts";
 import { startOpenAiStandin, type OpenAiStandin } from "./standins/openai-server.ts";
@@ -25,12 +26,13 @@ test("an openai pool (vLLM, key from the environment) and a tgi pool stream task
       {
         id: "n1",
         pools: [
-          { id: "remote", engine: "openai", model: "remote-llama", served_model: "served-llama", url: `${vllm.url}/v1`, api_key_env: "TEST_REMOTE_KEY", devices: [], slots: 2, allow_cpu: true },
-          { id: "hf", engine: "tgi", model: "tgi-model", url: tgi.url, devices: [], slots: 1, allow_cpu: true },
+          { id: "remote", engine: "openai", model: "remote-llama", served_model: "served-llama", url: `${vllm.url}/v1`, api_key_env: "TEST_REMOTE_KEY", devices: [], slots: 2, allow_cpu: false },
+          { id: "hf", engine: "tgi", model: "tgi-model", url: tgi.url, devices: [], slots: 1, allow_cpu: false },
         ],
       },
     ],
-    node: { healthIntervalMs: 50 },
+    // A node without GPUs: remote engines run elsewhere, so the GPU-only rule does not hold them.
+    node: { healthIntervalMs: 50, gpu: new FakeGpuProbe({ unavailable: "no NVIDIA driver (test)" }) },
   });
   const c = cluster;
   await waitForNodes(c, (n) => poolOf(n, "n1", "remote")?.ready === true && poolOf(n, "n1", "hf")?.ready === true);

@@ -147,7 +147,9 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   };
   const poolSpecs = options.pools.map((pool) => {
     // GPU-only rule: without GPUs a pool runs only when its config allows the CPU (and says so).
-    const gate = options.gpu ? gpuGate(pool, inventory.gpu) : ({ ok: true, cpu: false } as const);
+    // Remote engines (openai, tgi) run elsewhere: this node's GPUs do not matter to them.
+    const remote = pool.engine === "openai" || pool.engine === "tgi";
+    const gate = options.gpu && !remote ? gpuGate(pool, inventory.gpu) : ({ ok: true, cpu: false } as const);
     if (gate.ok && gate.cpu) log.warn(gate.reason, { pool_id: pool.id });
     // Without a GPU probe (tests, dev) a pool with no devices runs on the CPU.
     if ((gate.ok && gate.cpu) || (!options.gpu && pool.devices.length === 0)) cpuPools.add(pool.id);
