@@ -180,7 +180,7 @@ export type TaskEngineMsg =
       tokens_in?: number;
     }
   | { type: "engine-token"; t: string; i: number }
-  | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled" }
+  | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number }
   | { type: "engine-error"; error: ErrorEnvelope };
 
 export type TaskSinkRef = ActorRef<TaskEngineMsg>;

@@ -134,7 +134,7 @@ describe("submit", () => {
       { type: "started", engine_version: "llamacpp-x" },
       { type: "token", t: "Hel", i: 0 },
       { type: "token", t: "lo", i: 1 },
-      { type: "end", tokens_out: 2, decode_ms: 13, stop_reason: "length" },
+      { type: "end", tokens_out: 2, decode_ms: 13, stop_reason: "length", tokens_in: 3 }, // the final chunk's prompt count
     ]);
   });
 

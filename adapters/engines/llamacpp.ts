@@ -195,11 +195,13 @@ export class LlamaCppEngine implements EngineAdapter {
             if (typeof data.content === "string" && data.content !== "") yield { type: "token", t: data.content, i: i++ };
             if (data.stop === true) {
               const ms = data.timings?.predicted_ms;
+              const promptTokens = typeof data.tokens_evaluated === "number" ? data.tokens_evaluated : data.timings?.prompt_n;
               return yield {
                 type: "end",
                 tokens_out: typeof data.tokens_predicted === "number" ? data.tokens_predicted : i,
                 decode_ms: typeof ms === "number" ? Math.round(ms) : this.clock.now() - startedAt,
                 stop_reason: stopReason(data),
+                ...(typeof promptTokens === "number" ? { tokens_in: promptTokens } : {}),
               };
             }
           }

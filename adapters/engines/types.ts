@@ -17,7 +17,8 @@ export interface EngineRequest {
 export type EngineEvent =
   | { type: "started"; engine_version: string; tokens_in?: number }
   | { type: "token"; t: string; i: number }
-  | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled" };
+  /** `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end. */
+  | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number };
 
 /** Error codes an engine stream can end with; they map 1:1 onto the API's error codes. */
 export type EngineErrorCode = "WORKER_RESET" | "DECODE_TIMEOUT" | "POOL_UNAVAILABLE" | "INTERNAL";

@@ -134,6 +134,8 @@ export const EndData = z.object({
   canceled: z.boolean().optional(),
   /** Why generation stopped: max_tokens reached, a stop condition (EOS, stop string), or a cancel. */
   stop_reason: z.enum(["length", "stop", "canceled"]).optional(),
+  /** Prompt tokens as the engine counted them, when it reports them only at the end. */
+  tokens_in: z.number().int().optional(),
 });
 export const MetricsData = z
   .object({

@@ -222,7 +222,18 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             kv_warmth: kvWarmth,
             model_id: spec.model_ref,
           });
-          finish({ type: "end", data: { tokens_out: tokens, decode_time_ms: decode, decode_ms: decode, stop_reason: msg.stop_reason === "canceled" ? "stop" : msg.stop_reason } });
+          const promptTokens = tokensIn ?? msg.tokens_in;
+          if (tokensIn === undefined && msg.tokens_in) metrics.tokensIn.inc(labels, msg.tokens_in);
+          finish({
+            type: "end",
+            data: {
+              tokens_out: tokens,
+              decode_time_ms: decode,
+              decode_ms: decode,
+              stop_reason: msg.stop_reason === "canceled" ? "stop" : msg.stop_reason,
+              ...(promptTokens !== undefined ? { tokens_in: promptTokens } : {}),
+            },
+          });
           return;
         }
         case "engine-error":

@@ -104,7 +104,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             }
           : ev.type === "token"
             ? { type: "engine-token" as const, t: ev.t, i: ev.i }
-            : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason };
+            : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason, ...(ev.tokens_in !== undefined ? { tokens_in: ev.tokens_in } : {}) };
       if (ev.type === "end") closing(stream);
       return stream.sink.tell(msg).ok;
     };
