@@ -7,7 +7,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { memoryLinkPair } from "../adapters/transport/index.ts";
-import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../gpu/index.ts";
+import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel, openNvml } from "../gpu/index.ts";
 import { exitOnFatal, processLogger, runMain, UsageError, VERSION } from "./cli.ts";
 import { controlSettings } from "./control/config.ts";
 import { runControl } from "./control/run.ts";
@@ -47,6 +47,8 @@ await runMain(log, async () => {
     node = await startNode({
       nodeId: "local",
       pools: [pool],
+      // A real model offloads to the GPUs when there are any; the tiny one stays on the CPU.
+      ...(values.model ? { gpu: openNvml() } : {}),
       log,
       version: VERSION,
       onFatal: exitOnFatal(log),
