@@ -76,8 +76,8 @@ describe("mock llama-server", () => {
     const dir = mkdtempSync(join(tmpdir(), "llorch-model-"));
     dirs.push(dir);
     writeFileSync(join(dir, "tiny.gguf"), "GGUF");
-    const engine = launch(["--model", join(dir, "tiny.gguf"), "--load-ms", "400", "--slots", "3", "--ctx", "1024", "--build-info", "b42-test"]);
-    // The first answer comes while the model is still loading (400 ms is far beyond start-up).
+    const engine = launch(["--model", join(dir, "tiny.gguf"), "--load-ms", "2500", "--slots", "3", "--ctx", "1024", "--build-info", "b42-test"]);
+    // The first answer comes while the model is still loading (2.5 s is far beyond start-up, also on a busy machine).
     let loading: Response | undefined;
     while (!loading) loading = await fetch(`${engine.url}/health`).catch(() => undefined);
     expect(loading.status).toBe(503);

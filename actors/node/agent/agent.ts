@@ -167,9 +167,13 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
           // ride on the periodic heartbeat rather than triggering one.
           case "gpu-sample":
             gpus = msg.gpus;
+            // The driver answers again: pools held down by the fault may serve.
+            if (gpuError !== undefined) for (const pool of options.pools.values()) pool.tell({ type: "gpu-fault" });
             gpuError = undefined;
             return;
           case "gpu-error":
+            // A driver error (digest §7.5): the GPU pools go unready with the reason until it clears.
+            if (gpuError !== msg.message) for (const pool of options.pools.values()) pool.tell({ type: "gpu-fault", message: msg.message });
             gpuError = msg.message;
             return;
           case "pool-health":

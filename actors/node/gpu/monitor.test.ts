@@ -82,15 +82,17 @@ test("utilisation NOT_SUPPORTED leaves gpu_utilization out rather than reading 0
   expect(heard.at(-1)).toMatchObject({ type: "gpu-sample", gpus: [expect.not.objectContaining({ utilization_gpu_percent: expect.anything() })] });
 });
 
-test("a lost GPU is reported, then dropped from samples and series; it comes back when it recovers", async () => {
+test("a lost GPU is reported, then dropped from samples and series but still reported as a fault; it comes back when it recovers", async () => {
   const probe = new FakeGpuProbe({ devices: 2 });
   const { clock, heard, metrics, monitor } = await setup(probe);
   probe.failDevice(1);
   await clock.advance(INTERVAL);
   expect(heard.at(-1)).toEqual({ type: "gpu-error", message: "nvmlDeviceGetMemoryInfo failed: NVML_ERROR_GPU_IS_LOST" });
 
+  // Still lost: GPU 0 keeps being sampled (its series stay), but the agent hears a fault, not a
+  // clean sample, so the pools do not look healthy while a GPU is gone.
   await clock.advance(INTERVAL);
-  expect(heard.at(-1)).toMatchObject({ type: "gpu-sample", gpus: [{ index: 0 }] });
+  expect(heard.at(-1)).toEqual({ type: "gpu-error", message: "GPU 1: nvmlDeviceGetMemoryInfo failed: NVML_ERROR_GPU_IS_LOST" });
   expect(Object.keys(await series(metrics, "vram_used_bytes"))).toEqual(["0"]);
   expect((await monitor.ask({ type: "inventory" })).gpu.device_errors).toEqual([
     { index: 1, code: NVML.GPU_IS_LOST, name: "NVML_ERROR_GPU_IS_LOST", message: "nvmlDeviceGetMemoryInfo failed: NVML_ERROR_GPU_IS_LOST" },

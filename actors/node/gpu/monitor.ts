@@ -103,6 +103,13 @@ export function gpuMonitor(options: GpuMonitorOptions): ActorFactory<GpuMonitorM
       }
       const gpus = sampledGpus(inv.gpu.devices, samples);
       publish(gpus);
+      // A GPU that stopped answering is left out of the list, but it is still a fault: the pools
+      // must not look healthy because the lost device is no longer sampled.
+      const lost = inv.gpu.device_errors?.[0];
+      if (lost) {
+        agent.tell({ type: "gpu-error", message: `GPU ${lost.index}: ${lost.message}` });
+        return;
+      }
       // A full mailbox drops nothing important: the next interval brings a fresher sample.
       agent.tell({ type: "gpu-sample", gpus });
     };

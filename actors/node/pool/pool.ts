@@ -47,10 +47,13 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       lastError: options.unavailable,
     };
 
+    // Engines elsewhere (openai, tgi) do not use this node's GPUs.
+    const usesGpu = options.engine !== "openai" && options.engine !== "tgi";
+    let gpuFault: string | undefined;
     const snapshot = (): PoolView => ({
       pool_id: poolId,
-      // Draining takes the pool out of placement at once (digest: readiness 0).
-      ready: state.engineReady && !state.draining,
+      // Draining takes the pool out of placement at once (digest: readiness 0); so does a GPU fault.
+      ready: state.engineReady && !state.draining && gpuFault === undefined,
       draining: state.draining,
       engine: options.engine,
       engine_version: state.engineVersion,
@@ -62,7 +65,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       // Models present on the node, ready or not: a restarting pool still holds its model, so
       // tasks for it queue instead of being refused; placement checks readiness separately.
       models_available: [state.model],
-      last_error: state.lastError,
+      last_error: gpuFault ? `GPU driver error: ${gpuFault}` : state.lastError,
     });
     const publish = () => options.agent.tell({ type: "pool-status", snapshot: snapshot() });
     const health = (): NodePoolHealth => ({
@@ -144,6 +147,12 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             }
             return;
           }
+          case "gpu-fault":
+            if (!usesGpu || gpuFault === msg.message) return;
+            gpuFault = msg.message;
+            log[gpuFault ? "error" : "info"](gpuFault ? `Pool ${poolId} is not ready: GPU driver error: ${gpuFault}` : `Pool ${poolId}: the GPU driver answers again`, { pool_id: poolId });
+            publish();
+            return;
           case "engine-note":
             state.lastError = msg.last_error;
             publish();

@@ -20,6 +20,8 @@ export type PoolMsg =
     }
   /** From a replica: a request finished (any way) and its slot is free. */
   | { type: "released"; task_id: string }
+  /** From the agent: the GPU driver failed (message) or answers again (no message). */
+  | { type: "gpu-fault"; message?: string }
   /** From the engine's restart policy: why the engine is down and when it comes back. */
   | { type: "engine-note"; last_error: string }
   /** From the replica: the stream's last event is on its way to the task; `released` follows. */
