@@ -52,3 +52,31 @@ test("a digest mismatch keeps the pool unready and says why", async () => {
   const nodes = await waitForNodes(c, (n) => /digest/i.test(poolOf(n, "n1", "p0")?.last_error ?? ""));
   expect(poolOf(nodes, "n1", "p0")).toMatchObject({ ready: false, last_error: expect.stringContaining(digest) });
 }, 30_000);
+
+test("while a model downloads, the pool says how far it got", async () => {
+  // A server that trickles the file: 16 chunks, 40 ms apart.
+  const chunks = Array.from({ length: 16 }, (_, k) => body.slice(k * 4096, (k + 1) * 4096));
+  const slow = Bun.serve({
+    port: 0,
+    fetch: () =>
+      new Response(
+        new ReadableStream({
+          async pull(c) {
+            const next = chunks.shift();
+            if (!next) return c.close();
+            await Bun.sleep(40);
+            c.enqueue(next);
+          },
+        }),
+        { headers: { "content-length": String(body.length) } },
+      ),
+  });
+  try {
+    const c = await start({ ...pool(`sha256:${digest}`), model: `http://127.0.0.1:${slow.port}/models/slow.gguf` });
+    const during = await waitForNodes(c, (n) => (poolOf(n, "n1", "p0")?.last_error ?? "").startsWith("preparing the model (download"));
+    expect(poolOf(during, "n1", "p0")?.ready).toBe(false);
+    await waitForNodes(c, (n) => poolOf(n, "n1", "p0")?.ready === true);
+  } finally {
+    slow.stop(true);
+  }
+}, 30_000);

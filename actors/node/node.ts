@@ -99,6 +99,14 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       models: options.models,
       onCpu: (poolId) => cpuPools.has(poolId),
       onModelStep: (poolId, step) => {
+        // While a model downloads or is verified, the pool says so (GET /v2/nodes, pool health).
+        // Every 5 % at most: each note is a snapshot the control plane hears at once.
+        const bucket = `${step.status}/${step.phase}/${Math.floor((step.pct ?? 0) / 5)}`;
+        if ((step.status === "running" || step.status === "pending") && prepNoted.get(poolId) !== bucket) {
+          prepNoted.set(poolId, bucket);
+          const pct = step.pct !== undefined ? ` ${step.pct}%` : "";
+          poolRefs.get(poolId)?.tell({ type: "engine-note", last_error: `preparing the model (${step.phase}${pct}): ${step.description}` });
+        }
         if (step.status === "running" && step.phase !== "download") return;
         const level = step.status === "failed" ? "warn" : "info";
         log[level](`Model of pool ${poolId}: ${step.description} (${step.status}${step.pct !== undefined ? `, ${step.pct}%` : ""})`, {
@@ -111,6 +119,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       },
     });
   const poolRefs = new Map<string, PoolRef>();
+  const prepNoted = new Map<string, string>();
   const inventory = hostInventory(options.gpu);
   const treeOptions = (pool: PoolConfig, factory: EngineFactory) => ({
     system,
