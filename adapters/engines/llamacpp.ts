@@ -9,7 +9,8 @@
 // from the process's exit, not from one broken socket.
 
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { RealClock, type Clock, type Timer } from "../../runtime/index.ts";
+import { RealClock, type Clock } from "../../runtime/index.ts";
+import { deadline } from "./http-stream.ts";
 import { EngineError, type EngineAdapter, type EngineErrorCode, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 
 export interface LlamaCppEngineOptions {
@@ -26,15 +27,6 @@ export interface LlamaCppEngineOptions {
   /** Engine version until /props has told us the build. */
   version?: string;
   clock?: Clock;
-}
-
-class Timeout extends Error {}
-
-/** An abort signal that fires after `ms` of the clock; `cancel()` disarms it. */
-function deadline(clock: Clock, ms: number | undefined, what: string): { signal: AbortSignal; cancel(): void; fired(): boolean } {
-  const c = new AbortController();
-  const timer: Timer | undefined = ms === undefined ? undefined : clock.setTimeout(() => c.abort(new Timeout(`${what} took longer than ${ms} ms`)), ms);
-  return { signal: c.signal, cancel: () => timer?.cancel(), fired: () => c.signal.aborted };
 }
 
 /** llama-server `stop_type` (or the older `stopped_*` flags) → our stop reason. */

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { flushMicrotasks, SimClock } from "../../runtime/index.ts";
 import { startOpenAiStandin, type OpenAiStandin, type OpenAiStandinOptions } from "../../tests/standins/openai-server.ts";
-import { OpenAiEngine, redactSecrets, type OpenAiEngineOptions } from "./openai.ts";
+import { redactSecrets } from "./http-stream.ts";
+import { OpenAiEngine, type OpenAiEngineOptions } from "./openai.ts";
 import { EngineError, type EngineEvent, type EngineRequest } from "./types.ts";
 
 const KEY = "sk-test-0123456789abcdefghijklmnop";

@@ -11,7 +11,7 @@
 // TGI has no ignore-EOS parameter; a request asking for it still stops at EOS.
 
 import { RealClock, type Clock } from "../../runtime/index.ts";
-import { codeForStatus, deadline, redactSecrets, sseStream, type HttpEngineHealth, type HttpEngineTimeouts } from "./openai.ts";
+import { codeForStatus, deadline, redactSecrets, sseStream, type HttpEngineHealth, type HttpEngineTimeouts } from "./http-stream.ts";
 import { EngineError, type EngineAdapter, type EngineErrorCode, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
 
 export interface TgiEngineOptions {
