@@ -1,9 +1,8 @@
 // A task's stream for the OpenAI surface: as `data: {chunk}` lines ending in `data: [DONE]`
 // (stream: true), or collected into one answer (stream: false).
 //
-// Backpressure as in ../sse.ts: Bun pulls the body only as fast as the socket drains, lines wait
-// in `pending` until then, and a task has at most max_tokens tokens, so the backlog is bounded by
-// the task. Metrics frames are not part of OpenAI's stream and are never queued.
+// Backpressure as in ../sse.ts (both write through ../pulled-stream.ts): lines wait until the
+// reader pulls, and a task has at most max_tokens tokens, so the backlog is bounded by the task. Metrics frames are not part of OpenAI's stream and are never queued.
 //
 // A stream that fails after it began (WORKER_RESET, a task evicted from the queue, a cancel from
 // elsewhere) sends `data: {"error":{...}}` and ends without [DONE]: the openai client raises
@@ -12,11 +11,11 @@
 
 import type { z } from "zod";
 import type { ControlPort, StreamSink, Subscription } from "../port.ts";
+import { createPulledStream } from "../pulled-stream.ts";
 import type { EndData, ErrorEnvelope, StartedData } from "../schemas.ts";
 import { canceledError, fromEnvelope } from "./errors.ts";
 import { deltaChunk, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
 
-const encoder = new TextEncoder();
 const DONE = "data: [DONE]\n\n";
 
 export interface ChunkStream {
@@ -31,63 +30,13 @@ export interface ChunkStream {
 }
 
 export function createChunkStream(signal: AbortSignal): ChunkStream {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let pending: string[] = [];
-  let finished = false; // the last line is queued
-  let closed = false;
-  let left = false;
-  let subscription: Subscription | undefined;
-
-  const leave = () => {
-    if (closed || left) return;
-    left = true;
-    pending = [];
-    subscription?.unsubscribe({ cancelIfLast: true });
-  };
-  const flush = () => {
-    if (closed || left) return;
-    if (pending.length > 0 && (controller.desiredSize ?? 0) > 0) {
-      // Taken before enqueue: enqueue can call pull (this function) again synchronously.
-      const text = pending.join("");
-      pending = [];
-      controller.enqueue(encoder.encode(text));
-    }
-    if (finished && pending.length === 0) {
-      closed = true;
-      signal.removeEventListener("abort", leave);
-      controller.close();
-    }
-  };
-  const write = (line: string, last = false) => {
-    if (finished || left) return;
-    pending.push(line);
-    finished = last;
-    flush();
-  };
-
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-        // Bun sends the response head with the first chunk; a queued task may say nothing for a
-        // while, and the client's create() resolves only once the head is in. Comments are ignored.
-        c.enqueue(encoder.encode(": stream open\n\n"));
-      },
-      pull: flush,
-      cancel: leave,
-    },
-    { highWaterMark: 1 },
-  );
-  signal.addEventListener("abort", leave, { once: true });
+  const stream = createPulledStream(signal);
   return {
-    body,
-    send: (data) => write(`data: ${JSON.stringify(data)}\n\n`),
-    done: () => write(DONE, true),
-    fail: (data) => write(`data: ${JSON.stringify(data)}\n\n`, true),
-    attach(s) {
-      subscription = s;
-      if (left) s.unsubscribe({ cancelIfLast: true });
-    },
+    body: stream.body,
+    send: (data) => stream.write(`data: ${JSON.stringify(data)}\n\n`),
+    done: () => stream.write(DONE, true),
+    fail: (data) => stream.write(`data: ${JSON.stringify(data)}\n\n`, true),
+    attach: stream.attach,
   };
 }
 
