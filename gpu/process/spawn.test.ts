@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { mockEngineArgv } from "../engines/mock-engine.ts";
 import { classifyExit, readLogTail } from "./classify.ts";
 import { isAlive, readPidFile } from "./pidfile.ts";
-import { freePort, HealthWaitError, spawnEngine, waitHealthy, type EngineProcess } from "./spawn.ts";
+import { dieWithParentArgv, freePort, HealthWaitError, PARENT_GONE_EXIT, spawnEngine, waitHealthy, type EngineProcess } from "./spawn.ts";
 import { stopGroup } from "./stop.ts";
 
 const started: EngineProcess[] = [];
@@ -143,10 +143,26 @@ await new Promise(() => {});`,
       await parent.exited;
       // The kernel delivers the parent-death signal when the parent is gone; wait on the engine's
       // own exit through its /proc entry rather than on time.
-      for (let i = 0; i < 1000 && isAlive(enginePid); i++) await Bun.sleep(5);
+      const deadline = performance.now() + 5000;
+      while (isAlive(enginePid) && performance.now() < deadline) await Bun.sleep(5);
       expect(isAlive(enginePid)).toBe(false);
     } finally {
       parent.kill("SIGKILL");
     }
+  }, 15_000);
+
+  // The instant between spawn and setpriv's prctl(): a parent that dies there never signals, so
+  // the engine must notice its parent changed and not start at all.
+  test.skipIf(!dieWithParentArgv(["true"]))("an engine whose starter is already gone does not start; with its starter alive it does", async () => {
+    dir = mkdtempSync(join(tmpdir(), "llorch-pdeath-"));
+    const marker = join(dir, "ran");
+    const engine = ["sh", "-c", `printf '%s|' "$@" > ${JSON.stringify(marker)}`, "engine", "a b", "c"];
+    const gone = Bun.spawn(dieWithParentArgv(engine, 1)!, { stdout: "ignore", stderr: "pipe" });
+    expect(await gone.exited).toBe(PARENT_GONE_EXIT);
+    expect(existsSync(marker)).toBe(false);
+
+    const alive = Bun.spawn(dieWithParentArgv(engine)!, { stdout: "ignore", stderr: "pipe" });
+    expect(await alive.exited).toBe(0);
+    expect(readFileSync(marker, "utf8")).toBe("a b|c|");
   });
 });

@@ -29,14 +29,34 @@ export interface SpawnEngineOptions {
   cudaVisibleDevices?: string;
   /**
    * Kill the engine when this process dies, even by SIGKILL (default true): the engine runs
-   * through util-linux `setpriv --pdeathsig KILL`, which execs it in place (same pid). Without
-   * setpriv the engine outlives a killed node until the next node start reaps it.
+   * through util-linux `setpriv --pdeathsig KILL` and a parent check (see dieWithParentArgv),
+   * which exec it in place (same pid). Without setpriv the engine outlives a killed node until
+   * the next node start reaps it.
    */
   dieWithParent?: boolean;
   clock?: Clock;
 }
 
 const SETPRIV = Bun.which("setpriv");
+const SH = Bun.which("sh");
+
+/** Exit code of an engine that did not start because the process that started it was already gone. */
+export const PARENT_GONE_EXIT = 125;
+
+// Runs after setpriv has set the parent-death signal and before the engine is exec'd: a parent
+// that died before prctl() would never signal, so a changed getppid() ($PPID) means "gone".
+const PARENT_CHECK = `[ "$PPID" = "$1" ] || exit ${PARENT_GONE_EXIT}; shift; exec "$@"`;
+
+/**
+ * The argv that ties `argv` to process `parentPid`: `setpriv --pdeathsig KILL` then a shell that
+ * checks the parent is still the same one, then the engine exec'd in place (the pid never
+ * changes). Without the check, a parent killed in the instant between spawn and prctl() would
+ * leave the engine running forever. Undefined when setpriv or sh is missing.
+ */
+export function dieWithParentArgv(argv: readonly string[], parentPid = process.pid): string[] | undefined {
+  if (!SETPRIV || !SH) return undefined;
+  return [SETPRIV, "--pdeathsig", "KILL", "--", SH, "-c", PARENT_CHECK, "llorch-engine", String(parentPid), ...argv];
+}
 
 export interface EngineProcess {
   /** Process id, also the process group id (the child leads its own group). */
@@ -90,7 +110,7 @@ export function spawnEngine(options: SpawnEngineOptions): EngineProcess {
       // detached: setsid() in the child, so it leads a new session and process group.
       // Checked here: through setpriv a missing program would only show as an exit code 127.
       if (!Bun.which(options.argv[0]!)) throw new Error(`${options.argv[0]} is not an executable program`);
-      const argv = options.dieWithParent !== false && SETPRIV ? [SETPRIV, "--pdeathsig", "KILL", "--", ...options.argv] : [...options.argv];
+      const argv = (options.dieWithParent !== false && dieWithParentArgv(options.argv)) || [...options.argv];
       proc = Bun.spawn(argv, {
         cwd: options.cwd,
         env: buildEnv(options),
