@@ -1,4 +1,4 @@
-// Pools control against an in-process cluster: /v2/pools/{id}/health, drain and reload are
+// Pools control against an in-process cluster: /v2/pools/{id}/health, drain, reload and preload are
 // forwarded to the nodes over the node link and act on real (mock) engines.
 
 import { afterAll, afterEach, expect, test } from "bun:test";
@@ -214,4 +214,75 @@ test("bad bodies are 400 INVALID_PARAMS; unknown pools are 404 for drain and rel
   expect((await postJson(pools("nope", "reload"), { new_model_ref: "x" })).json).toMatchObject({ code: "NOT_FOUND" });
   // Nothing above touched the pool.
   expect(await listedPool(cluster, "n1", "p0")).toMatchObject({ ready: true, draining: false, models_available: ["tiny"] });
+});
+
+test("preload: a drained pool comes back (empty body) and a queued task runs there; a ready pool answers already", async () => {
+  cluster = await startCluster({ nodes: [{ id: "n1", pools: [mockPool("p0")] }] });
+  await cluster.ready();
+  const stopped = whenEvent(nodeSystem(cluster, "n1"), (e) => e.type === "stopped" && e.path === "node/pool-p0/replica-0");
+  expect((await postJson(pools("p0", "drain"), { deadline_ms: 0 })).status).toBe(202);
+  await stopped;
+  expect((await getJsonStatus(pools("p0", "health"))).json).toMatchObject({ live: false, ready: false, draining: true });
+  const queued = await submitTask(cluster.url, { model_ref: "tiny", prompt: "waits for the preload", max_tokens: 3 });
+  expect(queued.status).toBe(202);
+
+  const res = await fetch(pools("p0", "preload"), { method: "POST" });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as any;
+  expect(body).toMatchObject({ pool_id: "p0", ready: true, nodes: [{ node_id: "n1", ready: true, already: false, model: "tiny", engine_version: "mock-1" }] });
+  expect(typeof body.duration_ms).toBe("number");
+  expect(await listedPool(cluster, "n1", "p0")).toMatchObject({ ready: true, draining: false });
+  const frames = (await collect(`${cluster.url}${queued.json.streams.sse}`)).frames;
+  expect(events(frames)).toEqual(["started", "token", "token", "token", "end"]);
+  expect(frames[0]!.data).toMatchObject({ node_id: "n1", pool_id: "p0" });
+
+  const again = await postJson(pools("p0", "preload"), {});
+  expect(again.status).toBe(200);
+  expect(again.json.nodes).toEqual([expect.objectContaining({ node_id: "n1", ready: true, already: true, duration_ms: 0 })]);
+});
+
+test("a preload whose engine cannot start is 503 POOL_UNREADY 'preload failed'; the pool stays drained", async () => {
+  let made = 0;
+  cluster = await startCluster({
+    nodes: [{ id: "n1", pools: [mockPool("p0")] }],
+    // The first engine loads; the one the preload starts finds no model file.
+    engineFactory: (pool, _r, clock) => new MockEngine({ clock, model: ++made > 1 ? missing : pool.model }),
+  });
+  await cluster.ready();
+  const stopped = whenEvent(nodeSystem(cluster, "n1"), (e) => e.type === "stopped" && e.path === "node/pool-p0/replica-0");
+  await postJson(pools("p0", "drain"), { deadline_ms: 0 });
+  await stopped;
+  const res = await postJson(pools("p0", "preload"), { node_id: "n1" });
+  expect(res.status).toBe(503);
+  expect(res.json).toMatchObject({ code: "POOL_UNREADY", retriable: true, pool_id: "p0" });
+  expect(res.json.message).toStartWith("preload failed: ");
+  expect(res.json.message).toContain("does not exist");
+  expect(res.json.nodes).toEqual([expect.objectContaining({ node_id: "n1", ready: false, model: "tiny" })]);
+  const health = (await getJsonStatus(pools("p0", "health"))).json;
+  expect(health).toMatchObject({ live: false, ready: false, draining: true });
+  expect(health.last_error).toStartWith("preload failed: ");
+  expect(await listedPool(cluster, "n1", "p0")).toMatchObject({ ready: false, draining: true });
+});
+
+test("preload while a reload runs is 409; bad bodies are 400; unknown pools and nodes are 404", async () => {
+  cluster = await startCluster({ nodes: [{ id: "n1", pools: [mockPool("p0", "tiny", { mock: { token_delay_ms: 10 } })] }] });
+  await cluster.ready();
+  for (const [body, mentions] of [[{ surprise: 1 }, ""], ["{not json", "JSON"], [{ node_id: "" }, "node_id"]] as const) {
+    const res = await postJson(pools("p0", "preload"), body);
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ code: "INVALID_PARAMS", message: expect.stringContaining(mentions) });
+  }
+  expect((await postJson(pools("nope", "preload"), {})).json).toMatchObject({ code: "NOT_FOUND" });
+  expect((await postJson(pools("p0", "preload"), { node_id: "n9" })).status).toBe(404);
+
+  const busy = await submitTask(cluster.url, { model_ref: "tiny", prompt: "busy", max_tokens: 20 });
+  const stream = await readUntil(`${cluster.url}${busy.json.streams.sse}`, (f) => tokens(f) >= 1);
+  const reloading = whenEvent(nodeSystem(cluster, "n1"), (e) => e.type === "delivered" && e.path === "node/pool-p0/manager" && e.msg === "reload");
+  const reload = postJson(pools("p0", "reload"), { new_model_ref: modelFile, deadline_ms: 10_000 });
+  await reloading;
+  const refused = await postJson(pools("p0", "preload"), {});
+  expect(refused.status).toBe(409);
+  expect(refused.json).toMatchObject({ code: "POOL_UNAVAILABLE", retriable: true, message: "pool p0 is busy: a reload is under way" });
+  expect(events(await stream.rest()).at(-1)).toBe("end");
+  expect((await reload).status).toBe(200);
 });

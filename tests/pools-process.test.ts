@@ -1,6 +1,6 @@
-// Drain and reload of a pool whose engine is a child process: a reload to a model file that does
+// Drain, reload and preload of a pool whose engine is a child process: a reload to a model file that does
 // not exist rolls back to the old engine (409); one to an existing file swaps the process; a
-// drain stops the engine process once in-flight work is done.
+// drain stops the engine process once in-flight work is done; a preload starts a new one.
 
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
@@ -84,4 +84,24 @@ test("a drain lets the running task finish, then stops the engine process", asyn
   expect(isAlive(engine)).toBe(false);
   const { samples } = parseExposition(await c.nodeMetrics.get("n1")!.registry.metrics());
   expect(samples.find((s) => s.name === "drain_duration_ms_count")?.value).toBe(1);
+}, 30_000);
+
+test("a preload starts a drained pool's engine process again; the pool serves and the preload is counted", async () => {
+  const c = await start();
+  const first = pid(c);
+  expect((await post(c, "drain", { deadline_ms: 0 })).status).toBe(202);
+  await waitForNodes(c, (n) => poolOf(n, "n1", "p0")?.ready === false && !existsSync(join(c.runtimeDirs.get("n1")!, "p0.pid")));
+  expect(isAlive(first)).toBe(false);
+
+  const res = await fetch(`${c.url}/v2/pools/p0/preload`, { method: "POST" });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ pool_id: "p0", ready: true, nodes: [{ node_id: "n1", ready: true, already: false }] });
+  const second = pid(c);
+  expect(second).not.toBe(first);
+  expect(isAlive(second)).toBe(true);
+  expect(poolOf(await c.control.plane.port.nodes(), "n1", "p0")).toMatchObject({ ready: true, draining: false });
+  const t = await submitTask(c.url, { model_ref: "tiny", prompt: "back again", max_tokens: 3 });
+  expect((await collect(`${c.url}${t.json.streams.sse}`)).frames.at(-1)).toMatchObject({ event: "end", data: { tokens_out: 3 } });
+  const { samples } = parseExposition(await c.nodeMetrics.get("n1")!.registry.metrics());
+  expect(samples.find((s) => s.name === "pool_preload_total" && s.labels.outcome === "ready")?.value).toBe(1);
 }, 30_000);

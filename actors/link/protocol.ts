@@ -57,9 +57,12 @@ export const PoolReloadPayload = z
     drain_deadline_ms: z.number().int().min(0),
   })
   .strict();
+/** Start a drained pool's engine again (or wait for a restarting one) and answer once it is ready. */
+export const PoolPreloadPayload = z.object({ type: z.literal("pool-preload"), pool_id: z.string().min(1).max(128) }).strict();
 export type PoolHealthMsg = z.infer<typeof PoolHealthPayload>;
 export type PoolDrainMsg = z.infer<typeof PoolDrainPayload>;
 export type PoolReloadMsg = z.infer<typeof PoolReloadPayload>;
+export type PoolPreloadMsg = z.infer<typeof PoolPreloadPayload>;
 
 /** Why a pool operation did not go through; the control plane maps reasons onto HTTP statuses. */
 export const PoolOpReason = z.enum([
@@ -73,8 +76,10 @@ export const PoolOpReason = z.enum([
   "rolled_back",
   /** The new engine failed and so did the old one's restart. */
   "rollback_failed",
-  /** The pool's manager did not answer (restarting). */
+  /** The pool's manager did not answer (restarting), or the pool may not run on this node. */
   "unavailable",
+  /** A preloaded engine did not become ready; a drained pool stays drained. */
+  "preload_failed",
 ]);
 export type PoolOpReason = z.infer<typeof PoolOpReason>;
 
@@ -95,8 +100,8 @@ export const NodePoolHealth = z.object({
   /** Takes new work: engine ready and not draining. */
   ready: z.boolean(),
   draining: z.boolean(),
-  /** A drain or reload under way. */
-  operation: z.enum(["drain", "reload"]).optional(),
+  /** A drain, reload or preload under way. */
+  operation: z.enum(["drain", "reload", "preload"]).optional(),
   engine: z.string(),
   engine_version: z.string().optional(),
   model: z.string(),
@@ -145,18 +150,35 @@ export const PoolReloadReply = z.discriminatedUnion("ok", [
 ]);
 export type PoolReloadReply = z.infer<typeof PoolReloadReply>;
 
+export const PoolPreloadReply = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    node_id: z.string(),
+    pool_id: z.string(),
+    /** The pool was already ready: nothing was started or waited for. */
+    already: z.boolean(),
+    model: z.string(),
+    engine_version: z.string().optional(),
+    duration_ms: z.number().int().min(0),
+  }),
+  PoolOpFailure.extend({ model: z.string().optional(), duration_ms: z.number().int().min(0).optional() }),
+]);
+export type PoolPreloadReply = z.infer<typeof PoolPreloadReply>;
+
 /** Control → node agent. */
 export type AgentMsg =
   | { type: "dispatch"; task_id: string; pool_id: string; request: EngineRequest; sink: TaskSinkRef }
   | { type: "cancel"; task_id: string; pool_id: string }
   | PoolHealthMsg
   | PoolDrainMsg
-  | PoolReloadMsg;
+  | PoolReloadMsg
+  | PoolPreloadMsg;
 
 export interface AgentLinkReplies {
   "pool-health": PoolHealthReply;
   "pool-drain": PoolDrainReply;
   "pool-reload": PoolReloadReply;
+  "pool-preload": PoolPreloadReply;
 }
 
 /** Typed for tells; every agent answers the pool asks, see `asPoolsAgent`. */

@@ -149,7 +149,7 @@ describe("the control plane's document", () => {
     }
   });
 
-  test("every POST has its request body, except the two that take none", () => {
+  test("every POST has its request body, except the two that take none; preload's is optional", () => {
     const bodiless = new Set(["/v2/tasks/{id}/cancel", "/v2/catalog/models/{id}/verify"]);
     const expected: Record<string, string> = {
       "/v2/tasks": "TaskRequestV2",
@@ -160,6 +160,7 @@ describe("the control plane's document", () => {
       "/v2/artifacts": "ArtifactV2",
       "/v2/pools/{id}/drain": "PoolDrainRequest",
       "/v2/pools/{id}/reload": "PoolReloadRequest",
+      "/v2/pools/{id}/preload": "PoolPreloadRequest",
       "/v1/chat/completions": "ChatCompletionRequest",
       "/v1/completions": "CompletionRequest",
     };
@@ -172,6 +173,7 @@ describe("the control plane's document", () => {
         continue;
       }
       expect(op.requestBody?.content["application/json"].schema, path).toEqual({ $ref: `#/components/schemas/${expected[path]}` });
+      expect(op.requestBody?.required, path).toBe(path !== "/v2/pools/{id}/preload");
     }
     // Requests are strict: clients learn that unknown fields are refused.
     for (const name of Object.values(expected)) expect(doc.components.schemas[name].additionalProperties, name).toEqual(loose.has(name) ? {} : false);

@@ -28,7 +28,8 @@ export interface OperationSpec {
   description?: string;
   tags?: string[];
   auth?: boolean;
-  request?: { body?: ZodType; query?: ZodObject };
+  /** `bodyOptional`: an empty body is accepted (and read as `{}`). */
+  request?: { body?: ZodType; bodyOptional?: boolean; query?: ZodObject };
   responses: Record<number, ResponseSpec>;
 }
 
@@ -126,7 +127,7 @@ function operation(op: OperationSpec, schemas: Merged): JsonObject {
     ...(op.tags?.length ? { tags: op.tags } : {}),
     security: op.auth ? [{ bearerAuth: [] }] : [],
     parameters,
-    ...(op.request?.body ? { requestBody: { required: true, content: { "application/json": { schema: schemas.use("input", op.request.body) } } } } : {}),
+    ...(op.request?.body ? { requestBody: { required: !op.request.bodyOptional, content: { "application/json": { schema: schemas.use("input", op.request.body) } } } } : {}),
     responses,
   };
 }

@@ -1,4 +1,4 @@
-// Pools control (/v2/pools/{id}/health|drain|reload): wire shapes and what the routes need from
+// Pools control (/v2/pools/{id}/health|drain|reload|preload): wire shapes and what the routes need from
 // the control plane, which forwards each call to the nodes holding the pool over the node link.
 // Implemented by actors/control/pools, so adapters never import the domain.
 
@@ -32,14 +32,22 @@ export const PoolReloadRequest = z
   .strict();
 export type PoolReloadRequest = z.infer<typeof PoolReloadRequest>;
 
+export const PoolPreloadRequest = z
+  .object({
+    /** Only this node's pool; default: every node holding the pool. */
+    node_id: NodeId.optional(),
+  })
+  .strict();
+export type PoolPreloadRequest = z.infer<typeof PoolPreloadRequest>;
+
 export const PoolNodeHealthV2 = z.object({
   node_id: z.string(),
   /** False for an offline or unreachable node, and for a drained pool (its engine is stopped). */
   live: z.boolean(),
   ready: z.boolean(),
   draining: z.boolean(),
-  /** A drain or reload under way on this node. */
-  operation: z.enum(["drain", "reload"]).optional(),
+  /** A drain, reload or preload under way on this node. */
+  operation: z.enum(["drain", "reload", "preload"]).optional(),
   engine_version: z.string().optional(),
   model: z.string().optional(),
   active_leases: z.number().int(),
@@ -111,6 +119,27 @@ export const PoolReloadResponseV2 = z.object({
 });
 export type PoolReloadResponseV2 = z.infer<typeof PoolReloadResponseV2>;
 
+export const PoolPreloadNodeV2 = z.object({
+  node_id: z.string(),
+  /** The pool's engine is ready on this node. */
+  ready: z.boolean(),
+  /** It already was: nothing was started or waited for. */
+  already: z.boolean().optional(),
+  model: z.string().optional(),
+  engine_version: z.string().optional(),
+  duration_ms: z.number().int().optional(),
+  error: ErrorEnvelope.optional(),
+});
+export type PoolPreloadNodeV2 = z.infer<typeof PoolPreloadNodeV2>;
+
+export const PoolPreloadResponseV2 = z.object({
+  pool_id: z.string(),
+  ready: z.literal(true),
+  duration_ms: z.number().int(),
+  nodes: z.array(PoolPreloadNodeV2),
+});
+export type PoolPreloadResponseV2 = z.infer<typeof PoolPreloadResponseV2>;
+
 /**
  * A refused or failed operation. `conflict` answers 409 (busy, or a reload that failed and was
  * rolled back); otherwise the code's usual status. `rolled_back` and `nodes` join the envelope.
@@ -132,4 +161,6 @@ export interface PoolsPort {
   drain(poolId: string, request: PoolDrainRequest): Promise<PoolsOutcome<PoolDrainResponseV2>>;
   /** Answers when the new engine is ready everywhere, or after the rollback. */
   reload(poolId: string, request: PoolReloadRequest): Promise<PoolsOutcome<PoolReloadResponseV2>>;
+  /** Answers when the pool's engine is ready on every online node holding it, or why not. */
+  preload(poolId: string, request: PoolPreloadRequest): Promise<PoolsOutcome<PoolPreloadResponseV2>>;
 }

@@ -24,6 +24,7 @@ const EXPECTED: Array<[string, SeriesSpec["type"], string[]]> = [
   ["reload_duration_ms", "histogram", POOL],
   ["reload_success_total", "counter", POOL],
   ["reload_failure_total", "counter", [...POOL, "reason"]],
+  ["pool_preload_total", "counter", [...POOL, "outcome"]],
   ["pool_handoff_files_processed_total", "counter", [...POOL, "outcome"]],
   ["pool_handoff_processing_duration_ms", "histogram", POOL],
   ["gpu_utilization", "gauge", ["node_id", "device"]],

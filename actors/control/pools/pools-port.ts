@@ -1,11 +1,11 @@
-// Pools control for the HTTP surface: finds the nodes holding a pool (registry) and asks each
+// Pools control for the HTTP surface (health, drain, reload, preload): finds the nodes holding a pool (registry) and asks each
 // node's agent over the link, each ask with a deadline. An unreachable node counts as not live.
 // By default an operation applies to every node holding the pool; `node_id` picks one.
 
 import { describe, RealClock, type Clock, type Logger } from "../../../runtime/index.ts";
 import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
-import type { PoolHealthV2, PoolNodeHealthV2, PoolsPort } from "../../../adapters/http/pools-port.ts";
-import { asPoolsAgent, PoolDrainReply, PoolHealthReply } from "../../link/protocol.ts";
+import type { PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolsPort } from "../../../adapters/http/pools-port.ts";
+import { asPoolsAgent, PoolDrainReply, PoolHealthReply, PoolPreloadReply } from "../../link/protocol.ts";
 import type { PoolHolder, RegistryRef } from "../registry/protocol.ts";
 import { nodeUnavailable, rollingReload, type Targets } from "./reload.ts";
 
@@ -21,13 +21,15 @@ export interface PoolsPortOptions {
    * one and, on failure, restarting the old (nodes give an engine 120 s to become ready, each).
    */
   reloadTimeoutMs?: number;
+  /** Per-node wait for a preload: an engine start (nodes give it 120 s) and, on failure, its stop. */
+  preloadTimeoutMs?: number;
   /** The admission queue's depth, reported in health metrics. */
   queueDepth?: () => Promise<number>;
   /** drain_events_total{pool_id,reason}: counted once per accepted drain request. */
   drainEvents?: { inc(labels: { pool_id: string; reason: string }): void };
 }
 
-export const POOLS_DEFAULTS = { healthTimeoutMs: 2000, drainTimeoutMs: 5000, reloadTimeoutMs: 300_000 };
+export const POOLS_DEFAULTS = { healthTimeoutMs: 2000, drainTimeoutMs: 5000, reloadTimeoutMs: 300_000, preloadTimeoutMs: 150_000 };
 
 export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions = {}): PoolsPort {
   const clock = options.clock ?? new RealClock();
@@ -134,6 +136,45 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
       const busy = failures.find((r) => r.reason === "busy");
       const first = busy ?? failures.find((r) => r.reason !== "not_found") ?? failures[0]!;
       return { ok: false, error: first.error, conflict: busy !== undefined, nodes };
+    },
+
+    async preload(poolId, request) {
+      const t = await targets(poolId, request.node_id);
+      if (!t.ok) return t;
+      const startedAt = clock.now();
+      const timeoutMs = options.preloadTimeoutMs ?? POOLS_DEFAULTS.preloadTimeoutMs;
+      options.log?.info(`Preloading pool ${poolId}`, { pool_id: poolId, nodes: t.holders.map((h) => h.node_id) });
+      // Every node at once: a preload changes nothing that serves, so there is nothing to roll.
+      const replies = await Promise.all(
+        t.holders.map(async (h): Promise<PoolPreloadReply> => {
+          const refused = (why: string): PoolPreloadReply => ({ ok: false, node_id: h.node_id, pool_id: poolId, reason: "unavailable", error: nodeUnavailable(h.node_id, poolId, why) });
+          if (!h.online) return refused("offline");
+          try {
+            const parsed = PoolPreloadReply.safeParse(await asPoolsAgent(h.agent).ask({ type: "pool-preload", pool_id: poolId }, { timeoutMs }));
+            return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused("malformed preload answer");
+          } catch (error) {
+            return refused(`did not answer: ${describe(error)}`);
+          }
+        }),
+      );
+      await settle();
+      const nodes = replies.map((r): PoolPreloadNodeV2 =>
+        r.ok
+          ? { node_id: r.node_id, ready: true, already: r.already, model: r.model, engine_version: r.engine_version, duration_ms: r.duration_ms }
+          : { node_id: r.node_id, ready: false, model: r.model, duration_ms: r.duration_ms, error: r.error },
+      );
+      // Offline holders are listed but do not fail a preload that every online holder completed.
+      const anyReady = replies.some((r) => r.ok);
+      const offline = new Set(t.holders.filter((h) => !h.online).map((h) => h.node_id));
+      const failed = replies.filter((r): r is Extract<PoolPreloadReply, { ok: false }> => !r.ok && !(anyReady && offline.has(r.node_id)));
+      const duration_ms = clock.now() - startedAt;
+      if (failed.length === 0) {
+        options.log?.info(`Pool ${poolId} preloaded`, { pool_id: poolId, duration_ms });
+        return { ok: true, value: { pool_id: poolId, ready: true, duration_ms, nodes } };
+      }
+      const first = failed.find((r) => r.reason === "busy") ?? failed.find((r) => r.reason !== "not_found") ?? failed[0]!;
+      options.log?.warn(`Preload of pool ${poolId} failed`, { pool_id: poolId, code: first.error.code, duration_ms });
+      return { ok: false, error: first.error, conflict: first.reason === "busy", nodes };
     },
 
     reload: (poolId, request) =>

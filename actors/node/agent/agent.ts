@@ -1,6 +1,6 @@
 // Node agent: the node's side of the link. Registers over every new link (so a restarted control
 // plane is rejoined), heartbeats pool snapshots, heartbeats at once when a pool changes, routes
-// dispatch, cancel and pools control (health, drain, reload) to pools, and deregisters when the
+// dispatch, cancel and pools control (health, drain, reload, preload) to pools, and deregisters when the
 // node stops. Registration carries the node's inventory (GPUs, CPU cores, RAM); heartbeats carry
 // the gpu-monitor's latest sample.
 
@@ -12,6 +12,7 @@ import {
   type DeregisterMsg,
   type HeartbeatMsg,
   type PoolDrainReply,
+  type PoolPreloadReply,
   type PoolReloadReply,
   type RegisterMsg,
   type RegisterReply,
@@ -77,7 +78,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
       if (!before || placementView(before) !== placementView(snapshot)) heartbeat();
     };
 
-    /** Health answers at once; drain and reload come back through `pool-op-done`. */
+    /** Health answers at once; drain, reload and preload come back through `pool-op-done`. */
     const poolControl = (raw: PoolControlMsg) => {
       const checked = checkPoolControl(raw, nodeId);
       if (!checked.ok) return checked.refusal;
@@ -106,6 +107,13 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             type: "pool-op-done",
             reply,
             ...poolOpAnswer<PoolReloadReply>(nodeId, msg.pool_id, o),
+          }));
+          return;
+        case "pool-preload":
+          ctx.pipeToSelf(pool.ask({ type: "preload" }, { deadline }), (o) => ({
+            type: "pool-op-done",
+            reply,
+            ...poolOpAnswer<PoolPreloadReply>(nodeId, msg.pool_id, o),
           }));
           return;
       }
@@ -179,6 +187,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
           case "pool-health":
           case "pool-drain":
           case "pool-reload":
+          case "pool-preload":
             return poolControl(msg);
           case "pool-op-done":
             // The control plane hears the new snapshot (draining, models) before the answer, so

@@ -1,4 +1,4 @@
-// The agent's side of pools control: checks the control plane's pool-health/drain/reload payloads
+// The agent's side of pools control: checks the control plane's pool-health/drain/reload/preload payloads
 // once, where they cross the link, and shapes the answers for pools that are missing or silent.
 
 import { describe, type Outcome } from "../../../runtime/index.ts";
@@ -6,16 +6,18 @@ import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts"
 import {
   PoolDrainPayload,
   PoolHealthPayload,
+  PoolPreloadPayload,
   PoolReloadPayload,
   type PoolDrainMsg,
   type PoolHealthMsg,
   type PoolHealthReply,
   type PoolOpReason,
+  type PoolPreloadMsg,
   type PoolReloadMsg,
 } from "../../link/protocol.ts";
 import type { PoolOpResult } from "../pool/protocol.ts";
 
-export type PoolControlMsg = PoolHealthMsg | PoolDrainMsg | PoolReloadMsg;
+export type PoolControlMsg = PoolHealthMsg | PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg;
 
 export interface PoolRefusal {
   ok: false;
@@ -29,7 +31,7 @@ export function poolRefusal(nodeId: string, poolId: string, reason: PoolOpReason
   return { ok: false, node_id: nodeId, pool_id: poolId, reason, error: { ...error, pool_id: poolId } };
 }
 
-const SCHEMAS = { "pool-health": PoolHealthPayload, "pool-drain": PoolDrainPayload, "pool-reload": PoolReloadPayload } as const;
+const SCHEMAS = { "pool-health": PoolHealthPayload, "pool-drain": PoolDrainPayload, "pool-reload": PoolReloadPayload, "pool-preload": PoolPreloadPayload } as const;
 
 /** The message as checked, or the refusal to answer with. */
 export function checkPoolControl(msg: PoolControlMsg, nodeId: string): { ok: true; msg: PoolControlMsg } | { ok: false; refusal: PoolRefusal } {
@@ -62,7 +64,7 @@ export function silentPoolHealth(nodeId: string, poolId: string, last: PoolView 
   };
 }
 
-/** Turns a pool's drain/reload answer (or its silence) into what the agent replies. */
+/** Turns a pool's drain/reload/preload answer (or its silence) into what the agent replies. */
 export function poolOpAnswer<R>(nodeId: string, poolId: string, outcome: Outcome<PoolOpResult<R>>): { result: R | PoolRefusal; snapshot?: PoolView } {
   if (outcome.ok) return { result: outcome.value.reply, snapshot: outcome.value.snapshot };
   return {

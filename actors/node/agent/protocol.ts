@@ -1,7 +1,7 @@
 import type { ActorRef, ReplyHandle } from "../../../runtime/index.ts";
 import type { GpuInfo, PoolView } from "../../../adapters/http/schemas.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
-import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolReloadReply, RegisterReply } from "../../link/protocol.ts";
+import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolPreloadReply, PoolReloadReply, RegisterReply } from "../../link/protocol.ts";
 import type { GpuReportMsg } from "../gpu/protocol.ts";
 
 /** Everything the agent handles: what control sends plus node-internal messages. */
@@ -17,8 +17,8 @@ export type AgentInternalMsg =
   | GpuReportMsg
   /** Private: time to heartbeat. */
   | { type: "heartbeat-tick"; link_id: string }
-  /** Private: a pool answered a drain or reload; its snapshot is heartbeated before the reply. */
-  | { type: "pool-op-done"; reply?: ReplyHandle<unknown>; result: PoolDrainReply | PoolReloadReply; snapshot?: PoolView }
+  /** Private: a pool answered a drain, reload or preload; its snapshot is heartbeated before the reply. */
+  | { type: "pool-op-done"; reply?: ReplyHandle<unknown>; result: PoolDrainReply | PoolReloadReply | PoolPreloadReply; snapshot?: PoolView }
   | { type: "status" }
   /** Deregisters and waits for the control plane's acknowledgement (graceful shutdown). */
   | { type: "leave" };

@@ -9,14 +9,18 @@
 //           rolled back (or, if the old one fails too, rollback_failed). A drain deadline passing
 //           with tasks still running abandons the reload; the old engine never stopped.
 //   A reload always leaves the pool undrained: it is also how a drained pool comes back.
+//   preload: a drained pool: start its engine → ready ⇒ serving again
+//                                             ↘ fails/times out → stop it ⇒ still drained, 503.
+//            a pool whose engine is (re)starting: wait for it to be ready (bounded), change nothing.
+//            a ready pool: answered at once (already).
 
 import { describe, type ActorContext, type ReplyHandle, type Timer } from "../../../runtime/index.ts";
 import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
-import type { PoolDrainReply, PoolOpReason, PoolReloadReply } from "../../link/protocol.ts";
+import type { PoolDrainReply, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../link/protocol.ts";
 import type { PoolOptions } from "./pool.ts";
 import type { PoolMsg, PoolOpResult } from "./protocol.ts";
 
-/** How long a (re)started engine may take to become ready during a reload (digest: 120 s). */
+/** How long a (re)started engine may take to become ready during a reload or preload (digest: 120 s). */
 export const DEFAULT_READY_TIMEOUT_MS = 120_000;
 
 /** What the manager and its operations share. */
@@ -67,11 +71,30 @@ interface ReloadOp {
   failure?: string;
 }
 
+interface PreloadOp {
+  kind: "preload";
+  id: number;
+  startedAt: number;
+  phase: "starting" | "stopping";
+  reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>;
+  timer?: Timer;
+  failure?: string;
+}
+
+/** A preload of a pool whose engine is already (re)starting: it only waits. */
+interface PreloadWaiter {
+  id: number;
+  startedAt: number;
+  reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>;
+  timer: Timer;
+}
+
 export function poolOperations(deps: OperationDeps) {
   const { ctx, options, state, publish, snapshot, failure } = deps;
   const { poolId, log } = options;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  let op: DrainOp | ReloadOp | undefined;
+  let op: DrainOp | ReloadOp | PreloadOp | undefined;
+  const waiters = new Map<number, PreloadWaiter>();
   let seq = 0;
 
   const now = () => ctx.clock.now();
@@ -114,6 +137,9 @@ export function poolOperations(deps: OperationDeps) {
     if (op?.kind === "reload") {
       return result(failure("busy", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} is being reloaded to ${op.to}; drain it once that is done`, retriable: true, retry_after_ms: 1000 }));
     }
+    if (op?.kind === "preload") {
+      return result(failure("busy", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} is being preloaded; drain it once that is done`, retriable: true, retry_after_ms: 1000 }));
+    }
     const accepted = (already: boolean): PoolDrainReply => ({
       ok: true,
       node_id: options.nodeId,
@@ -124,6 +150,7 @@ export function poolOperations(deps: OperationDeps) {
     });
     if (state.draining) return result(accepted(true));
     state.draining = true;
+    failWaiters("the pool is being drained");
     const d: DrainOp = { kind: "drain", id: ++seq, startedAt: now(), stopping: false, forced: false, leasesAtStop: 0 };
     op = d;
     if (state.leases.size > 0) {
@@ -147,7 +174,7 @@ export function poolOperations(deps: OperationDeps) {
     ctx.pipeToSelf(options.slot.stop(), stepBack(r.id, "op-stopped"));
   };
 
-  const start = (r: ReloadOp, model: string) => {
+  const start = (r: ReloadOp | PreloadOp, model: string) => {
     r.timer?.cancel();
     r.timer = ctx.after(readyTimeoutMs, { type: "op-ready-timeout", op: r.id });
     ctx.pipeToSelf(options.slot.start(model), stepBack(r.id, "op-started"));
@@ -155,12 +182,8 @@ export function poolOperations(deps: OperationDeps) {
 
   const reload = (model: string, drainDeadlineMs: number, reply?: ReplyHandle<PoolOpResult<PoolReloadReply>>) => {
     const answerNow = (result: PoolReloadReply) => reply?.resolve({ reply: result, snapshot: snapshot() });
-    if (op) {
-      return answerNow({
-        ...failure("busy", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} is busy: a ${op.kind} is under way`, retriable: true, retry_after_ms: 1000 }),
-        model: state.model,
-      });
-    }
+    if (options.unavailable) return answerNow({ ...notAllowed(), model: state.model });
+    if (op) return answerNow({ ...busy(op.kind), model: state.model });
     if (model === state.model && state.engineReady && !state.draining) {
       // Same model, serving: nothing to swap (digest: reload is idempotent).
       return answerNow({ ok: true, node_id: options.nodeId, pool_id: poolId, unchanged: true, previous_model: model, model, engine_version: state.engineVersion, duration_ms: 0 });
@@ -235,10 +258,96 @@ export function poolOperations(deps: OperationDeps) {
     return true;
   };
 
+  // ---- preload ----------------------------------------------------------------------------
+
+  const preloadFailure = (startedAt: number, message: string): PoolPreloadReply => {
+    options.metrics?.preloads.inc({ ...labels, outcome: "failed" });
+    return {
+      ...failure("preload_failed", { code: "POOL_UNREADY", message: `preload failed: ${message}`, retriable: true, retry_after_ms: 1000 }),
+      model: state.model,
+      duration_ms: now() - startedAt,
+    };
+  };
+  const preloaded = (startedAt: number, already: boolean): PoolPreloadReply => {
+    options.metrics?.preloads.inc({ ...labels, outcome: already ? "already" : "ready" });
+    return { ok: true, node_id: options.nodeId, pool_id: poolId, already, model: state.model, engine_version: state.engineVersion, duration_ms: now() - startedAt };
+  };
+
+  const preload = (reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>) => {
+    const answerNow = (result: PoolPreloadReply) => reply?.resolve({ reply: result, snapshot: snapshot() });
+    if (options.unavailable) return answerNow({ ...notAllowed(), model: state.model });
+    if (op) return answerNow({ ...busy(op.kind), model: state.model });
+    if (state.engineReady && !state.draining) return answerNow(preloaded(now(), true));
+    if (!state.draining) {
+      // The engine is starting or restarting under its own policy: wait for it, bounded.
+      const id = ++seq;
+      waiters.set(id, { id, startedAt: now(), reply, timer: ctx.after(readyTimeoutMs, { type: "op-ready-timeout", op: id }) });
+      log.info(`Preload of pool ${poolId}: waiting for its engine to be ready`, fields({ last_error: state.lastError }));
+      return;
+    }
+    // Drained: the replica is stopped. Start it on the pool's model; the pool serves once ready.
+    const p: PreloadOp = { kind: "preload", id: ++seq, startedAt: now(), phase: "starting", reply };
+    op = p;
+    log.info(`Preloading pool ${poolId} with ${state.model}`, fields({ model: state.model }));
+    start(p, state.model);
+  };
+
+  const preloadSucceeded = (p: PreloadOp) => {
+    op = undefined;
+    p.timer?.cancel();
+    state.draining = false;
+    state.lastError = undefined;
+    log.info(`Pool ${poolId} preloaded`, fields({ model: state.model, engine_version: state.engineVersion, duration_ms: now() - p.startedAt }));
+    publish();
+    p.reply?.resolve({ reply: preloaded(p.startedAt, false), snapshot: snapshot() });
+  };
+
+  /** The preloaded engine failed: stop what is left of it; the pool stays drained. */
+  const preloadFailed = (p: PreloadOp, reason: string) => {
+    p.failure = reason;
+    p.timer?.cancel();
+    p.phase = "stopping";
+    log.warn(`Preload of pool ${poolId} failed; the pool stays drained`, fields({ model: state.model, reason }));
+    ctx.pipeToSelf(options.slot.stop(), stepBack(p.id, "op-stopped"));
+  };
+
+  const preloadStopped = (p: PreloadOp) => {
+    op = undefined;
+    state.engineReady = false;
+    state.live = false;
+    state.lastError = `preload failed: ${p.failure}`;
+    publish();
+    p.reply?.resolve({ reply: preloadFailure(p.startedAt, p.failure ?? "unknown"), snapshot: snapshot() });
+  };
+
+  function failWaiters(why: string) {
+    for (const w of waiters.values()) {
+      w.timer.cancel();
+      w.reply?.resolve({ reply: preloadFailure(w.startedAt, why), snapshot: snapshot() });
+    }
+    waiters.clear();
+  }
+
+  const resolveWaiters = () => {
+    for (const w of waiters.values()) {
+      w.timer.cancel();
+      w.reply?.resolve({ reply: preloaded(w.startedAt, false), snapshot: snapshot() });
+    }
+    waiters.clear();
+  };
+
+  function busy(kind: string) {
+    return failure("busy", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} is busy: a ${kind} is under way`, retriable: true, retry_after_ms: 1000 });
+  }
+  function notAllowed() {
+    return failure("unavailable", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} may not run on node ${options.nodeId}: ${options.unavailable}`, retriable: false });
+  }
+
   return {
     current: () => op?.kind,
     drain,
     reload,
+    preload,
 
     /** After a lease ends (or all were dropped): a waiting drain or reload may go on. */
     leasesChanged() {
@@ -249,6 +358,13 @@ export function poolOperations(deps: OperationDeps) {
 
     /** True when the status settled the operation (which then published the snapshot). */
     replicaStatus(msg: Extract<PoolMsg, { type: "replica-status" }>): boolean {
+      if (msg.ready && waiters.size > 0) resolveWaiters();
+      if (op?.kind === "preload" && op.phase === "starting") {
+        if (msg.ready) preloadSucceeded(op);
+        else if (msg.exited && msg.last_error) preloadFailed(op, msg.last_error);
+        else return false;
+        return msg.ready;
+      }
       if (op?.kind !== "reload" || (op.phase !== "starting-new" && op.phase !== "starting-old")) return false;
       const r = op;
       if (msg.ready) {
@@ -262,7 +378,7 @@ export function poolOperations(deps: OperationDeps) {
     },
 
     deadline(id: number) {
-      if (op?.id !== id) return;
+      if (op?.id !== id || op.kind === "preload") return;
       if (op.kind === "drain") {
         if (!op.stopping) stopForDrain(op, state.leases.size > 0);
         return;
@@ -279,6 +395,7 @@ export function poolOperations(deps: OperationDeps) {
 
     stopped(id: number, error?: string) {
       if (op?.id !== id) return;
+      if (op.kind === "preload") return preloadStopped(op);
       if (op.kind === "drain") {
         const d = op;
         op = undefined;
@@ -301,12 +418,29 @@ export function poolOperations(deps: OperationDeps) {
     },
 
     started(id: number, error?: string) {
-      if (op?.id !== id || op.kind !== "reload" || !error) return;
+      if (op?.id !== id || !error) return;
+      if (op.kind === "preload") {
+        if (op.phase === "starting") preloadFailed(op, `the engine could not be started: ${error}`);
+        return;
+      }
+      if (op.kind !== "reload") return;
       if (op.phase === "starting-new" || op.phase === "starting-old") engineFailed(op, `the engine could not be started: ${error}`);
     },
 
     readyTimeout(id: number) {
-      if (op?.id !== id || op.kind !== "reload") return;
+      const w = waiters.get(id);
+      if (w) {
+        waiters.delete(id);
+        const why = state.lastError ? `: ${state.lastError}` : "";
+        w.reply?.resolve({ reply: preloadFailure(w.startedAt, `health check failed: the engine was not ready within ${readyTimeoutMs} ms${why}`), snapshot: snapshot() });
+        return;
+      }
+      if (op?.id !== id) return;
+      if (op.kind === "preload") {
+        if (op.phase === "starting") preloadFailed(op, `health check failed: the engine did not become ready within ${readyTimeoutMs} ms`);
+        return;
+      }
+      if (op.kind !== "reload") return;
       if (op.phase === "starting-new" || op.phase === "starting-old") {
         engineFailed(op, `the engine did not become ready within ${readyTimeoutMs} ms`);
       }

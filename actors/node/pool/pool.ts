@@ -1,11 +1,11 @@
 // Pool manager: leases and readiness of one pool. Dispatches accepted requests to its replica,
 // publishes a snapshot to the agent whenever something placement cares about changes, and runs
-// the pool's drain and reload (digest §7.4); their steps are in ./operations.ts.
+// the pool's drain, reload and preload (digest §7.3, §7.4); their steps are in ./operations.ts.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
-import type { NodePoolHealth, PoolOpReason, PoolReloadReply } from "../../link/protocol.ts";
+import type { NodePoolHealth, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../link/protocol.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
 import { poolOperations, type PoolState } from "./operations.ts";
 import type { PoolMsg, PoolOpResult, ReplicaRef, ReplicaSlot } from "./protocol.ts";
@@ -206,6 +206,11 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
           case "reload": {
             const reply = ctx.takeReply<PoolOpResult<PoolReloadReply>>();
             ops.reload(msg.model, msg.drain_deadline_ms, reply);
+            return;
+          }
+          case "preload": {
+            const reply = ctx.takeReply<PoolOpResult<PoolPreloadReply>>();
+            ops.preload(reply);
             return;
           }
           case "op-deadline":

@@ -2,7 +2,7 @@ import type { CrashReason } from "../../../gpu/index.ts";
 import type { ActorRef } from "../../../runtime/index.ts";
 import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
-import type { NodePoolHealth, PoolDrainReply, PoolReloadReply, TaskSinkRef } from "../../link/protocol.ts";
+import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolReloadReply, TaskSinkRef } from "../../link/protocol.ts";
 
 export type PoolMsg =
   | { type: "dispatch"; task_id: string; request: EngineRequest; sink: TaskSinkRef }
@@ -32,7 +32,9 @@ export type PoolMsg =
   | { type: "drain"; deadline_ms: number }
   /** Drain, swap the engine onto `model`, and roll back to the old model if the new one fails. */
   | { type: "reload"; model: string; drain_deadline_ms: number }
-  /** Private: steps of a drain or reload, tagged with the operation they belong to. */
+  /** Start a drained pool's engine again, or wait for a (re)starting one; answer once ready. */
+  | { type: "preload" }
+  /** Private: steps of a drain, reload or preload, tagged with the operation they belong to. */
   | { type: "op-deadline"; op: number }
   | { type: "op-stopped"; op: number; error?: string }
   | { type: "op-started"; op: number; error?: string }
@@ -49,6 +51,7 @@ export interface PoolReplies {
   health: NodePoolHealth;
   drain: PoolOpResult<PoolDrainReply>;
   reload: PoolOpResult<PoolReloadReply>;
+  preload: PoolOpResult<PoolPreloadReply>;
 }
 
 export type PoolRef = ActorRef<PoolMsg, PoolReplies>;

@@ -18,6 +18,8 @@ export interface PoolFixtureOptions {
   /** Faults per model ref, e.g. an engine that never becomes ready for one model. */
   faultsFor?: Record<string, MockFaults>;
   readyTimeoutMs?: number;
+  /** The GPU-only rule refused the pool on this node: it runs without a replica. */
+  unavailable?: string;
   /** The agent to run at node/agent instead of a stand-in that records snapshots. */
   agent?: (pools: Map<string, PoolRef>, log: Logger) => ActorFactory<AgentInternalMsg>;
 }
@@ -61,6 +63,7 @@ export async function startPoolFixture(options: PoolFixtureOptions = {}): Promis
     supervision: { backoff: { initialMs: 100, maxMs: 1000, jitter: 0 } },
     healthIntervalMs: HEALTH_INTERVAL_MS,
     readyTimeoutMs: options.readyTimeoutMs,
+    unavailable: options.unavailable,
     log,
   });
   const standIn: ActorFactory<AgentInternalMsg> = () => ({

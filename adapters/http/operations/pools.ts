@@ -1,4 +1,4 @@
-// Operations of the pools control routes (routes/pools.ts): health, drain and reload, which the
+// Operations of the pools control routes (routes/pools.ts): health, drain, reload and preload, which the
 // control plane forwards to the nodes holding the pool (contract items 7 and 15). A failure the
 // port reports carries the envelope plus `rolled_back` and per-node results where it had them.
 
@@ -11,6 +11,9 @@ import {
   PoolDrainResponseV2,
   PoolHealthV2,
   PoolNodeHealthV2,
+  PoolPreloadNodeV2,
+  PoolPreloadRequest,
+  PoolPreloadResponseV2,
   PoolReloadNodeV2,
   PoolReloadRequest,
   PoolReloadResponseV2,
@@ -25,6 +28,10 @@ const PoolReloadError = z
   .intersection(ErrorEnvelope, z.object({ nodes: z.array(PoolReloadNodeV2).optional() }))
   .describe("ErrorEnvelope (rolled_back set when a failed reload restored the old engine) plus each node's outcome");
 
+const PoolPreloadError = z
+  .intersection(ErrorEnvelope, z.object({ nodes: z.array(PoolPreloadNodeV2).optional() }))
+  .describe("ErrorEnvelope plus each node's outcome");
+
 export const POOL_COMPONENTS: Record<string, ZodType> = {
   PoolNodeHealthV2,
   PoolHealthV2,
@@ -36,6 +43,10 @@ export const POOL_COMPONENTS: Record<string, ZodType> = {
   PoolReloadNodeV2,
   PoolReloadResponseV2,
   PoolReloadError,
+  PoolPreloadRequest,
+  PoolPreloadNodeV2,
+  PoolPreloadResponseV2,
+  PoolPreloadError,
 };
 
 const NOT_FOUND = "NOT_FOUND: no node (online or not) holds the pool, or it is not on node_id";
@@ -100,6 +111,32 @@ export const POOL_OPERATIONS: ControlOperation[] = [
         schema: PoolReloadError,
       },
       503: { description: "POOL_UNREADY: a node's rollback failed; NODE_UNAVAILABLE: a node did not answer", schema: PoolReloadError },
+      ...INTERNAL,
+    },
+  },
+  {
+    method: "post",
+    path: "/v2/pools/{id}/preload",
+    operationId: "preloadPoolV2",
+    summary: "Bring a pool's engine up and answer once it is ready (the way back from a drain)",
+    description:
+      "On each node holding the pool (or node_id), at once: a drained pool's engine is started on its model and the pool serves again when it is ready; " +
+      "a pool whose engine is starting or restarting is waited for; a ready pool answers already:true. The engine gets 120 s (health polled every 500 ms). " +
+      "A preload that fails leaves a drained pool drained, with last_error starting 'preload failed:'. The body is optional.",
+    tags: ["pools"],
+    auth: true,
+    request: { body: PoolPreloadRequest, bodyOptional: true },
+    responses: {
+      200: { description: "The pool's engine is ready on every online node holding it; offline holders are listed with NODE_UNAVAILABLE", schema: PoolPreloadResponseV2 },
+      400: { description: BAD_JSON_BODY },
+      404: { description: NOT_FOUND, schema: PoolPreloadError },
+      409: { description: "POOL_UNAVAILABLE: a drain, reload or preload of the pool is under way on a node", schema: PoolPreloadError },
+      503: {
+        description:
+          "POOL_UNREADY: an engine did not become ready (message 'preload failed: …', 'health check failed' on a timeout); " +
+          "POOL_UNAVAILABLE: the pool may not run on a node (GPU-only rule); NODE_UNAVAILABLE: no holder is online or one did not answer",
+        schema: PoolPreloadError,
+      },
       ...INTERNAL,
     },
   },

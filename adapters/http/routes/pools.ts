@@ -4,13 +4,14 @@
 //   GET  /v2/pools/{id}/health[?node_id=]   200 PoolHealthV2 | 404
 //   POST /v2/pools/{id}/drain  {deadline_ms, node_id?}                      202 | 404 | 409 | 503
 //   POST /v2/pools/{id}/reload {new_model_ref, deadline_ms?, node_id?}     200 | 404 | 409 | 503
+//   POST /v2/pools/{id}/preload [{node_id?}]                               200 | 404 | 409 | 503
 
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { fail } from "../errors.ts";
-import { PoolDrainRequest, PoolReloadRequest, type PoolsFailure, type PoolsPort } from "../pools-port.ts";
+import { PoolDrainRequest, PoolPreloadRequest, PoolReloadRequest, type PoolsFailure, type PoolsPort } from "../pools-port.ts";
 import { HTTP_STATUS } from "../schemas.ts";
-import { readBody } from "./read-body.ts";
+import { readBody, readOptionalBody } from "./read-body.ts";
 
 export function registerPoolRoutes(app: Hono<any>, port: PoolsPort): void {
   app.get("/v2/pools/:id/health", async (c) => {
@@ -31,6 +32,13 @@ export function registerPoolRoutes(app: Hono<any>, port: PoolsPort): void {
     const body = await readBody(c, PoolReloadRequest);
     if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
     const outcome = await port.reload(c.req.param("id"), body.value);
+    return outcome.ok ? c.json(outcome.value, 200) : failure(c, outcome);
+  });
+
+  app.post("/v2/pools/:id/preload", async (c) => {
+    const body = await readOptionalBody(c, PoolPreloadRequest);
+    if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
+    const outcome = await port.preload(c.req.param("id"), body.value);
     return outcome.ok ? c.json(outcome.value, 200) : failure(c, outcome);
   });
 }

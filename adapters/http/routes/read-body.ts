@@ -16,6 +16,25 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S): Prom
   } catch {
     return { ok: false, message: "body is not valid JSON" };
   }
+  return validate(schema, raw);
+}
+
+/** Like readBody, but an empty body (of any Content-Type) reads as `{}`. */
+export async function readOptionalBody<S extends z.ZodType>(c: Context, schema: S): Promise<BodyOutcome<z.infer<S>>> {
+  const text = await c.req.text();
+  if (text.trim() === "") return validate(schema, {});
+  const type = c.req.header("content-type") ?? "";
+  if (!type.toLowerCase().includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, message: "body is not valid JSON" };
+  }
+  return validate(schema, raw);
+}
+
+function validate<S extends z.ZodType>(schema: S, raw: unknown): BodyOutcome<z.infer<S>> {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return { ok: true, value: parsed.data };
   const issue = parsed.error.issues[0];
