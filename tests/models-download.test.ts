@@ -1,5 +1,6 @@
 // Model refs on the node: a pool whose model is an https:// URL is downloaded (when allowed),
-// verified against its sha256 and served; a wrong digest keeps the pool unready with the reason.
+// verified against its sha256 and served; a wrong digest keeps the pool unready with the reason;
+// download progress shows as the pool's preparation steps and in the 202 of a task that waits.
 
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
@@ -53,30 +54,57 @@ test("a digest mismatch keeps the pool unready and says why", async () => {
   expect(poolOf(nodes, "n1", "p0")).toMatchObject({ ready: false, last_error: expect.stringContaining(digest) });
 }, 30_000);
 
-test("while a model downloads, the pool says how far it got", async () => {
-  // A server that trickles the file: 16 chunks, 40 ms apart.
-  const chunks = Array.from({ length: 16 }, (_, k) => body.slice(k * 4096, (k + 1) * 4096));
-  const slow = Bun.serve({
+test("while a model downloads, the pool says how far it got, and a task waiting for it is told in its 202", async () => {
+  // A server that sends the headers (with Content-Length) and half of the file, then holds the
+  // rest until the test lets it go. Raw HTTP/1.1: a streamed Response would be sent chunked.
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const half = body.length / 2;
+  const answered = new Set<unknown>();
+  const slow = Bun.listen({
+    hostname: "127.0.0.1",
     port: 0,
-    fetch: () =>
-      new Response(
-        new ReadableStream({
-          async pull(c) {
-            const next = chunks.shift();
-            if (!next) return c.close();
-            await Bun.sleep(40);
-            c.enqueue(next);
-          },
-        }),
-        { headers: { "content-length": String(body.length) } },
-      ),
+    socket: {
+      data(socket) {
+        if (answered.has(socket)) return; // the rest of a request that came in pieces
+        answered.add(socket);
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n`);
+        socket.write(body.slice(0, half));
+        void released.then(() => {
+          socket.write(body.slice(half));
+          socket.end();
+        });
+      },
+    },
   });
   try {
-    const c = await start({ ...pool(`sha256:${digest}`), model: `http://127.0.0.1:${slow.port}/models/slow.gguf` });
-    const during = await waitForNodes(c, (n) => (poolOf(n, "n1", "p0")?.last_error ?? "").startsWith("preparing the model (download"));
-    expect(poolOf(during, "n1", "p0")?.ready).toBe(false);
-    await waitForNodes(c, (n) => poolOf(n, "n1", "p0")?.ready === true);
+    const model = `http://127.0.0.1:${slow.port}/models/slow.gguf`;
+    const c = await start({ ...pool(`sha256:${digest}`), model });
+    const during = await waitForNodes(c, (n) => (poolOf(n, "n1", "p0")?.preparation?.[0]?.bytes_done ?? 0) > 0);
+    const p = poolOf(during, "n1", "p0")!;
+    expect(p.ready).toBe(false);
+    expect(p.last_error).toStartWith("preparing the model (download");
+    expect(p.preparation).toEqual([
+      expect.objectContaining({ kind: "model_fetch", group: "model", status: "running", phase: "download", bytes_total: body.length, description: expect.stringContaining("slow.gguf") }),
+    ]);
+    expect(p.preparation![0]!.bytes_done).toBeLessThanOrEqual(half);
+
+    const waiting = await submitTask(c.url, { model_ref: model, prompt: "after the download", max_tokens: 3 });
+    expect(waiting.status).toBe(202);
+    expect(waiting.json.preparation.steps).toEqual([
+      expect.objectContaining({ id: p.preparation![0]!.id, kind: "model_fetch", group: "model", status: "running", bytes_total: body.length, node_id: "n1", pool_id: "p0" }),
+    ]);
+
+    release();
+    const after = await waitForNodes(c, (n) => poolOf(n, "n1", "p0")?.ready === true);
+    expect(poolOf(after, "n1", "p0")?.preparation).toBeUndefined();
+    expect((await collect(`${c.url}${waiting.json.streams.sse}`)).frames.at(-1)).toMatchObject({ event: "end", data: { tokens_out: 3 } });
+    // Once a pool serves the model, a 202 has nothing to prepare.
+    const ready = await submitTask(c.url, { model_ref: model, prompt: "now", max_tokens: 1 });
+    expect(ready.json.preparation).toBeUndefined();
+    await collect(`${c.url}${ready.json.streams.sse}`);
   } finally {
+    release();
     slow.stop(true);
   }
 }, 30_000);

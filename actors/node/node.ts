@@ -25,6 +25,7 @@ import { reapStale } from "../../gpu/index.ts";
 import { handoffWatcherSpec, type Handoff } from "./handoff/index.ts";
 import { DEFAULT_GPU_INTERVAL_MS, gpuGate, gpuMonitorSpec, hostInventory, nodeCapabilities } from "./gpu/index.ts";
 import type { PoolRef } from "./pool/protocol.ts";
+import { preparationStep } from "./models/index.ts";
 
 export type { EngineFactory };
 
@@ -99,13 +100,18 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       models: options.models,
       onCpu: (poolId) => cpuPools.has(poolId),
       onModelStep: (poolId, step) => {
-        // While a model downloads or is verified, the pool says so (GET /v2/nodes, pool health).
-        // Every 5 % at most: each note is a snapshot the control plane hears at once.
-        const bucket = `${step.status}/${step.phase}/${Math.floor((step.pct ?? 0) / 5)}`;
-        if ((step.status === "running" || step.status === "pending") && prepNoted.get(poolId) !== bucket) {
+        // While a model downloads or is verified, the pool says so (GET /v2/nodes, pool health, the
+        // preparation steps of a 202). Every 5 % at most: each is a snapshot the control plane hears at once.
+        // Of unknown size (no Content-Length): every 2 s instead of every 5 %.
+        const progress = step.pct !== undefined ? Math.floor(step.pct / 5) : `t${Math.floor(system.clock.now() / 2000)}`;
+        const bucket = `${step.status}/${step.phase}/${progress}`;
+        if (prepNoted.get(poolId) !== bucket) {
           prepNoted.set(poolId, bucket);
-          const pct = step.pct !== undefined ? ` ${step.pct}%` : "";
-          poolRefs.get(poolId)?.tell({ type: "engine-note", last_error: `preparing the model (${step.phase}${pct}): ${step.description}` });
+          poolRefs.get(poolId)?.tell({ type: "prep-step", step: preparationStep(step) });
+          if (step.status === "running" || step.status === "pending") {
+            const pct = step.pct !== undefined ? ` ${step.pct}%` : "";
+            poolRefs.get(poolId)?.tell({ type: "engine-note", last_error: `preparing the model (${step.phase}${pct}): ${step.description}` });
+          }
         }
         if (step.status === "running" && step.phase !== "download") return;
         const level = step.status === "failed" ? "warn" : "info";

@@ -106,12 +106,38 @@ export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
 /** A request after admission defaults: ids are always present. */
 export type TaskSpec = TaskRequestV2 & { task_id: string };
 
+/**
+ * A preparation step (contract item 19: the OpenAPI shape) plus live progress. Nodes report the
+ * steps of a pool that is getting its model (download, verification) in their pool snapshots;
+ * the 202 of a task that has to wait for them lists them too.
+ */
+export const PreparationStep = z.object({
+  id: z.string().max(1024),
+  kind: z.enum(["engine_provision", "model_fetch", "pool_warmup"]),
+  group: z.enum(["engine", "model", "pool"]),
+  description: z.string().max(2048),
+  /** Time still expected, from the measured rate; 0 when unknown. */
+  estimated_ms: z.number().int().min(0),
+  /** 0 when unknown. */
+  bytes_total: z.number().int().min(0),
+  status: z.enum(["pending", "running", "completed", "failed"]),
+  bytes_done: z.number().int().min(0).optional(),
+  pct: z.number().min(0).max(100).optional(),
+  phase: z.string().max(32).optional(),
+  /** Where the step runs (in a 202's list). */
+  node_id: z.string().optional(),
+  pool_id: z.string().optional(),
+});
+export type PreparationStep = z.infer<typeof PreparationStep>;
+
 export const AdmissionResponseV2 = z.object({
   task_id: z.string(),
   queue_position: z.number().int(),
   predicted_start_ms: z.number().int(),
   backoff_ms: z.number().int(),
   streams: z.object({ sse: z.string(), sse_verbose: z.string() }).optional(),
+  /** Present when no pool can serve the task yet: what the pools of its model are preparing. */
+  preparation: z.object({ steps: z.array(PreparationStep) }).optional(),
 });
 export type AdmissionResponseV2 = z.infer<typeof AdmissionResponseV2>;
 
@@ -157,6 +183,7 @@ export type StreamEvent =
   | { type: "end"; data: z.infer<typeof EndData> }
   | { type: "error"; data: ErrorEnvelope };
 
+
 export const PoolView = z.object({
   pool_id: z.string(),
   ready: z.boolean(),
@@ -174,6 +201,8 @@ export const PoolView = z.object({
   replica_id: z.string().optional(),
   models_available: z.array(z.string()),
   last_error: z.string().optional(),
+  /** What the pool is doing before it can be ready (model download, verification), with progress. */
+  preparation: z.array(PreparationStep).max(16).optional(),
 });
 export type PoolView = z.infer<typeof PoolView>;
 

@@ -11,6 +11,7 @@ import type { AdmitOutcome, Budgets } from "../../../adapters/http/port.ts";
 import type { ErrorEnvelope, Priority, TaskSpec } from "../../../adapters/http/schemas.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
+import { preparationFor } from "./preparation.ts";
 import type { TaskFactory, TaskRef } from "../task/protocol.ts";
 import { expectedDecodeMs, pickEviction, predictStartMs, RateLimiter, ServiceRates, type CapacityView, type RateLimits } from "./admission.ts";
 import { checkAdmission } from "./feasibility.ts";
@@ -312,6 +313,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         model_id: spec.model_ref,
         ctx: spec.ctx,
       });
+      const steps = preparationFor(nodes, spec.model_ref, spec.placement);
       pump();
       return {
         ok: true,
@@ -322,6 +324,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           predicted_start_ms: predicted,
           backoff_ms: 0,
           streams: { sse: `/v2/tasks/${spec.task_id}/events`, sse_verbose: `/v2/tasks/${spec.task_id}/events?verbose=true` },
+          ...(steps ? { preparation: { steps } } : {}),
         },
       };
     };

@@ -20,6 +20,7 @@ export {
   defaultModelCache,
   fileSha256,
   modelSettings,
+  preparationStep,
   prepProgress,
   resolveModel,
   type ModelSettings,

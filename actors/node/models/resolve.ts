@@ -9,6 +9,7 @@ import { rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
+import type { PreparationStep } from "../../../adapters/http/schemas.ts";
 import { DigestMismatch, downloadModel, hashFile, normalizeSha256, progressThrottle, redactUrl, type DownloadResult } from "./download.ts";
 import { hfUrl, ModelError, modelId, parseModelRef, type ModelRef } from "./ref.ts";
 
@@ -110,6 +111,22 @@ export function cachePath(url: string, cacheDir: string): string {
   }
   name = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "");
   return join(cacheDir, key, name || "model.gguf");
+}
+
+/** A step as pool snapshots and 202s carry it (contract item 19 plus progress; the reason folded into a failed step's description). */
+export function preparationStep(step: PrepStep): PreparationStep {
+  return {
+    id: step.id,
+    kind: step.kind,
+    group: step.group,
+    description: step.status === "failed" ? `${step.description}: ${step.error ?? "failed"}`.slice(0, 2048) : step.description,
+    estimated_ms: step.estimated_ms,
+    bytes_total: step.bytes_total,
+    status: step.status,
+    bytes_done: step.bytes_done,
+    ...(step.pct !== undefined ? { pct: step.pct } : {}),
+    phase: step.phase,
+  };
 }
 
 /** The SSE `prep` entry of a step: `{status, bytes_total, bytes_done, pct, phase, human}`. */

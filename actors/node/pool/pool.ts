@@ -4,7 +4,7 @@
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../adapters/http/schemas.ts";
 import type { NodePoolHealth, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../link/protocol.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
 import { poolOperations, type PoolState } from "./operations.ts";
@@ -47,6 +47,8 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       lastError: options.unavailable,
     };
 
+    // Preparation steps under way (model download, verification), by step id.
+    const preparation = new Map<string, PreparationStep>();
     // Engines elsewhere (openai, tgi) do not use this node's GPUs.
     const usesGpu = options.engine !== "openai" && options.engine !== "tgi";
     let gpuFault: string | undefined;
@@ -66,6 +68,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       // tasks for it queue instead of being refused; placement checks readiness separately.
       models_available: [state.model],
       last_error: gpuFault ? `GPU driver error: ${gpuFault}` : state.lastError,
+      ...(preparation.size > 0 ? { preparation: [...preparation.values()] } : {}),
     });
     const publish = () => options.agent.tell({ type: "pool-status", snapshot: snapshot() });
     const health = (): NodePoolHealth => ({
@@ -157,6 +160,15 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             state.lastError = msg.last_error;
             publish();
             return;
+          case "prep-step":
+            // A completed step is done with; a failed one stays until the next attempt replaces it.
+            if (msg.step.status === "completed") {
+              if (!preparation.delete(msg.step.id)) return;
+            } else {
+              preparation.set(msg.step.id, msg.step);
+            }
+            publish();
+            return;
           case "ending":
             if (state.leases.has(msg.task_id)) canceling.add(msg.task_id);
             return;
@@ -175,6 +187,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             if (msg.engine_version) state.engineVersion = msg.engine_version;
             if (msg.slots_total) state.slotsTotal = msg.slots_total;
             state.lastError = msg.last_error;
+            if (msg.ready) preparation.clear();
             // A replica that went down dropped its requests; their slots are free again.
             if (!msg.ready) {
               state.leases.clear();

@@ -1,6 +1,6 @@
 import type { CrashReason } from "../../../gpu/index.ts";
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../adapters/http/schemas.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
 import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolReloadReply, TaskSinkRef } from "../../link/protocol.ts";
 
@@ -24,6 +24,8 @@ export type PoolMsg =
   | { type: "gpu-fault"; message?: string }
   /** From the engine's restart policy: why the engine is down and when it comes back. */
   | { type: "engine-note"; last_error: string }
+  /** From the model resolver: a preparation step of the pool's model changed (download, verify). */
+  | { type: "prep-step"; step: PreparationStep }
   /** From the replica: the stream's last event is on its way to the task; `released` follows. */
   | { type: "ending"; task_id: string }
   | { type: "snapshot" }
