@@ -8,7 +8,7 @@ import { ActorStoppedError } from "./errors.ts";
 import type { InspectEvent } from "./events.ts";
 import type { BackoffPolicy } from "./policy.ts";
 import type { ActorRef } from "./ref.ts";
-import { supervisor, type ChildSpec, type SupervisorSpec } from "./supervisor.ts";
+import { supervisor, type ChildSpec, type SupervisorMsg, type SupervisorReplies, type SupervisorSpec } from "./supervisor.ts";
 import { ActorSystem } from "./system.ts";
 
 type WMsg = { type: "get" } | { type: "boom" };
@@ -169,6 +169,22 @@ describe("backoff", () => {
     await clock.advance(5000);
     await crashAndWait(1000);
     await crashAndWait(2000);
+  });
+
+  test("restart-now starts a child waiting out its delay; the pending restart is dropped", async () => {
+    const { crash, clock, system, events, log, w } = await spawnWithBackoff(0.5);
+    const sup = system.ref<SupervisorMsg, SupervisorReplies>("root");
+    expect(await sup.ask({ type: "restart-now", id: "w" })).toBe(false); // running: nothing to do
+    await crash("root/w");
+    await clock.advance(10);
+    expect(system.isAlive("root/w")).toBe(false);
+    expect(await sup.ask({ type: "restart-now", id: "w" })).toBe(true);
+    expect(await w.ask({ type: "get" })).toBe("w");
+    expect(await sup.ask({ type: "children" })).toEqual([{ id: "w", path: "root/w", status: "running", restarts: 1 }]);
+    await clock.advance(5000); // the original 1000 ms restart never fires
+    expect(log).toEqual(["init w", "term w failed", "init w"]);
+    expect(events.filter((e) => e.type === "restarted")).toHaveLength(1);
+    expect(await sup.ask({ type: "restart-now", id: "nope" })).toBe(false);
   });
 
   test("a restart still pending when the supervisor stops never happens", async () => {

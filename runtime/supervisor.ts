@@ -39,6 +39,11 @@ export interface SupervisorSpec {
 export type SupervisorMsg =
   | { type: "start-child"; spec: ChildSpec }
   | { type: "stop-child"; id: string }
+  /**
+   * A child waiting out its restart delay starts now (with the children restarting together with
+   * it that follow it); answers false when it was not waiting. Its pending restart is dropped.
+   */
+  | { type: "restart-now"; id: string }
   | { type: "children" }
   | { type: "child-exit"; id: string; cell: ActorCell<any>; reason: ExitReason }
   | { type: "restart-due"; ids: string[]; gens: number[] };
@@ -53,6 +58,7 @@ export interface ChildInfo {
 export interface SupervisorReplies {
   "start-child": ActorRef<any, any>;
   "stop-child": boolean;
+  "restart-now": boolean;
   children: ChildInfo[];
 }
 
@@ -125,6 +131,16 @@ class SupervisorBehavior {
         if (!child) return false;
         await this.stopOne(child);
         this.remove(child);
+        return true;
+      }
+      case "restart-now": {
+        const i = this.children.findIndex((c) => c.spec.id === msg.id);
+        if (i < 0 || this.children[i]!.status !== "restarting") return false;
+        // startOne bumps each generation, so the pending restart-due finds nothing to do.
+        for (const c of this.children.slice(i).filter((c) => c.status === "restarting")) {
+          c.restarts++;
+          await this.startOne(c);
+        }
         return true;
       }
       case "children":

@@ -270,19 +270,22 @@ export function poolOperations(deps: OperationDeps) {
   };
   const preloaded = (startedAt: number, already: boolean): PoolPreloadReply => {
     options.metrics?.preloads.inc({ ...labels, outcome: already ? "already" : "ready" });
-    return { ok: true, node_id: options.nodeId, pool_id: poolId, already, model: state.model, engine_version: state.engineVersion, duration_ms: now() - startedAt };
+    const duration_ms = already ? 0 : now() - startedAt;
+    return { ok: true, node_id: options.nodeId, pool_id: poolId, already, model: state.model, engine_version: state.engineVersion, duration_ms };
   };
 
   const preload = (reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>) => {
     const answerNow = (result: PoolPreloadReply) => reply?.resolve({ reply: result, snapshot: snapshot() });
     if (options.unavailable) return answerNow({ ...notAllowed(), model: state.model });
     if (op) return answerNow({ ...busy(op.kind), model: state.model });
-    if (state.engineReady && !state.draining) return answerNow(preloaded(now(), true));
+    if (state.engineReady && !state.draining) return answerNow(preloaded(0, true));
     if (!state.draining) {
-      // The engine is starting or restarting under its own policy: wait for it, bounded.
+      // The engine is starting, or waiting out a restart delay (backoff, open breaker): an
+      // operator's preload starts a waiting one now (the breaker's probe), then waits, bounded.
       const id = ++seq;
       waiters.set(id, { id, startedAt: now(), reply, timer: ctx.after(readyTimeoutMs, { type: "op-ready-timeout", op: id }) });
       log.info(`Preload of pool ${poolId}: waiting for its engine to be ready`, fields({ last_error: state.lastError }));
+      ctx.pipeToSelf(options.slot.restartNow(), (o) => ({ type: "preload-kicked", kicked: o.ok && o.value }));
       return;
     }
     // Drained: the replica is stopped. Start it on the pool's model; the pool serves once ready.
@@ -349,6 +352,10 @@ export function poolOperations(deps: OperationDeps) {
     reload,
     preload,
 
+    kicked(kicked: boolean) {
+      if (kicked) log.info(`Preload of pool ${poolId}: started its engine now instead of waiting for the restart delay`, fields({}));
+    },
+
     /** After a lease ends (or all were dropped): a waiting drain or reload may go on. */
     leasesChanged() {
       if (!op || state.leases.size > 0) return;
@@ -359,6 +366,8 @@ export function poolOperations(deps: OperationDeps) {
     /** True when the status settled the operation (which then published the snapshot). */
     replicaStatus(msg: Extract<PoolMsg, { type: "replica-status" }>): boolean {
       if (msg.ready && waiters.size > 0) resolveWaiters();
+      // The engine a preload waited for failed; the restart policy goes on, the preload does not.
+      else if (msg.exited && msg.last_error && waiters.size > 0) failWaiters(msg.last_error);
       if (op?.kind === "preload" && op.phase === "starting") {
         if (msg.ready) preloadSucceeded(op);
         else if (msg.exited && msg.last_error) preloadFailed(op, msg.last_error);

@@ -101,6 +101,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
     async stop() {
       await sup.ask({ type: "stop-child", id: replicaId }, { timeoutMs: SUPERVISOR_ASK_MS });
     },
+    restartNow: () => sup.ask({ type: "restart-now", id: replicaId }, { timeoutMs: SUPERVISOR_ASK_MS }),
   };
 
   return {

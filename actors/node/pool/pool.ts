@@ -226,6 +226,8 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             ops.preload(reply);
             return;
           }
+          case "preload-kicked":
+            return ops.kicked(msg.kicked);
           case "op-deadline":
             return ops.deadline(msg.op);
           case "op-stopped":

@@ -1,6 +1,7 @@
 // Preload on the node, on simulated time: a drained pool's engine started again and the pool
 // serving; a preload that fails leaves the pool drained with the reason; a preload of a pool whose
-// engine is restarting waits for it (bounded); a ready pool answers at once; busy and refused cases.
+// engine waits out a restart delay (backoff, open breaker) starts it now and waits for it
+// (bounded); a ready pool answers at once; busy and refused cases.
 
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -89,29 +90,67 @@ test("a preloaded engine that never gets ready fails after the ready timeout wit
   expect(fx.snapshots.at(-1)).toMatchObject({ ready: false, draining: true });
 });
 
-test("a pool whose engine is restarting: the preload waits for it, bounded by the ready timeout", async () => {
-  const options: PoolFixtureOptions = { readyTimeoutMs: 2000 };
-  fx = await startPoolFixture(options);
+test("a pool waiting out its restart delay: the preload starts the engine now and answers when it is ready", async () => {
+  fx = await startPoolFixture();
   fx.engines[0]!.faults.crashAfterTokens = 1;
   expect(terminal(await fx.dispatch("boom", 3))).toMatchObject({ type: "engine-error", error: { code: "WORKER_RESET" } });
-  const waiting = preload(fx);
-  await fx.clock.flush();
-  expect(waiting.current()).toBeUndefined();
-  await fx.clock.advance(1000); // backoff 100 ms, then the health poll
-  expect(await waiting.done).toMatchObject({ ok: true, already: false, model: "tiny" });
+  expect(fx.replicaAlive()).toBe(false); // the first backoff step is 100 ms
+  const t0 = fx.clock.now();
+  const reply = await preload(fx).done;
+  expect(reply).toMatchObject({ ok: true, already: false, model: "tiny" });
+  expect(fx.clock.now() - t0).toBeLessThan(100);
   expect(fx.engines).toHaveLength(2);
+  await fx.clock.advance(1000); // the pending restart does not start a third engine
+  expect(fx.engines).toHaveLength(2);
+});
 
-  // The next engine never gets ready: the preload gives up, the supervisor goes on trying.
+test("an open circuit breaker: the preload's start is the probe; the pool serves again", async () => {
+  const fragile = join(dir, "flaky.gguf");
+  writeFileSync(fragile, "GGUF");
+  fx = await startPoolFixture({ model: fragile });
+  rmSync(fragile);
+  fx.engines[0]!.faults.crashAfterTokens = 1;
+  await fx.dispatch("boom", 3);
+  // Every restart fails to load the model: five failures open the breaker for 300 s.
+  await fx.clock.advance(10_000);
+  const down = await fx.pool.ask({ type: "health" });
+  expect(down.last_error).toContain("circuit breaker open");
+  const made = fx.engines.length;
+
+  writeFileSync(fragile, "GGUF"); // the operator fixed it
+  const reply = await preload(fx).done;
+  expect(reply).toMatchObject({ ok: true, already: false, model: fragile });
+  expect(fx.engines).toHaveLength(made + 1);
+  expect(await fx.pool.ask({ type: "health" })).toMatchObject({ live: true, ready: true });
+  expect(terminal(await fx.dispatch("after", 2))).toMatchObject({ type: "engine-end", tokens_out: 2 });
+});
+
+test("a preload that waits fails at once when the engine it waits for fails; at the ready timeout when it never gets ready", async () => {
+  const options: PoolFixtureOptions = { readyTimeoutMs: 2000 };
+  fx = await startPoolFixture(options);
+  const fragile = join(dir, "gone.gguf");
   options.faultsFor = { tiny: { unready: true } };
-  fx.engines[1]!.faults.crashAfterTokens = 1;
-  await fx.dispatch("boom-again", 3);
+  fx.engines[0]!.faults.crashAfterTokens = 1;
+  await fx.dispatch("boom", 3);
   const gaveUp = preload(fx);
-  await fx.clock.advance(2000);
+  await fx.clock.advance(1999);
+  expect(gaveUp.current()).toBeUndefined();
+  await fx.clock.advance(1);
   const reply = await gaveUp.done;
   expect(reply).toMatchObject({ ok: false, reason: "preload_failed", error: { code: "POOL_UNREADY" } });
   expect(reply.ok === false && reply.error.message).toContain("health check failed: the engine was not ready within 2000 ms");
-  expect(fx.replicaAlive()).toBe(true);
+  expect(fx.replicaAlive()).toBe(true); // the restart policy goes on
   expect((await fx.pool.ask({ type: "health" })).draining).toBe(false);
+  await fx.close();
+
+  writeFileSync(fragile, "GGUF");
+  fx = await startPoolFixture({ model: fragile });
+  rmSync(fragile);
+  fx.engines[0]!.faults.crashAfterTokens = 1;
+  await fx.dispatch("boom", 3);
+  const failed = await preload(fx).done;
+  expect(failed).toMatchObject({ ok: false, reason: "preload_failed", error: { code: "POOL_UNREADY" } });
+  expect(failed.ok === false && failed.error.message).toContain(`model file ${fragile} does not exist`);
 });
 
 test("busy while a reload runs; a drain is refused while a preload runs; a drain fails a waiting preload", async () => {

@@ -40,7 +40,9 @@ export type PoolMsg =
   | { type: "op-deadline"; op: number }
   | { type: "op-stopped"; op: number; error?: string }
   | { type: "op-started"; op: number; error?: string }
-  | { type: "op-ready-timeout"; op: number };
+  | { type: "op-ready-timeout"; op: number }
+  /** Private: a preload asked the supervisor to start a replica waiting out its restart delay. */
+  | { type: "preload-kicked"; kicked: boolean };
 
 /** A drain or reload answer, with the snapshot it left so the agent can heartbeat it first. */
 export interface PoolOpResult<R> {
@@ -67,6 +69,8 @@ export interface ReplicaSlot {
   /** The model the replica's engine loads at its next (re)start. */
   model(): string;
   start(model: string): Promise<void>;
+  /** Starts a replica that waits out its restart delay (backoff, open breaker) now; false when it was not waiting. */
+  restartNow(): Promise<boolean>;
   /** Stops the replica (aborting what it still runs) and waits until it is gone. */
   stop(): Promise<void>;
 }
