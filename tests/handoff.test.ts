@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { freePort, isAlive, stopGroup, waitHealthy } from "../gpu/index.ts";
 import { mockEngineArgv } from "../gpu/engines/mock-engine.ts";
 import { poolOf, startCluster, waitForNodes, type Cluster } from "./harness/cluster.ts";
+import { nodeSystem, whenEvent } from "./harness/pools.ts";
 import { collect, submitTask } from "./harness/sse.ts";
 
 let cluster: Cluster | undefined;
@@ -29,10 +30,13 @@ test("an engine started elsewhere is bound from its handoff file and serves task
   const dir = join(c.runtimeDirs.get("n1")!, "engines");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "ext-r0.json");
+  // The watcher hears back once the bind and the file's deletion are done.
+  const processed = whenEvent(nodeSystem(c, "n1"), (e) => e.type === "delivered" && e.path.endsWith("/handoff") && e.msg === "handoff-bound");
   writeFileSync(file, JSON.stringify({ engine: "llamacpp", url: `http://127.0.0.1:${port}`, pool_id: "ext", replica_id: "r0", model: { id: "ext-model" }, slots_total: 1 }, null, 2));
 
   const nodes = await waitForNodes(c, (n) => poolOf(n, "n1", "ext")?.ready === true);
   expect(poolOf(nodes, "n1", "ext")).toMatchObject({ engine: "llamacpp", models_available: ["ext-model"], slots_total: 1 });
+  await processed;
   expect(existsSync(file)).toBe(false); // processed and removed (POOL_MANAGERD_AUTO_DELETE_HANDOFF)
 
   const t = await submitTask(c.url, { model_ref: "ext-model", prompt: "bound", max_tokens: 4 });
