@@ -1,4 +1,4 @@
-// Drain and reload of one pool (digest §7.4), driven by the pool manager's messages. One operation
+// Drain, reload and preload of one pool (digest §7.3, §7.4), driven by the pool manager's messages. One operation
 // at a time; every step that waits (stopping or starting the replica, a deadline, readiness) runs
 // aside and comes back tagged with its operation's id, so a stale step is ignored.
 //
@@ -9,16 +9,14 @@
 //           rolled back (or, if the old one fails too, rollback_failed). A drain deadline passing
 //           with tasks still running abandons the reload; the old engine never stopped.
 //   A reload always leaves the pool undrained: it is also how a drained pool comes back.
-//   preload: a drained pool: start its engine → ready ⇒ serving again
-//                                             ↘ fails/times out → stop it ⇒ still drained, 503.
-//            a pool whose engine is (re)starting: wait for it to be ready (bounded), change nothing.
-//            a ready pool: answered at once (already).
+//   preload: in ./preload.ts, hosted here so that it takes turns with drain and reload.
 
 import { describe, type ActorContext, type ReplyHandle, type Timer } from "../../../runtime/index.ts";
 import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
-import type { PoolDrainReply, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../link/protocol.ts";
+import type { PoolDrainReply, PoolOpReason, PoolReloadReply } from "../../link/protocol.ts";
 import type { PoolOptions } from "./pool.ts";
 import type { PoolMsg, PoolOpResult } from "./protocol.ts";
+import { preloadOperations, type PreloadOp } from "./preload.ts";
 
 /** How long a (re)started engine may take to become ready during a reload or preload (digest: 120 s). */
 export const DEFAULT_READY_TIMEOUT_MS = 120_000;
@@ -36,9 +34,9 @@ export interface PoolState {
   lastError?: string;
 }
 
-type Failure = Extract<PoolDrainReply, { ok: false }>;
+export type Failure = Extract<PoolDrainReply, { ok: false }>;
 
-interface OperationDeps {
+export interface OperationDeps {
   ctx: ActorContext<PoolMsg>;
   options: PoolOptions;
   state: PoolState;
@@ -71,30 +69,11 @@ interface ReloadOp {
   failure?: string;
 }
 
-interface PreloadOp {
-  kind: "preload";
-  id: number;
-  startedAt: number;
-  phase: "starting" | "stopping";
-  reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>;
-  timer?: Timer;
-  failure?: string;
-}
-
-/** A preload of a pool whose engine is already (re)starting: it only waits. */
-interface PreloadWaiter {
-  id: number;
-  startedAt: number;
-  reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>;
-  timer: Timer;
-}
-
 export function poolOperations(deps: OperationDeps) {
   const { ctx, options, state, publish, snapshot, failure } = deps;
   const { poolId, log } = options;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   let op: DrainOp | ReloadOp | PreloadOp | undefined;
-  const waiters = new Map<number, PreloadWaiter>();
   let seq = 0;
 
   const now = () => ctx.clock.now();
@@ -150,7 +129,7 @@ export function poolOperations(deps: OperationDeps) {
     });
     if (state.draining) return result(accepted(true));
     state.draining = true;
-    failWaiters("the pool is being drained");
+    pre.failWaiters("the pool is being drained");
     const d: DrainOp = { kind: "drain", id: ++seq, startedAt: now(), stopping: false, forced: false, leasesAtStop: 0 };
     op = d;
     if (state.leases.size > 0) {
@@ -258,87 +237,6 @@ export function poolOperations(deps: OperationDeps) {
     return true;
   };
 
-  // ---- preload ----------------------------------------------------------------------------
-
-  const preloadFailure = (startedAt: number, message: string): PoolPreloadReply => {
-    options.metrics?.preloads.inc({ ...labels, outcome: "failed" });
-    return {
-      ...failure("preload_failed", { code: "POOL_UNREADY", message: `preload failed: ${message}`, retriable: true, retry_after_ms: 1000 }),
-      model: state.model,
-      duration_ms: now() - startedAt,
-    };
-  };
-  const preloaded = (startedAt: number, already: boolean): PoolPreloadReply => {
-    options.metrics?.preloads.inc({ ...labels, outcome: already ? "already" : "ready" });
-    const duration_ms = already ? 0 : now() - startedAt;
-    return { ok: true, node_id: options.nodeId, pool_id: poolId, already, model: state.model, engine_version: state.engineVersion, duration_ms };
-  };
-
-  const preload = (reply?: ReplyHandle<PoolOpResult<PoolPreloadReply>>) => {
-    const answerNow = (result: PoolPreloadReply) => reply?.resolve({ reply: result, snapshot: snapshot() });
-    if (options.unavailable) return answerNow({ ...notAllowed(), model: state.model });
-    if (op) return answerNow({ ...busy(op.kind), model: state.model });
-    if (state.engineReady && !state.draining) return answerNow(preloaded(0, true));
-    if (!state.draining) {
-      // The engine is starting, or waiting out a restart delay (backoff, open breaker): an
-      // operator's preload starts a waiting one now (the breaker's probe), then waits, bounded.
-      const id = ++seq;
-      waiters.set(id, { id, startedAt: now(), reply, timer: ctx.after(readyTimeoutMs, { type: "op-ready-timeout", op: id }) });
-      log.info(`Preload of pool ${poolId}: waiting for its engine to be ready`, fields({ last_error: state.lastError }));
-      ctx.pipeToSelf(options.slot.restartNow(), (o) => ({ type: "preload-kicked", kicked: o.ok && o.value }));
-      return;
-    }
-    // Drained: the replica is stopped. Start it on the pool's model; the pool serves once ready.
-    const p: PreloadOp = { kind: "preload", id: ++seq, startedAt: now(), phase: "starting", reply };
-    op = p;
-    log.info(`Preloading pool ${poolId} with ${state.model}`, fields({ model: state.model }));
-    start(p, state.model);
-  };
-
-  const preloadSucceeded = (p: PreloadOp) => {
-    op = undefined;
-    p.timer?.cancel();
-    state.draining = false;
-    state.lastError = undefined;
-    log.info(`Pool ${poolId} preloaded`, fields({ model: state.model, engine_version: state.engineVersion, duration_ms: now() - p.startedAt }));
-    publish();
-    p.reply?.resolve({ reply: preloaded(p.startedAt, false), snapshot: snapshot() });
-  };
-
-  /** The preloaded engine failed: stop what is left of it; the pool stays drained. */
-  const preloadFailed = (p: PreloadOp, reason: string) => {
-    p.failure = reason;
-    p.timer?.cancel();
-    p.phase = "stopping";
-    log.warn(`Preload of pool ${poolId} failed; the pool stays drained`, fields({ model: state.model, reason }));
-    ctx.pipeToSelf(options.slot.stop(), stepBack(p.id, "op-stopped"));
-  };
-
-  const preloadStopped = (p: PreloadOp) => {
-    op = undefined;
-    state.engineReady = false;
-    state.live = false;
-    state.lastError = `preload failed: ${p.failure}`;
-    publish();
-    p.reply?.resolve({ reply: preloadFailure(p.startedAt, p.failure ?? "unknown"), snapshot: snapshot() });
-  };
-
-  function failWaiters(why: string) {
-    for (const w of waiters.values()) {
-      w.timer.cancel();
-      w.reply?.resolve({ reply: preloadFailure(w.startedAt, why), snapshot: snapshot() });
-    }
-    waiters.clear();
-  }
-
-  const resolveWaiters = () => {
-    for (const w of waiters.values()) {
-      w.timer.cancel();
-      w.reply?.resolve({ reply: preloaded(w.startedAt, false), snapshot: snapshot() });
-    }
-    waiters.clear();
-  };
-
   function busy(kind: string) {
     return failure("busy", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} is busy: a ${kind} is under way`, retriable: true, retry_after_ms: 1000 });
   }
@@ -346,15 +244,29 @@ export function poolOperations(deps: OperationDeps) {
     return failure("unavailable", { code: "POOL_UNAVAILABLE", message: `pool ${poolId} may not run on node ${options.nodeId}: ${options.unavailable}`, retriable: false });
   }
 
+  const pre = preloadOperations({
+    ...deps,
+    readyTimeoutMs,
+    labels,
+    current: () => op,
+    begin: (p) => {
+      p.id = ++seq;
+      op = p;
+    },
+    end: () => void (op = undefined),
+    nextId: () => ++seq,
+    start,
+    stop: (p) => ctx.pipeToSelf(options.slot.stop(), stepBack(p.id, "op-stopped")),
+    busy,
+    notAllowed,
+  });
+
   return {
     current: () => op?.kind,
     drain,
     reload,
-    preload,
-
-    kicked(kicked: boolean) {
-      if (kicked) log.info(`Preload of pool ${poolId}: started its engine now instead of waiting for the restart delay`, fields({}));
-    },
+    preload: pre.preload,
+    kicked: pre.kicked,
 
     /** After a lease ends (or all were dropped): a waiting drain or reload may go on. */
     leasesChanged() {
@@ -365,15 +277,8 @@ export function poolOperations(deps: OperationDeps) {
 
     /** True when the status settled the operation (which then published the snapshot). */
     replicaStatus(msg: Extract<PoolMsg, { type: "replica-status" }>): boolean {
-      if (msg.ready && waiters.size > 0) resolveWaiters();
-      // The engine a preload waited for failed; the restart policy goes on, the preload does not.
-      else if (msg.exited && msg.last_error && waiters.size > 0) failWaiters(msg.last_error);
-      if (op?.kind === "preload" && op.phase === "starting") {
-        if (msg.ready) preloadSucceeded(op);
-        else if (msg.exited && msg.last_error) preloadFailed(op, msg.last_error);
-        else return false;
-        return msg.ready;
-      }
+      const settled = pre.replicaStatus(op?.kind === "preload" ? op : undefined, msg);
+      if (settled !== undefined) return settled;
       if (op?.kind !== "reload" || (op.phase !== "starting-new" && op.phase !== "starting-old")) return false;
       const r = op;
       if (msg.ready) {
@@ -404,7 +309,7 @@ export function poolOperations(deps: OperationDeps) {
 
     stopped(id: number, error?: string) {
       if (op?.id !== id) return;
-      if (op.kind === "preload") return preloadStopped(op);
+      if (op.kind === "preload") return pre.stopped(op);
       if (op.kind === "drain") {
         const d = op;
         op = undefined;
@@ -428,27 +333,15 @@ export function poolOperations(deps: OperationDeps) {
 
     started(id: number, error?: string) {
       if (op?.id !== id || !error) return;
-      if (op.kind === "preload") {
-        if (op.phase === "starting") preloadFailed(op, `the engine could not be started: ${error}`);
-        return;
-      }
+      if (op.kind === "preload") return pre.started(op, error);
       if (op.kind !== "reload") return;
       if (op.phase === "starting-new" || op.phase === "starting-old") engineFailed(op, `the engine could not be started: ${error}`);
     },
 
     readyTimeout(id: number) {
-      const w = waiters.get(id);
-      if (w) {
-        waiters.delete(id);
-        const why = state.lastError ? `: ${state.lastError}` : "";
-        w.reply?.resolve({ reply: preloadFailure(w.startedAt, `health check failed: the engine was not ready within ${readyTimeoutMs} ms${why}`), snapshot: snapshot() });
-        return;
-      }
+      if (pre.waiterTimeout(id)) return;
       if (op?.id !== id) return;
-      if (op.kind === "preload") {
-        if (op.phase === "starting") preloadFailed(op, `health check failed: the engine did not become ready within ${readyTimeoutMs} ms`);
-        return;
-      }
+      if (op.kind === "preload") return pre.readyTimeout(op);
       if (op.kind !== "reload") return;
       if (op.phase === "starting-new" || op.phase === "starting-old") {
         engineFailed(op, `the engine did not become ready within ${readyTimeoutMs} ms`);
