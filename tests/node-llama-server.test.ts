@@ -3,7 +3,7 @@
 // with a message when the build is absent.
 
 import { afterAll, expect, test } from "bun:test";
-import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../gpu/index.ts";
+import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel, freePort } from "../gpu/index.ts";
 import { startCluster, type Cluster } from "./harness/cluster.ts";
 import { LLAMA_SERVER_MISSING, llamaServerPath } from "./harness/llama-server.ts";
 import { collect, submitTask } from "./harness/sse.ts";
@@ -16,13 +16,17 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-test.skipIf(!binary)("a llamacpp pool runs a real llama-server child and streams its tokens", async () => {
+test.skipIf(!binary)("a llamacpp pool runs a real llama-server child and streams its tokens; ctx is per slot", async () => {
   ensureTinyModel(DEFAULT_TINY_MODEL_PATH);
+  const port = freePort();
   cluster = await startCluster({
-    nodes: [{ id: "n1", pools: [{ id: "real", engine: "llamacpp", binary, model: "tiny", model_file: DEFAULT_TINY_MODEL_PATH, devices: [], slots: 1, threads: 1, allow_cpu: true }] }],
+    nodes: [{ id: "n1", pools: [{ id: "real", engine: "llamacpp", binary, model: "tiny", model_file: DEFAULT_TINY_MODEL_PATH, devices: [], slots: 2, ctx: 1024, port, threads: 1, allow_cpu: true }] }],
     node: { healthIntervalMs: 100 },
   });
   await cluster.ready();
+  // ctx_max is what one task may use: llama-server splits --ctx-size among its slots.
+  const slots = (await (await fetch(`http://127.0.0.1:${port}/slots`)).json()) as { n_ctx: number }[];
+  expect(slots.map((s) => s.n_ctx)).toEqual([1024, 1024]);
   const run = async () => {
     const t = await submitTask(cluster!.url, { model_ref: "tiny", prompt: "real server", max_tokens: 24, seed: 5 });
     return (await collect(`${cluster!.url}${t.json.streams.sse}`)).frames;

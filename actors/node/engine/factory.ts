@@ -49,7 +49,9 @@ function mockServerFlags(pool: PoolConfig, host: string, port: number, model: st
 
 function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string, cpu: boolean): string[] {
   const argv = [pool.binary!, "--model", model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
-  if (pool.ctx) argv.push("--ctx-size", String(pool.ctx));
+  // `ctx` is what one task may use (ctx_max), as for builtin; llama-server divides --ctx-size
+  // among its --parallel slots.
+  if (pool.ctx) argv.push("--ctx-size", String(pool.ctx * pool.slots));
   if (pool.threads) argv.push("--threads", String(pool.threads));
   argv.push("--n-gpu-layers", cpu ? "0" : "999");
   return [...argv, ...(pool.flags ?? [])];
