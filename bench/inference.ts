@@ -4,7 +4,8 @@
 //                 bound to that same engine through a handoff file, so both sides share it
 //   openai        the same through the control plane's /v1/completions (streaming)
 // Each side: time to first token and tokens/s for single streams (greedy, EOS ignored), and the
-// total tokens/s of 2 concurrent streams (the engine's 2 slots).
+// total tokens/s of 2 concurrent streams (the engine's 2 slots); medians over rounds that
+// interleave the three sides.
 // Usage: bun run bench:inference [--tokens N] [--rounds N]   (results: bench/results/inference-latest.json)
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -17,7 +18,7 @@ import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel, freePort, stopGroup, waitHeal
 import { poolOf, startCluster, waitForNodes } from "../tests/harness/cluster.ts";
 import { openSse, submitTask } from "../tests/harness/sse.ts";
 
-const { values } = parseArgs({ options: { tokens: { type: "string", default: "512" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({ options: { tokens: { type: "string", default: "512" }, rounds: { type: "string", default: "7" } } });
 const TOKENS = Number(values.tokens);
 const ROUNDS = Number(values.rounds);
 
@@ -87,35 +88,48 @@ async function viaOpenAi(url: string, seed: number): Promise<Sample> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function measure(label: string, one: (seed: number) => Promise<Sample>) {
-  await one(0); // warm-up
-  const singles: Sample[] = [];
-  for (let r = 1; r <= ROUNDS; r++) singles.push(await one(r));
-  const t0 = performance.now();
-  const pair = await Promise.all([one(100), one(101)]);
-  const concurrentMs = performance.now() - t0;
-  const result = {
-    tokens_per_s: Math.round(median(singles.map((s) => (s.tokens / s.ms) * 1000))),
-    ttft_ms_median: +median(singles.map((s) => s.ttftMs)).toFixed(2),
-    concurrent_2_tokens_per_s: Math.round(((pair[0]!.tokens + pair[1]!.tokens) / concurrentMs) * 1000),
-  };
-  console.log(`${label.padEnd(13)} ${JSON.stringify(result)}`);
-  return result;
+type Path = (seed: number) => Promise<Sample>;
+
+/**
+ * Rounds interleave the paths (A B C, A B C, ...) so that drift on a noisy machine (other load,
+ * CPU clocks, the engine warming up) falls on every path alike instead of on whichever ran first.
+ */
+async function measureAll(paths: Record<string, Path>) {
+  const names = Object.keys(paths);
+  for (const name of names) await paths[name]!(0); // warm-up
+  const singles = new Map<string, Sample[]>(names.map((n) => [n, []]));
+  const pairs = new Map<string, number[]>(names.map((n) => [n, []]));
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const name of names) singles.get(name)!.push(await paths[name]!(r));
+    for (const name of names) {
+      const t0 = performance.now();
+      const pair = await Promise.all([paths[name]!(100 + 2 * r), paths[name]!(101 + 2 * r)]);
+      pairs.get(name)!.push(((pair[0]!.tokens + pair[1]!.tokens) / (performance.now() - t0)) * 1000);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const s = singles.get(name)!;
+    out[name] = {
+      tokens_per_s: Math.round(median(s.map((x) => (x.tokens / x.ms) * 1000))),
+      ttft_ms_median: +median(s.map((x) => x.ttftMs)).toFixed(2),
+      concurrent_2_tokens_per_s: Math.round(median(pairs.get(name)!)),
+    };
+    console.log(`${name.padEnd(13)} ${JSON.stringify(out[name])}`);
+  }
+  return out;
 }
 
 const results: Record<string, unknown> = {};
 try {
   await waitHealthy(base, { intervalMs: 50, exited: engineProc.exited.then((code) => ({ code, signal: null })) });
-  results.direct = await measure("direct", direct);
-
   const cluster = await startCluster({ nodes: [{ id: "n1", pools: [] }], node: { handoff: { intervalMs: 50 } } });
   try {
     const dir = join(cluster.runtimeDirs.get("n1")!, "engines");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "tiny-r0.json"), JSON.stringify({ engine: "llamacpp", url: base, pool_id: "tiny", replica_id: "r0", model: { id: "tiny" }, slots_total: 2 }));
     await waitForNodes(cluster, (n) => poolOf(n, "n1", "tiny")?.ready === true);
-    results.orchestrator = await measure("orchestrator", (seed) => viaTasks(cluster.url, seed));
-    results.openai = await measure("openai", (seed) => viaOpenAi(cluster.url, seed));
+    Object.assign(results, await measureAll({ direct, orchestrator: (seed) => viaTasks(cluster.url, seed), openai: (seed) => viaOpenAi(cluster.url, seed) }));
   } finally {
     await cluster.close();
   }
