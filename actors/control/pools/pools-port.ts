@@ -3,11 +3,10 @@
 // By default an operation applies to every node holding the pool; `node_id` picks one.
 
 import { describe, RealClock, type Clock, type Logger } from "../../../runtime/index.ts";
-import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
 import type { PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolsPort } from "../../../adapters/http/pools-port.ts";
 import { asPoolsAgent, PoolDrainReply, PoolHealthReply, PoolPreloadReply } from "../../link/protocol.ts";
 import type { PoolHolder, RegistryRef } from "../registry/protocol.ts";
-import { nodeUnavailable, rollingReload, type Targets } from "./reload.ts";
+import { askNode, rollingReload, type Targets } from "./reload.ts";
 
 export interface PoolsPortOptions {
   clock?: Clock;
@@ -111,18 +110,8 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
       const t = await targets(poolId, request.node_id);
       if (!t.ok) return t;
       options.log?.info(`Draining pool ${poolId}`, { pool_id: poolId, deadline_ms: request.deadline_ms, nodes: t.holders.map((h) => h.node_id) });
-      const replies = await Promise.all(
-        t.holders.map(async (h): Promise<PoolDrainReply> => {
-          const refused = (error: ErrorEnvelope): PoolDrainReply => ({ ok: false, node_id: h.node_id, pool_id: poolId, reason: "unavailable", error });
-          if (!h.online) return refused(nodeUnavailable(h.node_id, poolId, "offline"));
-          try {
-            const raw = await asPoolsAgent(h.agent).ask({ type: "pool-drain", pool_id: poolId, deadline_ms: request.deadline_ms }, { timeoutMs: drainTimeoutMs });
-            const parsed = PoolDrainReply.safeParse(raw);
-            return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused(nodeUnavailable(h.node_id, poolId, "malformed drain answer"));
-          } catch (error) {
-            return refused(nodeUnavailable(h.node_id, poolId, `did not answer: ${describe(error)}`));
-          }
-        }),
+      const replies: PoolDrainReply[] = await Promise.all(
+        t.holders.map((h) => askNode(h, { type: "pool-drain", pool_id: poolId, deadline_ms: request.deadline_ms }, PoolDrainReply, drainTimeoutMs)),
       );
       await settle();
       const nodes = replies.map((r) =>
@@ -145,18 +134,7 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
       const timeoutMs = options.preloadTimeoutMs ?? POOLS_DEFAULTS.preloadTimeoutMs;
       options.log?.info(`Preloading pool ${poolId}`, { pool_id: poolId, nodes: t.holders.map((h) => h.node_id) });
       // Every node at once: a preload changes nothing that serves, so there is nothing to roll.
-      const replies = await Promise.all(
-        t.holders.map(async (h): Promise<PoolPreloadReply> => {
-          const refused = (why: string): PoolPreloadReply => ({ ok: false, node_id: h.node_id, pool_id: poolId, reason: "unavailable", error: nodeUnavailable(h.node_id, poolId, why) });
-          if (!h.online) return refused("offline");
-          try {
-            const parsed = PoolPreloadReply.safeParse(await asPoolsAgent(h.agent).ask({ type: "pool-preload", pool_id: poolId }, { timeoutMs }));
-            return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused("malformed preload answer");
-          } catch (error) {
-            return refused(`did not answer: ${describe(error)}`);
-          }
-        }),
-      );
+      const replies: PoolPreloadReply[] = await Promise.all(t.holders.map((h) => askNode(h, { type: "pool-preload", pool_id: poolId }, PoolPreloadReply, timeoutMs)));
       await settle();
       const nodes = replies.map((r): PoolPreloadNodeV2 =>
         r.ok

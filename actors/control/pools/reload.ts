@@ -18,7 +18,8 @@ import {
   type PoolsFailure,
   type PoolsOutcome,
 } from "../../../adapters/http/pools-port.ts";
-import { asPoolsAgent, PoolReloadReply } from "../../link/protocol.ts";
+import type { z } from "zod";
+import { asPoolsAgent, PoolReloadReply, type PoolDrainMsg, type PoolOpReason, type PoolPreloadMsg, type PoolReloadMsg } from "../../link/protocol.ts";
 import type { PoolHolder } from "../registry/protocol.ts";
 
 /** The nodes an operation applies to, or why there are none. */
@@ -26,6 +27,30 @@ export type Targets = { ok: true; holders: PoolHolder[] } | PoolsFailure;
 
 export function nodeUnavailable(nodeId: string, poolId: string, why: string): ErrorEnvelope {
   return { code: "NODE_UNAVAILABLE", message: `node ${nodeId}: ${why}`, retriable: true, retry_after_ms: 1000, pool_id: poolId };
+}
+
+/** A node that is offline, silent or garbled, as a refusal in the shape of every pool answer. */
+export interface NodeRefusal {
+  ok: false;
+  node_id: string;
+  pool_id: string;
+  reason: PoolOpReason;
+  error: ErrorEnvelope;
+}
+
+/**
+ * Asks one holder's agent for a pool operation and checks the answer with `schema`. An offline
+ * node, no answer within `timeoutMs`, or a malformed answer comes back as NODE_UNAVAILABLE.
+ */
+export async function askNode<R>(h: PoolHolder, msg: PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg, schema: z.ZodType<R>, timeoutMs: number): Promise<R | NodeRefusal> {
+  const refused = (why: string): NodeRefusal => ({ ok: false, node_id: h.node_id, pool_id: msg.pool_id, reason: "unavailable", error: nodeUnavailable(h.node_id, msg.pool_id, why) });
+  if (!h.online) return refused("offline");
+  try {
+    const parsed = schema.safeParse(await asPoolsAgent(h.agent).ask(msg, { timeoutMs }));
+    return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused(`malformed ${msg.type.slice(5)} answer`);
+  } catch (error) {
+    return refused(`did not answer: ${describe(error)}`);
+  }
 }
 
 export interface RollingReloadOptions {
@@ -50,19 +75,8 @@ export async function rollingReload(o: RollingReloadOptions): Promise<PoolsOutco
   const drainMs = request.deadline_ms ?? DEFAULT_RELOAD_DRAIN_MS;
   const to = request.new_model_ref;
 
-  const ask = async (h: PoolHolder, model: string): Promise<PoolReloadReply> => {
-    const refused = (why: string): PoolReloadReply => ({ ok: false, node_id: h.node_id, pool_id: poolId, reason: "unavailable", error: nodeUnavailable(h.node_id, poolId, why) });
-    try {
-      const raw = await asPoolsAgent(h.agent).ask(
-        { type: "pool-reload", pool_id: poolId, new_model_ref: model, drain_deadline_ms: drainMs },
-        { timeoutMs: drainMs + o.timeoutMs },
-      );
-      const parsed = PoolReloadReply.safeParse(raw);
-      return parsed.success ? { ...parsed.data, node_id: h.node_id } : refused("malformed reload answer");
-    } catch (error) {
-      return refused(`did not answer: ${describe(error)}`);
-    }
-  };
+  const ask = (h: PoolHolder, model: string): Promise<PoolReloadReply> =>
+    askNode(h, { type: "pool-reload", pool_id: poolId, new_model_ref: model, drain_deadline_ms: drainMs }, PoolReloadReply, drainMs + o.timeoutMs);
   const entry = (r: PoolReloadReply): PoolReloadNodeV2 =>
     r.ok
       ? { node_id: r.node_id, success: true, rolled_back: false, model: r.model, previous_model: r.previous_model, engine_version: r.engine_version, duration_ms: r.duration_ms }

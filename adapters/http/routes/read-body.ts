@@ -7,23 +7,19 @@ import type { z } from "zod";
 export type BodyOutcome<T> = { ok: true; value: T } | { ok: false; message: string };
 
 /** Reads an application/json body and validates it with `schema`. */
-export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<BodyOutcome<z.infer<S>>> {
-  const type = c.req.header("content-type") ?? "";
-  if (!type.toLowerCase().includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
-  let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    return { ok: false, message: "body is not valid JSON" };
-  }
-  return validate(schema, raw);
+export function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<BodyOutcome<z.infer<S>>> {
+  return read(c, schema, false);
 }
 
 /** Like readBody, but an empty body (of any Content-Type) reads as `{}`. */
-export async function readOptionalBody<S extends z.ZodType>(c: Context, schema: S): Promise<BodyOutcome<z.infer<S>>> {
-  const text = await c.req.text();
-  if (text.trim() === "") return validate(schema, {});
+export function readOptionalBody<S extends z.ZodType>(c: Context, schema: S): Promise<BodyOutcome<z.infer<S>>> {
+  return read(c, schema, true);
+}
+
+async function read<S extends z.ZodType>(c: Context, schema: S, optional: boolean): Promise<BodyOutcome<z.infer<S>>> {
   const type = c.req.header("content-type") ?? "";
+  const text = await c.req.text();
+  if (optional && text.trim() === "") return validate(schema, {});
   if (!type.toLowerCase().includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
   let raw: unknown;
   try {
