@@ -13,8 +13,9 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LlamaCppEngine } from "../adapters/engines/index.ts";
-import { builtinEngineArgv } from "../gpu/engines/builtin-engine.ts";
-import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel, freePort, stopGroup, waitHealthy } from "../gpu/index.ts";
+import { builtinEngineArgv } from "../engines/builtin/main.ts";
+import { freePort, stopGroup, waitHealthy } from "../host/index.ts";
+import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../engines/tiny-model/tiny-gguf.ts";
 import { poolOf, startCluster, waitForNodes } from "../tests/harness/cluster.ts";
 import { openSse, submitTask } from "../tests/harness/sse.ts";
 
@@ -137,7 +138,7 @@ try {
   await stopGroup(engineProc.pid, { graceMs: 2000 });
 }
 
-const out = { when: new Date().toISOString(), bun: Bun.version, cpus: availableParallelism(), model: "tiny (gpu/models/tiny-gguf.ts)", engine: "built-in, 1 thread, 2 slots, CPU", tokens_per_stream: TOKENS, rounds: ROUNDS, results };
+const out = { when: new Date().toISOString(), bun: Bun.version, cpus: availableParallelism(), model: "tiny (engines/tiny-model/tiny-gguf.ts)", engine: "built-in, 1 thread, 2 slots, CPU", tokens_per_stream: TOKENS, rounds: ROUNDS, results };
 mkdirSync(join(import.meta.dir, "results"), { recursive: true });
 writeFileSync(join(import.meta.dir, "results", "inference-latest.json"), `${JSON.stringify(out, null, 2)}\n`);
 console.log("written to bench/results/inference-latest.json");

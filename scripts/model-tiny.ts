@@ -1,8 +1,8 @@
 // `bun run model:tiny [PATH] [--seed N] [--context-length N]`: writes the tiny test model (a random-
-// weight llama GGUF, see gpu/models/tiny-gguf.ts) to PATH, by default .cache/models/tiny-llama.gguf.
+// weight llama GGUF, see engines/tiny-model/tiny-gguf.ts) to PATH, by default .cache/models/tiny-llama.gguf.
 // Leaves an identical file alone, so it is cheap to run before every dev start or test run.
 
-import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel, type TinyModelOptions } from "../gpu/models/tiny-gguf.ts";
+import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel, type TinyModelOptions } from "../engines/tiny-model/tiny-gguf.ts";
 
 const USAGE = "usage: bun run model:tiny [PATH] [--seed N] [--context-length N]";
 

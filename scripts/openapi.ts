@@ -2,8 +2,8 @@
 // document /v2/openapi.json serves. `--check` writes nothing and exits 1 when the file is stale.
 
 import { join } from "node:path";
-import { renderOpenApi } from "../adapters/http/openapi.ts";
-import { buildControlOpenApi } from "../adapters/http/operations.ts";
+import { renderOpenApi } from "../adapters/http/openapi/generator.ts";
+import { buildControlOpenApi } from "../adapters/http/openapi/control-api.ts";
 
 const target = join(import.meta.dir, "..", "docs", "openapi.json");
 const text = renderOpenApi(buildControlOpenApi());

@@ -1,5 +1,13 @@
-// Dependencies between the top-level folders point one way: runtime ← adapters ← actors, and gpu/
-// is a leaf used by actors/node/** and actors/dev.ts only. runtime/ knows nothing of LLMs.
+// Dependencies between the top-level folders point one way:
+//
+//   runtime ← contract ← adapters ← actors → host, engines
+//
+// runtime/ (the actor kernel) knows nothing of LLMs; contract/ (wire shapes, errors, ports, the
+// node link) builds on runtime's types only; adapters/ (HTTP, engine clients, metrics, storage,
+// transport) never reach into the domain; host/ (NVML, process groups) and engines/ (the engine
+// programs and the tiny model) are leaves used by the node and `bun run dev` only. Inside actors/,
+// only the entry points assemble the HTTP adapter, and the control plane and the node never import
+// each other. Production code never imports tests/ (fixtures live there).
 //
 // Sources are read with a small lexer rather than line regexes: comments are dropped, strings stay
 // whole, so an import in a comment or inside a string does not count, and one split over several
@@ -9,7 +17,7 @@ import { describe, expect, test } from "bun:test";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
-const LAYERS = ["runtime", "adapters", "actors", "gpu"] as const;
+const LAYERS = ["runtime", "contract", "adapters", "actors", "host", "engines"] as const;
 type Layer = (typeof LAYERS)[number];
 
 /** Words that mark LLM knowledge; matched case-insensitively inside identifiers and strings. */
@@ -252,29 +260,51 @@ describe("the import scanner", () => {
   });
 
   test("reads the real tree: every layer present has files and relative imports", () => {
-    for (const layer of ["runtime", "adapters", "actors"] as const) {
+    for (const layer of LAYERS) {
       expect(sourceFiles(layer).length).toBeGreaterThan(0);
       expect(edges.some((e) => e.fromLayer === layer && e.to !== undefined)).toBe(true);
     }
   });
 });
 
+/** The processes' entry points: the only files of actors/ that assemble the HTTP adapter. */
+const ENTRY_POINTS = ["actors/control/run.ts", "actors/node/main.ts", "actors/dev.ts", "actors/cli.ts"];
+const isTest = (file: string) => /\.test\.tsx?$/.test(file);
+
 describe("import direction", () => {
-  test("runtime/ imports nothing from adapters/, actors/ or gpu/", () => {
-    expect(crossing("runtime", ["adapters", "actors", "gpu"])).toEqual([]);
+  test("runtime/ imports nothing from the other folders", () => {
+    expect(crossing("runtime", ["contract", "adapters", "actors", "host", "engines"])).toEqual([]);
   });
 
-  test("adapters/ imports nothing from actors/ or gpu/", () => {
-    expect(crossing("adapters", ["actors", "gpu"])).toEqual([]);
+  test("contract/ imports only runtime/", () => {
+    expect(crossing("contract", ["adapters", "actors", "host", "engines"])).toEqual([]);
   });
 
-  test("gpu/ imports nothing from actors/ or adapters/", () => {
-    expect(crossing("gpu", ["actors", "adapters"])).toEqual([]);
+  test("adapters/ imports nothing from actors/, host/ or engines/", () => {
+    expect(crossing("adapters", ["actors", "host", "engines"])).toEqual([]);
   });
 
-  test("only actors/node/** and actors/dev.ts import gpu/", () => {
-    const allowed = (file: string) => file.startsWith("gpu/") || file.startsWith("actors/node/") || file === "actors/dev.ts";
-    expect(edges.filter((e) => e.toLayer === "gpu" && !allowed(e.from)).map(show)).toEqual([]);
+  test("host/ and engines/ import nothing from contract/, adapters/ or actors/", () => {
+    expect([...crossing("host", ["contract", "adapters", "actors"]), ...crossing("engines", ["contract", "adapters", "actors"])]).toEqual([]);
+  });
+
+  test("only actors/node/** and actors/dev.ts import host/ or engines/", () => {
+    const allowed = (e: Edge) => e.fromLayer === e.toLayer || e.from.startsWith("actors/node/") || e.from === "actors/dev.ts" || (isTest(e.from) && (e.fromLayer === "host" || e.fromLayer === "engines"));
+    expect(edges.filter((e) => (e.toLayer === "host" || e.toLayer === "engines") && !allowed(e)).map(show)).toEqual([]);
+  });
+
+  test("in actors/, only the entry points import adapters/http/", () => {
+    const offences = edges.filter((e) => e.fromLayer === "actors" && e.to?.startsWith("adapters/http/") && !ENTRY_POINTS.includes(e.from));
+    expect(offences.map(show)).toEqual([]);
+  });
+
+  test("actors/control/ and actors/node/ do not import each other", () => {
+    const between = (from: string, to: string) => edges.filter((e) => e.from.startsWith(from) && e.to?.startsWith(to));
+    expect([...between("actors/control/", "actors/node/"), ...between("actors/node/", "actors/control/")].map(show)).toEqual([]);
+  });
+
+  test("production code never imports tests/ (fixtures are for tests)", () => {
+    expect(edges.filter((e) => !isTest(e.from) && e.to?.startsWith("tests/")).map(show)).toEqual([]);
   });
 
   test("no relative import leaves the repository, and every dynamic import names a literal path", () => {

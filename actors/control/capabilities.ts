@@ -1,7 +1,7 @@
 // GET /v2/meta/capabilities from the live pools: one entry per engine with its largest ctx,
 // versions, and concurrency (slots of ready pools on online nodes).
 
-import { API_VERSION, type CapabilitiesV2, type NodeInfo } from "../../adapters/http/schemas.ts";
+import { API_VERSION, type CapabilitiesV2, type NodeInfo } from "../../contract/index.ts";
 
 /** Used for a pool that does not report its context size. */
 export const DEFAULT_CTX_MAX = 32768;

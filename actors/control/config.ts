@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { apiToken, checkBind, parseAddr, UsageError } from "../cli.ts";
-import { ConfigError, parseConfigText } from "../node/config.ts";
+import { ConfigError, parseConfigText } from "../config-file.ts";
 import { CONTROL_DEFAULTS } from "./control-plane.ts";
 
 const PositiveInt = z.number().int().min(1);

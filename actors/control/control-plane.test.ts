@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, RealClock } from "../../runtime/index.ts";
-import { REGISTRY_PATH } from "../link/protocol.ts";
+import { REGISTRY_PATH } from "../../contract/link.ts";
 import { startControlPlane, type ControlPlane } from "./control-plane.ts";
 import type { RegistryRef } from "./registry/protocol.ts";
 

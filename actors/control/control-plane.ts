@@ -17,19 +17,13 @@ import {
   type Logger,
   type SupervisorRef,
 } from "../../runtime/index.ts";
-import type { ControlPort, StreamSink } from "../../adapters/http/port.ts";
-import type { SessionsPort } from "../../adapters/http/sessions-port.ts";
-import type { PoolsPort } from "../../adapters/http/pools-port.ts";
-import { toPoolView, type NodesPort } from "../../adapters/http/nodes-port.ts";
+import { type ArtifactsPort, type CatalogPort, type ControlPort, type NodesPort, type PoolsPort, type SessionsPort, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
 import { createPoolsPort } from "./pools/index.ts";
-import type { ArtifactsPort, CatalogPort } from "../../adapters/http/catalog-port.ts";
-import type { TrustPolicy } from "../../adapters/http/schemas-catalog.ts";
 import { artifactsActor, createArtifactsPort, type ArtifactsRef } from "./artifacts/index.ts";
 import { catalogActor, createCatalogPort, type CatalogMetrics, type CatalogRef } from "./catalog/index.ts";
-import type { TaskSpec } from "../../adapters/http/schemas.ts";
 import { createControlMetrics, type ControlMetrics } from "../../adapters/metrics/index.ts";
 import { RemoteEndpoint, type Link } from "../../adapters/transport/index.ts";
-import { REGISTRY_PATH } from "../link/protocol.ts";
+import { REGISTRY_PATH } from "../../contract/link.ts";
 import type { RegistryRef } from "./registry/protocol.ts";
 import { nodeRegistry } from "./registry/registry.ts";
 import type { SchedulerRef } from "./scheduler/protocol.ts";

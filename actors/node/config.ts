@@ -2,6 +2,9 @@
 // environment, the environment over the file, the file over defaults.
 
 import { z } from "zod";
+import { parseConfigText } from "../config-file.ts";
+
+export { ConfigError, formatIssues, parseConfigText } from "../config-file.ts";
 
 /** Faults of the mock engines: in-process (`engine: mock`) or the child program (`mock-server`). */
 export const MockEngineConfig = z
@@ -107,40 +110,10 @@ export const NodeConfigFile = z
   });
 export type NodeConfigFile = z.infer<typeof NodeConfigFile>;
 
-/** Formats a zod error as `path: message` lines, the way operators read config errors. */
-export function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.join(".") || "<root>";
-      const keys = "keys" in i && Array.isArray(i.keys) ? ` (${i.keys.join(", ")})` : "";
-      return `${path}: ${i.message}${keys}`;
-    })
-    .join("\n");
-}
-
-/** Parses a YAML or JSON config text (JSON is valid YAML) against a strict schema. */
-export function parseConfigText<S extends z.ZodType>(schema: S, text: string, source: string): z.infer<S> {
-  let raw: unknown;
-  try {
-    raw = Bun.YAML.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
-  }
-  const parsed = schema.safeParse(raw ?? {});
-  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration\n${formatIssues(parsed.error)}`);
-  return parsed.data;
-}
-
 export function parseNodeConfig(text: string, source: string): NodeConfigFile {
   return parseConfigText(NodeConfigFile, text, source);
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
 
 /** The one pool of `--model PATH`: the built-in engine on that GGUF, served as its file name without `.gguf`. */
 export function builtinPool(file: string, allowCpu: boolean, slots = 2): z.input<typeof PoolConfig> {

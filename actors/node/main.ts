@@ -13,7 +13,7 @@ import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
 import { handoffSettings } from "./handoff/index.ts";
 import { createResolveMemo, modelSettings } from "./models/index.ts";
 import { dirname, resolve as resolvePath } from "node:path";
-import { openNvml } from "../../gpu/index.ts";
+import { openNvml } from "../../host/index.ts";
 import { createNodeMetrics } from "../../adapters/metrics/index.ts";
 
 const log = processLogger({ service: "node" });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { ActorSystem, startChild, supervisor, type Clock, type Logger, type SupervisorRef } from "../../runtime/index.ts";
 import { LlamaCppEngine } from "../../adapters/engines/index.ts";
 import { LinkKeeper, RemoteEndpoint, type Connector } from "../../adapters/transport/index.ts";
-import { AGENT_PATH } from "../link/protocol.ts";
+import { AGENT_PATH } from "../../contract/link.ts";
 import { nodeAgent } from "./agent/agent.ts";
 import type { AgentInternalMsg, AgentInternalRef, AgentReplies } from "./agent/protocol.ts";
 import type { PoolConfig } from "./config.ts";
@@ -19,9 +19,8 @@ import { engineFactory as makeEngineFactory, type EngineFactory, type EngineFact
 import type { supervisionConfig } from "./supervision/index.ts";
 
 type SupervisionOverrides = Parameters<typeof supervisionConfig>[0];
-import type { GpuProbe } from "../../gpu/index.ts";
+import { type GpuProbe, reapStale } from "../../host/index.ts";
 import type { NodeMetrics } from "../../adapters/metrics/index.ts";
-import { reapStale } from "../../gpu/index.ts";
 import { handoffWatcherSpec, type Handoff } from "./handoff/index.ts";
 import { DEFAULT_GPU_INTERVAL_MS, gpuGate, gpuMonitorSpec, hostInventory, nodeCapabilities } from "./gpu/index.ts";
 import type { PoolRef } from "./pool/protocol.ts";

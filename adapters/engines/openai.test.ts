@@ -1,10 +1,10 @@
-// The OpenAI-compatible adapter against the stand-in (tests/standins/openai-server.ts) in its vLLM,
+// The OpenAI-compatible adapter against the stand-in (tests/fixtures/openai-server.ts) in its vLLM,
 // pre-0.10 vLLM and OpenAI flavours, on real sockets: request bodies, deltas to tokens, usage,
 // finish reasons, every error shape, drops, silence, cancel, and that the API key never shows.
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { flushMicrotasks, SimClock } from "../../runtime/index.ts";
-import { startOpenAiStandin, type OpenAiStandin, type OpenAiStandinOptions } from "../../tests/standins/openai-server.ts";
+import { startOpenAiStandin, type OpenAiStandin, type OpenAiStandinOptions } from "../../tests/fixtures/openai-server.ts";
 import { redactSecrets } from "./http-stream.ts";
 import { OpenAiEngine, type OpenAiEngineOptions } from "./openai.ts";
 import { EngineError, type EngineEvent, type EngineRequest } from "./types.ts";

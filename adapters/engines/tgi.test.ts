@@ -1,10 +1,10 @@
-// The TGI adapter against the stand-in (tests/standins/tgi-server.ts) on real sockets: the request
+// The TGI adapter against the stand-in (tests/fixtures/tgi-server.ts) on real sockets: the request
 // body TGI's validation accepts, tokens and special tokens, details, errors inside the stream,
 // a dying server, silence and cancel.
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { flushMicrotasks, SimClock } from "../../runtime/index.ts";
-import { startTgiStandin, type TgiStandin, type TgiStandinOptions } from "../../tests/standins/tgi-server.ts";
+import { startTgiStandin, type TgiStandin, type TgiStandinOptions } from "../../tests/fixtures/tgi-server.ts";
 import { TgiEngine, type TgiEngineOptions } from "./tgi.ts";
 import { EngineError, type EngineEvent, type EngineRequest } from "./types.ts";
 

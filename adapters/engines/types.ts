@@ -1,24 +1,9 @@
 // One interface for every engine (built-in llama.cpp, llama-server, vLLM, TGI, OpenAI-compatible,
 // mock). Replicas drive engines only through it.
 
-export interface EngineRequest {
-  task_id: string;
-  prompt: string;
-  max_tokens: number;
-  seed?: number;
-  temperature?: number;
-  top_p?: number;
-  top_k?: number;
-  stop?: string[];
-  /** Keep generating past end-of-generation tokens until max_tokens (benchmarks, long streams). */
-  ignore_eos?: boolean;
-}
+import type { EngineEvent, EngineRequest } from "../../contract/engine.ts";
 
-export type EngineEvent =
-  | { type: "started"; engine_version: string; tokens_in?: number }
-  | { type: "token"; t: string; i: number }
-  /** `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end. */
-  | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number };
+export type { EngineEvent, EngineRequest };
 
 /** Error codes an engine stream can end with; they map 1:1 onto the API's error codes. */
 export type EngineErrorCode = "WORKER_RESET" | "DECODE_TIMEOUT" | "POOL_UNAVAILABLE" | "INTERNAL";

@@ -9,11 +9,10 @@ import type { Logger } from "../../runtime/index.ts";
 import { authorize, isLoopbackHost } from "./auth.ts";
 import { fail } from "./errors.ts";
 import { openAiFail } from "./openai/errors.ts";
-import type { ControlPort } from "./port.ts";
+import { API_VERSION, type ControlPort } from "../../contract/index.ts";
 import { registerTaskRoutes } from "./routes/tasks.ts";
-import { API_VERSION } from "./schemas.ts";
 import { WS_PATH } from "./ws-api.ts";
-import { buildControlOpenApi } from "./operations.ts";
+import { buildControlOpenApi } from "./openapi/control-api.ts";
 
 export interface ControlAppOptions {
   port: ControlPort;

@@ -2,7 +2,7 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "./schemas.ts";
+import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "../../contract/index.ts";
 
 /** `status` overrides the code's usual status (413 for a too-large body, 409 for a rolled-back reload). */
 export function errorResponse(c: Context, error: ErrorEnvelope, status: ContentfulStatusCode = HTTP_STATUS[error.code]): Response {

@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { checkExposition, createNodeMetrics, parseExposition, REQUIRED_NODE_SERIES } from "../metrics/index.ts";
 import { createNodeApp, type NodeStatusSource } from "./node-app.ts";
-import type { PoolView } from "./schemas.ts";
+import type { PoolView } from "../../contract/index.ts";
 
 const TOKEN = "node-app-test-token-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };

@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { createNodeMetrics, type NodeMetrics } from "../metrics/node.ts";
 import { authorize } from "./auth.ts";
 import { fail } from "./errors.ts";
-import type { GpuInfo, PoolView } from "./schemas.ts";
+import type { GpuInfo, PoolView } from "../../contract/index.ts";
 
 /** A pool snapshot may say whether its engine is up apart from ready (loading, draining). */
 type PoolSnapshot = PoolView & { live?: boolean };

@@ -5,7 +5,7 @@
 // have nothing to say for a while (SSE parsers ignore comments). A client that goes away (abort,
 // or the body canceled) releases its subscription, which cancels the task if it watched alone.
 
-import type { Subscription } from "./port.ts";
+import type { Subscription } from "../../contract/index.ts";
 
 const encoder = new TextEncoder();
 const OPENING = encoder.encode(": stream open\n\n");

@@ -8,7 +8,7 @@ import { RealClock, type Clock, type Logger } from "../../runtime/index.ts";
 import { ServerWsLink, type Link } from "../transport/index.ts";
 import { authorize, isLoopbackHost } from "./auth.ts";
 import { fail } from "./errors.ts";
-import type { ControlPort } from "./port.ts";
+import type { ControlPort } from "../../contract/index.ts";
 import { openWsSession, upgradeAuth, WS_PATH, type WsLimits, type WsSession } from "./ws-api.ts";
 
 export const NODE_LINK_PATH = "/v2/nodes/link";

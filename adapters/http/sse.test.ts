@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createSseStream } from "./sse.ts";
-import type { StreamEvent } from "./schemas.ts";
+import type { StreamEvent } from "../../contract/index.ts";
 
 const M = { queue_depth: 0, on_time_probability: 1, kv_warmth: false, tokens_budget_remaining: 0, time_budget_remaining_ms: 0, cost_budget_remaining: 0 };
 

@@ -7,9 +7,8 @@
 //
 // A client that goes away unsubscribes, which cancels the task when it was the last watcher.
 
-import type { StreamSink, Subscription } from "./port.ts";
+import type { StreamEvent, StreamSink, Subscription } from "../../contract/index.ts";
 import { createPulledStream } from "./pulled-stream.ts";
-import type { StreamEvent } from "./schemas.ts";
 
 const encoder = new TextEncoder();
 /** ORCHD_SSE_CHANNEL_CAP default. */

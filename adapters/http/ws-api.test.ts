@@ -4,8 +4,7 @@
 
 import { expect, test } from "bun:test";
 import { createLogger, SimClock } from "../../runtime/index.ts";
-import type { ControlPort, StreamSink } from "./port.ts";
-import type { StreamEvent, TaskRequestV2 } from "./schemas.ts";
+import type { ControlPort, StreamEvent, StreamSink, TaskRequestV2 } from "../../contract/index.ts";
 import { openWsSession, upgradeAuth, type WsLimits } from "./ws-api.ts";
 
 const TOKEN = "ws-client-token-0123456789";

@@ -6,8 +6,7 @@
 import { z } from "zod";
 import type { Clock, Logger } from "../../runtime/index.ts";
 import { authorize, tokenFp6, tokensEqual, type AuthOutcome } from "./auth.ts";
-import type { ControlPort, StreamSink, Subscription } from "./port.ts";
-import { HTTP_STATUS, TaskRequestV2, type ErrorCode, type ErrorEnvelope, type StreamEvent } from "./schemas.ts";
+import { type ControlPort, type ErrorCode, type ErrorEnvelope, HTTP_STATUS, type StreamEvent, type StreamSink, type Subscription, TaskRequestV2 } from "../../contract/index.ts";
 import { isTerminal } from "./sse.ts";
 
 export const WS_PATH = "/v2/ws";

@@ -9,7 +9,7 @@ import { memoryLinkPair } from "../../adapters/transport/index.ts";
 import { runControl, type RunControlOptions, type RunningControl } from "../../actors/control/run.ts";
 import { startNode, type EngineFactory, type Node, type NodeOptions } from "../../actors/node/node.ts";
 import { createNodeMetrics, type NodeMetrics } from "../../adapters/metrics/index.ts";
-import type { NodeInfo } from "../../adapters/http/schemas.ts";
+import type { NodeInfo } from "../../contract/index.ts";
 import type { PoolConfig } from "../../actors/node/config.ts";
 
 export interface ClusterNodeSpec {

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ActorSystem, createLogger, SimClock } from "../../../runtime/index.ts";
-import type { ArtifactDocumentV2, ArtifactV2 } from "../../../adapters/http/schemas-catalog.ts";
+import type { ArtifactDocumentV2, ArtifactV2 } from "../../../contract/index.ts";
 import { artifactsActor } from "./artifacts.ts";
 import { artifactId, canonicalJson } from "./canonical.ts";
 import type { ArtifactsMsg, ArtifactsReplies } from "./protocol.ts";

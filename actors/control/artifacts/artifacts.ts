@@ -6,13 +6,7 @@
 import { appendFile, readFile } from "node:fs/promises";
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import { FsStore } from "../../../adapters/storage/fs-store.ts";
-import type { PortResult } from "../../../adapters/http/catalog-port.ts";
-import {
-  ARTIFACT_ID_RE,
-  ArtifactDocumentV2,
-  ArtifactV2,
-  type ArtifactRefV2,
-} from "../../../adapters/http/schemas-catalog.ts";
+import { ARTIFACT_ID_RE, ArtifactDocumentV2, type ArtifactRefV2, ArtifactV2, type PortResult } from "../../../contract/index.ts";
 import { artifactId } from "./canonical.ts";
 import type { ArtifactsMsg } from "./protocol.ts";
 

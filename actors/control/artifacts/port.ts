@@ -1,7 +1,7 @@
 // The ArtifactsPort the HTTP routes use, on top of the artifact actor. An unreadable stored file
 // becomes a thrown error, which the HTTP layer answers 500 INTERNAL.
 
-import type { ArtifactsPort } from "../../../adapters/http/catalog-port.ts";
+import type { ArtifactsPort } from "../../../contract/index.ts";
 import type { ArtifactsRef } from "./protocol.ts";
 
 export function createArtifactsPort(artifacts: ArtifactsRef): ArtifactsPort {

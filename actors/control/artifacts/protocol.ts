@@ -1,8 +1,7 @@
 // Artifact actor protocol: content-addressed documents (plans, traces, transcripts, …).
 
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { PortResult } from "../../../adapters/http/catalog-port.ts";
-import type { ArtifactDocumentV2, ArtifactRefV2, ArtifactV2 } from "../../../adapters/http/schemas-catalog.ts";
+import type { ArtifactDocumentV2, ArtifactRefV2, ArtifactV2, PortResult } from "../../../contract/index.ts";
 
 export type ArtifactsMsg =
   /** Stores the document unless it is already there; either way answers its ref. */

@@ -1,7 +1,7 @@
 // buildAvailability: both response shapes from one node list.
 
 import { expect, test } from "bun:test";
-import type { NodeInfo, PoolView } from "../../../adapters/http/schemas.ts";
+import type { NodeInfo, PoolView } from "../../../contract/index.ts";
 import { buildAvailability } from "./availability.ts";
 
 const pool = (pool_id: string, models: string[], extra: Partial<PoolView> = {}): PoolView => ({

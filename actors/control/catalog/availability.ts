@@ -2,8 +2,7 @@
 // for (item 11): the per-model list of CLOUD-5011 and the per-node map of the upstream impl.
 // Pure: the registry's node list in, the response out.
 
-import type { NodeInfo } from "../../../adapters/http/schemas.ts";
-import type { CatalogAvailability } from "../../../adapters/http/schemas-catalog.ts";
+import type { CatalogAvailability, NodeInfo } from "../../../contract/index.ts";
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -5,13 +5,7 @@
 
 import type { ActorFactory, Logger, ReplyHandle } from "../../../runtime/index.ts";
 import { FsStore, sha256File } from "../../../adapters/storage/fs-store.ts";
-import type { PortResult } from "../../../adapters/http/catalog-port.ts";
-import {
-  CatalogModelV2,
-  type CatalogModelRequestV2,
-  type CatalogVerifyResponse,
-  type TrustPolicy,
-} from "../../../adapters/http/schemas-catalog.ts";
+import { type CatalogModelRequestV2, CatalogModelV2, type CatalogVerifyResponse, type PortResult, type TrustPolicy } from "../../../contract/index.ts";
 import type { CatalogMetrics, CatalogMsg, LifecycleChange } from "./protocol.ts";
 import { effectivePolicy, judgeDigest, localPathOf, trustViolation, verifyWarnings } from "./verify.ts";
 

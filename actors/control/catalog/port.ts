@@ -1,7 +1,6 @@
 // The CatalogPort the HTTP routes use, on top of the catalog actor and the node list.
 
-import type { CatalogPort } from "../../../adapters/http/catalog-port.ts";
-import type { NodeInfo } from "../../../adapters/http/schemas.ts";
+import type { CatalogPort, NodeInfo } from "../../../contract/index.ts";
 import { buildAvailability } from "./availability.ts";
 import type { CatalogRef } from "./protocol.ts";
 

@@ -2,14 +2,7 @@
 // Replies to bad input are `{ok:false, error}` envelopes, never crashes.
 
 import type { ActorRef, Outcome } from "../../../runtime/index.ts";
-import type { PortError, PortResult } from "../../../adapters/http/catalog-port.ts";
-import type {
-  CatalogModelRequestV2,
-  CatalogModelV2,
-  CatalogStateResponse,
-  CatalogVerifyResponse,
-  Lifecycle,
-} from "../../../adapters/http/schemas-catalog.ts";
+import type { CatalogModelRequestV2, CatalogModelV2, CatalogStateResponse, CatalogVerifyResponse, Lifecycle, PortError, PortResult } from "../../../contract/index.ts";
 
 export type CatalogMsg =
   | { type: "create"; model: CatalogModelRequestV2; trust?: "strict" }

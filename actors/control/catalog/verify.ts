@@ -4,7 +4,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CatalogModelRequestV2, TrustPolicy, VerifyResult } from "../../../adapters/http/schemas-catalog.ts";
+import type { CatalogModelRequestV2, TrustPolicy, VerifyResult } from "../../../contract/index.ts";
 import type { VerifyReason } from "./protocol.ts";
 
 /** A URI scheme of two or more letters; one letter would be a Windows drive, not a scheme. */

@@ -3,8 +3,8 @@
 
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, SimClock, type ActorFactory, type ActorRef } from "../../../runtime/index.ts";
-import type { PoolView } from "../../../adapters/http/schemas.ts";
-import type { AgentMsg, AgentRef, NodePoolHealth } from "../../link/protocol.ts";
+import type { PoolView } from "../../../contract/index.ts";
+import type { AgentMsg, AgentRef, NodePoolHealth } from "../../../contract/link.ts";
 import type { PoolHolder, RegistryMsg, RegistryRef } from "../registry/protocol.ts";
 import { createPoolsPort } from "./pools-port.ts";
 

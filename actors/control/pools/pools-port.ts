@@ -3,8 +3,8 @@
 // By default an operation applies to every node holding the pool; `node_id` picks one.
 
 import { describe, RealClock, type Clock, type Logger } from "../../../runtime/index.ts";
-import type { PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolsPort } from "../../../adapters/http/pools-port.ts";
-import { asPoolsAgent, PoolDrainReply, PoolHealthReply, PoolPreloadReply } from "../../link/protocol.ts";
+import type { PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolsPort } from "../../../contract/index.ts";
+import { asPoolsAgent, PoolDrainReply, PoolHealthReply, PoolPreloadReply } from "../../../contract/link.ts";
 import type { PoolHolder, RegistryRef } from "../registry/protocol.ts";
 import { askNode, rollingReload, type Targets } from "./reload.ts";
 

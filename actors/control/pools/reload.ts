@@ -9,17 +9,9 @@
 // skipped and listed with NODE_UNAVAILABLE.
 
 import { describe, type Clock, type Logger } from "../../../runtime/index.ts";
-import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
-import {
-  DEFAULT_RELOAD_DRAIN_MS,
-  type PoolReloadNodeV2,
-  type PoolReloadRequest,
-  type PoolReloadResponseV2,
-  type PoolsFailure,
-  type PoolsOutcome,
-} from "../../../adapters/http/pools-port.ts";
+import { DEFAULT_RELOAD_DRAIN_MS, type ErrorEnvelope, type PoolReloadNodeV2, type PoolReloadRequest, type PoolReloadResponseV2, type PoolsFailure, type PoolsOutcome } from "../../../contract/index.ts";
 import type { z } from "zod";
-import { asPoolsAgent, PoolReloadReply, type PoolDrainMsg, type PoolOpReason, type PoolPreloadMsg, type PoolReloadMsg } from "../../link/protocol.ts";
+import { asPoolsAgent, PoolReloadReply, type PoolDrainMsg, type PoolOpReason, type PoolPreloadMsg, type PoolReloadMsg } from "../../../contract/link.ts";
 import type { PoolHolder } from "../registry/protocol.ts";
 
 /** The nodes an operation applies to, or why there are none. */

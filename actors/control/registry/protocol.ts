@@ -1,6 +1,6 @@
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { NodeInfo, PoolView } from "../../../adapters/http/schemas.ts";
-import type { AgentRef, DeregisterMsg, HeartbeatMsg, RegisterMsg, RegisterReply } from "../../link/protocol.ts";
+import type { NodeInfo, PoolView } from "../../../contract/index.ts";
+import type { AgentRef, DeregisterMsg, HeartbeatMsg, RegisterMsg, RegisterReply } from "../../../contract/link.ts";
 
 export type RegistryMsg =
   | RegisterMsg

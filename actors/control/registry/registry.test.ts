@@ -4,8 +4,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, createLogger, SimClock, type ActorRef } from "../../../runtime/index.ts";
 import { createControlMetrics } from "../../../adapters/metrics/index.ts";
-import type { PoolView } from "../../../adapters/http/schemas.ts";
-import type { AgentMsg } from "../../link/protocol.ts";
+import type { PoolView } from "../../../contract/index.ts";
+import type { AgentMsg } from "../../../contract/link.ts";
 import type { SchedulerMsg } from "../scheduler/protocol.ts";
 import type { RegistryMsg, RegistryReplies } from "./protocol.ts";
 import { nodeRegistry } from "./registry.ts";

@@ -3,9 +3,9 @@
 // scheduler can fail the node's in-flight tasks.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { NodeCapabilities, NodeInfo, NodeStatus, PoolView } from "../../../adapters/http/schemas.ts";
+import type { NodeCapabilities, NodeInfo, NodeStatus, PoolView } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
-import { HeartbeatPayload, RegisterPayload, type AgentRef } from "../../link/protocol.ts";
+import { HeartbeatPayload, RegisterPayload, type AgentRef } from "../../../contract/link.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
 import type { NodeEntry, RegistryMsg } from "./protocol.ts";
 

@@ -2,7 +2,7 @@
 // predicted_start_ms and on_time_probability, and the drop-lru victim choice. Timestamps come in
 // as arguments; nothing here reads a clock.
 
-import type { Priority } from "../../../adapters/http/schemas.ts";
+import type { Priority } from "../../../contract/index.ts";
 
 export interface RateLimits {
   /** Requests per second per API token (0/undefined = off). Burst = one second's worth. */

@@ -2,7 +2,7 @@
 // a message naming the field, and the cases that must be admitted and wait in the queue instead.
 
 import { describe, expect, test } from "bun:test";
-import { ErrorEnvelope, HTTP_STATUS } from "../../../adapters/http/schemas.ts";
+import { ErrorEnvelope, HTTP_STATUS } from "../../../contract/index.ts";
 import { checkAdmission } from "./feasibility.ts";
 import type { Candidate, PlacementRequest } from "./placement.ts";
 

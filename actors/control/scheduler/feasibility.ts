@@ -7,7 +7,7 @@
 // readiness, model presence, then fit (ctx within the pin, VRAM, device mask, avoid/prefer).
 // Messages name the offending field; they carry ids and limits, never the prompt.
 
-import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope } from "../../../contract/index.ts";
 import { devicesMatch, effectiveMode, parseDeviceMask, type Candidate, type PlacementRequest } from "./placement.ts";
 
 export type AdmissionCheck = { ok: true } | ({ ok: false } & ErrorEnvelope);

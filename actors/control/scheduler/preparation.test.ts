@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { PoolView, PreparationStep } from "../../../adapters/http/schemas.ts";
-import type { AgentRef } from "../../link/protocol.ts";
+import type { PoolView, PreparationStep } from "../../../contract/index.ts";
+import type { AgentRef } from "../../../contract/link.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 import { preparationFor } from "./preparation.ts";
 

@@ -3,7 +3,7 @@
 // (download, verification, with progress) in its snapshots; a pool that is starting without such
 // steps is a `pool_warmup`. Pure: the scheduler passes the nodes it knows.
 
-import type { PreparationStep } from "../../../adapters/http/schemas.ts";
+import type { PreparationStep } from "../../../contract/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 import { effectiveMode, type PlacementOverrides } from "./placement.ts";
 

@@ -1,6 +1,5 @@
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { AdmitOutcome } from "../../../adapters/http/port.ts";
-import type { TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { AdmitOutcome, TaskSpec } from "../../../contract/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 
 export type SchedulerMsg =

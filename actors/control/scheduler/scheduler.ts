@@ -7,8 +7,7 @@
 // model → infeasible deadline → session budgets → queue capacity (reject | drop-lru).
 
 import { startChild, type ActorFactory, type Logger, type SupervisorRef } from "../../../runtime/index.ts";
-import type { AdmitOutcome, Budgets } from "../../../adapters/http/port.ts";
-import type { ErrorEnvelope, Priority, TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { AdmitOutcome, Budgets, ErrorEnvelope, Priority, TaskSpec } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 import { preparationFor } from "./preparation.ts";

@@ -2,8 +2,7 @@
 // per-session metadata (turns, TTL, budgets, last replica); never prompts or outputs.
 
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
-import type { SessionBudgets, SessionInfoV2 } from "../../../adapters/http/schemas-sessions.ts";
+import type { ErrorEnvelope, SessionBudgets, SessionInfoV2 } from "../../../contract/index.ts";
 
 export interface ReplicaKey {
   node_id: string;

@@ -3,7 +3,7 @@
 
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, createLogger, SimClock } from "../../../runtime/index.ts";
-import { budgetHeaders } from "../../../adapters/http/schemas-sessions.ts";
+import { budgetHeaders } from "../../../contract/index.ts";
 import type { SessionsMsg, SessionsReplies } from "./protocol.ts";
 import { sessionsActor, type SessionsOptions } from "./sessions.ts";
 

@@ -3,9 +3,7 @@
 // and accounts each task's use at its end. Metadata only: never prompts or outputs.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { ErrorEnvelope } from "../../../adapters/http/schemas.ts";
-import type { SessionBudgets, SessionInfoV2 } from "../../../adapters/http/schemas-sessions.ts";
-import type { SessionsPort } from "../../../adapters/http/sessions-port.ts";
+import type { ErrorEnvelope, SessionBudgets, SessionInfoV2, SessionsPort } from "../../../contract/index.ts";
 import type { BeginReply, ReplicaKey, SessionsMsg, SessionsRef } from "./protocol.ts";
 
 export interface SessionBudgetOptions {

@@ -1,7 +1,6 @@
 import type { ActorFactory, ActorRef } from "../../../runtime/index.ts";
-import type { Budgets, StreamSink } from "../../../adapters/http/port.ts";
-import type { ErrorEnvelope, StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
-import type { AgentRef, TaskEngineMsg } from "../../link/protocol.ts";
+import type { Budgets, ErrorEnvelope, StreamEvent, StreamSink, TaskSpec } from "../../../contract/index.ts";
+import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 
 export type TaskMsg =
   | TaskEngineMsg

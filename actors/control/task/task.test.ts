@@ -4,8 +4,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, createLogger, SimClock, type ActorRef } from "../../../runtime/index.ts";
 import { createControlMetrics } from "../../../adapters/metrics/index.ts";
-import type { StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
-import type { AgentMsg } from "../../link/protocol.ts";
+import type { StreamEvent, TaskSpec } from "../../../contract/index.ts";
+import type { AgentMsg } from "../../../contract/link.ts";
 import type { SchedulerMsg } from "../scheduler/protocol.ts";
 import type { TaskHooks, TaskMsg, TaskReplies, TranscriptArtifact } from "./protocol.ts";
 import { taskActor } from "./task.ts";

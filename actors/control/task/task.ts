@@ -5,10 +5,9 @@
 // transcript as an artifact.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { Budgets, StreamSink } from "../../../adapters/http/port.ts";
-import type { ErrorEnvelope, StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { Budgets, ErrorEnvelope, StreamEvent, StreamSink, TaskSpec } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
-import type { AgentRef, TaskEngineMsg } from "../../link/protocol.ts";
+import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 import { onTimeProbability } from "../scheduler/admission.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
 import type { AdmissionInfo, TaskHooks, TaskMsg, TaskTimeouts } from "./protocol.ts";

@@ -5,7 +5,7 @@
 // array of strings instead of 50 000 objects to canonicalize and hash at the task's end.
 
 import { createHash } from "node:crypto";
-import type { StreamEvent, TaskSpec } from "../../../adapters/http/schemas.ts";
+import type { StreamEvent, TaskSpec } from "../../../contract/index.ts";
 import type { TranscriptArtifact } from "./protocol.ts";
 
 export interface TranscriptInput {

@@ -5,10 +5,11 @@
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, createLogger, SimClock, type ActorFactory } from "../../../runtime/index.ts";
 import { memoryLinkPair, RemoteEndpoint, type MemoryLink } from "../../../adapters/transport/index.ts";
-import type { NodeCapabilities } from "../../../adapters/http/schemas.ts";
+import type { NodeCapabilities } from "../../../contract/index.ts";
 import { createNodeMetrics, parseExposition } from "../../../adapters/metrics/index.ts";
-import { buildFakeNvml, canBuildFakeNvml, openFakeNvmlControl, openNvml, type GpuProbe } from "../../../gpu/index.ts";
-import { AGENT_PATH, HeartbeatPayload, REGISTRY_PATH, RegisterPayload, type HeartbeatMsg, type RegisterMsg } from "../../link/protocol.ts";
+import { openNvml, type GpuProbe } from "../../../host/index.ts";
+import { buildFakeNvml, canBuildFakeNvml, openFakeNvmlControl } from "../../../tests/fixtures/nvml/index.ts";
+import { AGENT_PATH, HeartbeatPayload, REGISTRY_PATH, RegisterPayload, type HeartbeatMsg, type RegisterMsg } from "../../../contract/link.ts";
 import { gpuMonitor, hostInventory, nodeCapabilities } from "../gpu/index.ts";
 import { nodeAgent } from "./agent.ts";
 import type { AgentInternalMsg, AgentInternalRef, AgentReplies } from "./protocol.ts";

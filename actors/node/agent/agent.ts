@@ -5,7 +5,7 @@
 // the gpu-monitor's latest sample.
 
 import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
-import type { GpuInfo, NodeCapabilities, PoolView } from "../../../adapters/http/schemas.ts";
+import type { GpuInfo, NodeCapabilities, PoolView } from "../../../contract/index.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
 import {
   REGISTRY_PATH,
@@ -16,7 +16,7 @@ import {
   type PoolReloadReply,
   type RegisterMsg,
   type RegisterReply,
-} from "../../link/protocol.ts";
+} from "../../../contract/link.ts";
 import type { PoolRef } from "../pool/protocol.ts";
 import { checkPoolControl, poolOpAnswer, poolRefusal, silentPoolHealth, type PoolControlMsg } from "./pool-control.ts";
 import type { AgentInternalMsg } from "./protocol.ts";

@@ -5,8 +5,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, type ActorFactory } from "../../../runtime/index.ts";
 import { memoryLinkPair, RemoteEndpoint } from "../../../adapters/transport/index.ts";
-import { AGENT_PATH, REGISTRY_PATH, type AgentLinkReplies, type AgentMsg, type HeartbeatMsg, type RegisterMsg } from "../../link/protocol.ts";
-import { startPoolFixture, type PoolFixture } from "../pool/testing.ts";
+import { AGENT_PATH, REGISTRY_PATH, type AgentLinkReplies, type AgentMsg, type HeartbeatMsg, type RegisterMsg } from "../../../contract/link.ts";
+import { startPoolFixture, type PoolFixture } from "../../../tests/fixtures/pool-tree.ts";
 import { nodeAgent } from "./agent.ts";
 
 let fx: PoolFixture | undefined;

@@ -2,7 +2,7 @@
 // once, where they cross the link, and shapes the answers for pools that are missing or silent.
 
 import { describe, type Outcome } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope, PoolView } from "../../../contract/index.ts";
 import {
   PoolDrainPayload,
   PoolHealthPayload,
@@ -14,7 +14,7 @@ import {
   type PoolOpReason,
   type PoolPreloadMsg,
   type PoolReloadMsg,
-} from "../../link/protocol.ts";
+} from "../../../contract/link.ts";
 import type { PoolOpResult } from "../pool/protocol.ts";
 
 export type PoolControlMsg = PoolHealthMsg | PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg;

@@ -1,7 +1,7 @@
 import type { ActorRef, ReplyHandle } from "../../../runtime/index.ts";
-import type { GpuInfo, PoolView } from "../../../adapters/http/schemas.ts";
+import type { GpuInfo, PoolView } from "../../../contract/index.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
-import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolPreloadReply, PoolReloadReply, RegisterReply } from "../../link/protocol.ts";
+import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolPreloadReply, PoolReloadReply, RegisterReply } from "../../../contract/link.ts";
 import type { GpuReportMsg } from "../gpu/protocol.ts";
 
 /** Everything the agent handles: what control sends plus node-internal messages. */

@@ -6,7 +6,7 @@
 
 import type { Logger } from "../../../runtime/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import { describeCrash, type CrashReason } from "../../../gpu/index.ts";
+import { describeCrash, type CrashReason } from "../../../host/index.ts";
 import {
   breakerGauge,
   breakerProbe,

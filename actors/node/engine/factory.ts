@@ -3,8 +3,8 @@
 
 import type { Clock } from "../../../runtime/index.ts";
 import { MockEngine, OpenAiEngine, TgiEngine, type EngineAdapter } from "../../../adapters/engines/index.ts";
-import { mockEngineArgv } from "../../../gpu/engines/mock-engine.ts";
-import { builtinEngineArgv } from "../../../gpu/engines/builtin-engine.ts";
+import { mockEngineArgv } from "../../../engines/mock-server/main.ts";
+import { builtinEngineArgv } from "../../../engines/builtin/main.ts";
 import type { PoolConfig } from "../config.ts";
 import { ProcessEngine } from "./process-engine.ts";
 import { resolveModel, type PrepStep, type ResolveOptions } from "../models/index.ts";

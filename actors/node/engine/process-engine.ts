@@ -8,18 +8,7 @@
 import { join } from "node:path";
 import type { Clock } from "../../../runtime/index.ts";
 import { LlamaCppEngine, type EngineAdapter, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "../../../adapters/engines/index.ts";
-import {
-  classifyExit,
-  freePort,
-  HealthWaitError,
-  LOG_TAIL_BYTES,
-  readLogTail,
-  spawnEngine,
-  stopGroup,
-  waitHealthy,
-  type CrashReason,
-  type EngineProcess,
-} from "../../../gpu/index.ts";
+import { classifyExit, freePort, HealthWaitError, LOG_TAIL_BYTES, readLogTail, spawnEngine, stopGroup, waitHealthy, type CrashReason, type EngineProcess } from "../../../host/index.ts";
 
 export interface ProcessEngineOptions {
   /** Engine family reported in events and metrics, e.g. "llamacpp". */

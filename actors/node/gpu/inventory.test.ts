@@ -2,7 +2,8 @@
 // the reason an operator reads when one may not.
 
 import { describe, expect, test } from "bun:test";
-import { FakeGpuProbe, NVML } from "../../../gpu/index.ts";
+import { NVML } from "../../../host/index.ts";
+import { FakeGpuProbe } from "../../../tests/fixtures/nvml/index.ts";
 import { gpuGate, hostInventory, nodeCapabilities, sampledGpus, type HostFacts } from "./inventory.ts";
 
 const GIB = 1024 ** 3;

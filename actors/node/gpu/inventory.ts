@@ -3,8 +3,8 @@
 // pool may use the CPU only with `allow_cpu: true`, and then the node logs a warning).
 
 import { availableParallelism, totalmem } from "node:os";
-import type { GpuInfo, NodeCapabilities } from "../../../adapters/http/schemas.ts";
-import type { GpuDevice, GpuInventory, GpuProbe, GpuSample } from "../../../gpu/index.ts";
+import type { GpuInfo, NodeCapabilities } from "../../../contract/index.ts";
+import type { GpuDevice, GpuInventory, GpuProbe, GpuSample } from "../../../host/index.ts";
 import type { PoolConfig } from "../config.ts";
 
 export interface HostInventory {

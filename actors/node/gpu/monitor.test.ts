@@ -5,7 +5,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { ActorSystem, createLogger, SimClock, supervisor, type ActorRef } from "../../../runtime/index.ts";
 import { createNodeMetrics, parseExposition, type NodeMetrics } from "../../../adapters/metrics/index.ts";
-import { FakeGpuProbe, NVML, NvmlError, type GpuProbe, type GpuSample } from "../../../gpu/index.ts";
+import { NVML, NvmlError, type GpuProbe, type GpuSample } from "../../../host/index.ts";
+import { FakeGpuProbe } from "../../../tests/fixtures/nvml/index.ts";
 import type { HostFacts } from "./inventory.ts";
 import { gpuMonitor, gpuMonitorSpec } from "./monitor.ts";
 import type { GpuMonitorMsg, GpuMonitorReplies, GpuReportMsg } from "./protocol.ts";

@@ -6,9 +6,9 @@
 // recovers comes back.
 
 import type { ActorFactory, ChildSpec, Logger } from "../../../runtime/index.ts";
-import type { GpuInfo } from "../../../adapters/http/schemas.ts";
+import type { GpuInfo } from "../../../contract/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import { NvmlError, type GpuProbe, type GpuSample } from "../../../gpu/index.ts";
+import { NvmlError, type GpuProbe, type GpuSample } from "../../../host/index.ts";
 import { hostInventory, sampledGpus, type HostFacts, type HostInventory } from "./inventory.ts";
 import type { GpuMonitorMsg, GpuReportRef } from "./protocol.ts";
 

@@ -1,7 +1,7 @@
 // The gpu-monitor's protocol: what it answers, and what it reports to the node agent.
 
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { GpuInfo } from "../../../adapters/http/schemas.ts";
+import type { GpuInfo } from "../../../contract/index.ts";
 import type { HostInventory } from "./inventory.ts";
 
 export type GpuMonitorMsg =

@@ -9,7 +9,7 @@ import { rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
-import type { PreparationStep } from "../../../adapters/http/schemas.ts";
+import type { PreparationStep } from "../../../contract/index.ts";
 import { DigestMismatch, downloadModel, hashFile, normalizeSha256, progressThrottle, redactUrl, type DownloadResult } from "./download.ts";
 import { hfUrl, ModelError, modelId, parseModelRef, type ModelRef } from "./ref.ts";
 

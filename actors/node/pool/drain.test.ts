@@ -3,7 +3,7 @@
 // then the engine replica stops and the pool stays drained.
 
 import { afterEach, expect, test } from "bun:test";
-import { startPoolFixture, terminal, type PoolFixture } from "./testing.ts";
+import { startPoolFixture, terminal, type PoolFixture } from "../../../tests/fixtures/pool-tree.ts";
 
 let fx: PoolFixture | undefined;
 afterEach(async () => {

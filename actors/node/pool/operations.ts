@@ -12,8 +12,8 @@
 //   preload: in ./preload.ts, hosted here so that it takes turns with drain and reload.
 
 import { describe, type ActorContext, type ReplyHandle, type Timer } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, PoolView } from "../../../adapters/http/schemas.ts";
-import type { PoolDrainReply, PoolOpReason, PoolReloadReply } from "../../link/protocol.ts";
+import type { ErrorEnvelope, PoolView } from "../../../contract/index.ts";
+import type { PoolDrainReply, PoolOpReason, PoolReloadReply } from "../../../contract/link.ts";
 import type { PoolOptions } from "./pool.ts";
 import type { PoolMsg, PoolOpResult } from "./protocol.ts";
 import { preloadOperations, type PreloadOp } from "./preload.ts";

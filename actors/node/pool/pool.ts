@@ -4,8 +4,8 @@
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../adapters/http/schemas.ts";
-import type { NodePoolHealth, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../link/protocol.ts";
+import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../contract/index.ts";
+import type { NodePoolHealth, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../../contract/link.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
 import { poolOperations, type PoolState } from "./operations.ts";
 import type { PoolMsg, PoolOpResult, ReplicaRef, ReplicaSlot } from "./protocol.ts";

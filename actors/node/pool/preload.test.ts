@@ -7,8 +7,8 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PoolPreloadReply } from "../../link/protocol.ts";
-import { startPoolFixture, terminal, type PoolFixture, type PoolFixtureOptions } from "./testing.ts";
+import type { PoolPreloadReply } from "../../../contract/link.ts";
+import { startPoolFixture, terminal, type PoolFixture, type PoolFixtureOptions } from "../../../tests/fixtures/pool-tree.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pool-preload-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@
 //   a ready pool:     answered at once (already).
 
 import type { ReplyHandle, Timer } from "../../../runtime/index.ts";
-import type { PoolPreloadReply } from "../../link/protocol.ts";
+import type { PoolPreloadReply } from "../../../contract/link.ts";
 import type { Failure, OperationDeps } from "./operations.ts";
 import type { PoolMsg, PoolOpResult } from "./protocol.ts";
 

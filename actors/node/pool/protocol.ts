@@ -1,8 +1,8 @@
-import type { CrashReason } from "../../../gpu/index.ts";
+import type { CrashReason } from "../../../host/index.ts";
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../adapters/http/schemas.ts";
+import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../contract/index.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
-import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolReloadReply, TaskSinkRef } from "../../link/protocol.ts";
+import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolReloadReply, TaskSinkRef } from "../../../contract/link.ts";
 
 export type PoolMsg =
   | { type: "dispatch"; task_id: string; request: EngineRequest; sink: TaskSinkRef }

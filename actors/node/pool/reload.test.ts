@@ -6,8 +6,8 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PoolReloadReply } from "../../link/protocol.ts";
-import { startPoolFixture, terminal, type PoolFixture } from "./testing.ts";
+import type { PoolReloadReply } from "../../../contract/link.ts";
+import { startPoolFixture, terminal, type PoolFixture } from "../../../tests/fixtures/pool-tree.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pool-reload-"));
 const modelFile = join(dir, "new.gguf");

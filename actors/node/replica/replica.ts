@@ -6,8 +6,8 @@
 import { describe, type ActorFactory, type Logger, type Outcome } from "../../../runtime/index.ts";
 import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth } from "../../../adapters/engines/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import { describeCrash, type CrashReason } from "../../../gpu/index.ts";
-import type { TaskSinkRef } from "../../link/protocol.ts";
+import { describeCrash, type CrashReason } from "../../../host/index.ts";
+import type { TaskSinkRef } from "../../../contract/link.ts";
 import type { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import { isManaged, StartFailure } from "../engine/process-engine.ts";
 import type { PoolRef, ReplicaMsg } from "../pool/protocol.ts";

@@ -1,10 +1,10 @@
 // Why an engine process went away, for the policy: the `crash_reason` metric label and the error
 // class that picks a circuit breaker. Detection (exit code, signal, log patterns) and the text for
-// `last_error` live with the process layer: gpu/process/classify.ts.
+// `last_error` live with the process layer: host/process/classify.ts.
 
-import type { CrashReason } from "../../../gpu/index.ts";
+import type { CrashReason } from "../../../host/index.ts";
 
-// One definition of a crash, shared with the process layer that detects it (gpu/process).
+// One definition of a crash, shared with the process layer that detects it (host/process).
 export type { CrashReason };
 
 /** Values of `restart_scheduled_total{crash_reason}` (digest §7.5, §12.1). */

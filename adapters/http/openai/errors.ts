@@ -5,7 +5,7 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "../schemas.ts";
+import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "../../../contract/index.ts";
 import type { OpenAiError } from "./schemas.ts";
 
 export interface OpenAiErrorReply {

@@ -2,8 +2,7 @@
 // listed when a pool of an online node has it (models_available) or the catalog has an Active
 // entry for it; a Retired catalog entry hides it everywhere, since admission refuses it too.
 
-import type { CatalogPort } from "../catalog-port.ts";
-import type { ControlPort } from "../port.ts";
+import type { CatalogPort, ControlPort } from "../../../contract/index.ts";
 import { fromEnvelope, modelNotFound, type OpenAiErrorReply } from "./errors.ts";
 import type { OpenAiModel } from "./schemas.ts";
 

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { createLogger, SimClock } from "../../../runtime/index.ts";
 import { createControlApp } from "../control-app.ts";
-import type { ControlPort, StreamSink, Subscription } from "../port.ts";
+import type { ControlPort, StreamSink, Subscription } from "../../../contract/index.ts";
 import { CHAT_END, chatPrompt } from "./chat-format.ts";
 import { fromEnvelope } from "./errors.ts";
 import { finishReason, replyId, usageOf, type ReplyInfo } from "./render.ts";

@@ -5,7 +5,7 @@
 // choices, carries the usage. Text completions stream `text_completion` objects the same way.
 
 import type { z } from "zod";
-import type { EndData, StartedData } from "../schemas.ts";
+import type { EndData, StartedData } from "../../../contract/index.ts";
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, TextCompletion, Usage } from "./schemas.ts";
 
 export type ReplyKind = "chat" | "text";

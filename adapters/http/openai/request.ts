@@ -2,7 +2,7 @@
 // the chat one renders its messages first (chat-format.ts). The task goes through TaskRequestV2
 // once more, so every native bound (prompt size, stop count) holds here too.
 
-import { TaskRequestV2 } from "../schemas.ts";
+import { TaskRequestV2 } from "../../../contract/index.ts";
 import { chatPrompt } from "./chat-format.ts";
 import { DEFAULT_MAX_TOKENS, type ChatCompletionRequest, type CompletionRequest } from "./schemas.ts";
 

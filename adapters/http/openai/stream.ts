@@ -10,9 +10,8 @@
 // nobody else watches it: the engine stops generating and its slot frees.
 
 import type { z } from "zod";
-import type { ControlPort, StreamSink, Subscription } from "../port.ts";
+import type { ControlPort, EndData, ErrorEnvelope, StartedData, StreamSink, Subscription } from "../../../contract/index.ts";
 import { createPulledStream } from "../pulled-stream.ts";
-import type { EndData, ErrorEnvelope, StartedData } from "../schemas.ts";
 import { canceledError, fromEnvelope } from "./errors.ts";
 import { deltaChunk, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
 

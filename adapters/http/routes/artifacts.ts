@@ -2,9 +2,8 @@
 // An id that is not 64 hex digits cannot name an artifact, so it is answered 404 like any unknown id.
 
 import type { Hono } from "hono";
-import type { ArtifactsPort } from "../catalog-port.ts";
+import { ARTIFACT_ID_RE, ArtifactKind, type ArtifactsPort, ArtifactV2 } from "../../../contract/index.ts";
 import { errorResponse, fail } from "../errors.ts";
-import { ARTIFACT_ID_RE, ArtifactKind, ArtifactV2 } from "../schemas-catalog.ts";
 import { readBody } from "./read-body.ts";
 
 export function registerArtifactRoutes(app: Hono<any>, port: ArtifactsPort): void {

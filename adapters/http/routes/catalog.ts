@@ -2,9 +2,8 @@
 // cluster-wide availability view. Validation happens here, once; the port does the work.
 
 import type { Hono } from "hono";
-import type { CatalogPort } from "../catalog-port.ts";
+import { CatalogModelRequestV2, type CatalogPort, CatalogStateRequest } from "../../../contract/index.ts";
 import { errorResponse, fail } from "../errors.ts";
-import { CatalogModelRequestV2, CatalogStateRequest } from "../schemas-catalog.ts";
 import { readBody } from "./read-body.ts";
 
 export function registerCatalogRoutes(app: Hono<any>, port: CatalogPort): void {

@@ -2,12 +2,8 @@
 // createControlApp itself), in one list: the server and the OpenAPI coverage test use the same.
 
 import type { Hono } from "hono";
-import type { ArtifactsPort, CatalogPort } from "../catalog-port.ts";
-import type { NodesPort } from "../nodes-port.ts";
+import type { ArtifactsPort, CatalogPort, ControlPort, NodesPort, PoolsPort, SessionsPort } from "../../../contract/index.ts";
 import { registerOpenAiRoutes } from "../openai/routes.ts";
-import type { ControlPort } from "../port.ts";
-import type { PoolsPort } from "../pools-port.ts";
-import type { SessionsPort } from "../sessions-port.ts";
 import { registerArtifactRoutes } from "./artifacts.ts";
 import { registerCatalogRoutes } from "./catalog.ts";
 import { registerNodeRoutes } from "./nodes.ts";

@@ -3,7 +3,7 @@
 
 import type { Hono } from "hono";
 import { fail } from "../errors.ts";
-import { HeartbeatRequest, RegisterRequest, type NodesPort } from "../nodes-port.ts";
+import { HeartbeatRequest, RegisterRequest, type NodesPort } from "../../../contract/index.ts";
 import { readBody } from "./read-body.ts";
 
 export function registerNodeRoutes(app: Hono<any>, port: NodesPort): void {

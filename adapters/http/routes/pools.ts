@@ -9,8 +9,7 @@
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { fail } from "../errors.ts";
-import { PoolDrainRequest, PoolPreloadRequest, PoolReloadRequest, type PoolsFailure, type PoolsPort } from "../pools-port.ts";
-import { HTTP_STATUS } from "../schemas.ts";
+import { HTTP_STATUS, PoolDrainRequest, PoolPreloadRequest, PoolReloadRequest, type PoolsFailure, type PoolsPort } from "../../../contract/index.ts";
 import { readBody, readOptionalBody } from "./read-body.ts";
 
 export function registerPoolRoutes(app: Hono<any>, port: PoolsPort): void {

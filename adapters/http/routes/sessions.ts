@@ -3,7 +3,7 @@
 
 import type { Env, Hono } from "hono";
 import { fail } from "../errors.ts";
-import type { SessionsPort } from "../sessions-port.ts";
+import type { SessionsPort } from "../../../contract/index.ts";
 
 // Any Env: the routes read nothing from the context's variables.
 export function registerSessionRoutes<E extends Env>(app: Hono<E>, port: SessionsPort): void {

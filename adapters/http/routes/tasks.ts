@@ -4,9 +4,7 @@
 
 import type { Hono } from "hono";
 import { errorResponse, fail } from "../errors.ts";
-import type { ControlPort, StreamSink } from "../port.ts";
-import { budgetHeaders } from "../schemas-sessions.ts";
-import { TaskRequestV2 } from "../schemas.ts";
+import { budgetHeaders, type ControlPort, type StreamSink, TaskRequestV2 } from "../../../contract/index.ts";
 import { createSseStream } from "../sse.ts";
 import { readBody } from "./read-body.ts";
 

@@ -1,0 +1,22 @@
+// What an engine is asked and what it answers, as every engine adapter speaks it and as the node
+// link carries it (dispatch, engine events).
+
+export interface EngineRequest {
+  task_id: string;
+  prompt: string;
+  max_tokens: number;
+  seed?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  stop?: string[];
+  /** Keep generating past end-of-generation tokens until max_tokens (benchmarks, long streams). */
+  ignore_eos?: boolean;
+}
+
+export type EngineEvent =
+  | { type: "started"; engine_version: string; tokens_in?: number }
+  | { type: "token"; t: string; i: number }
+  /** `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end. */
+  | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number };
+

@@ -1,0 +1,210 @@
+// Messages that cross between the control plane and nodes. Payloads are plain data (plus refs),
+// because every one of them is serialized by the transport.
+
+import { z } from "zod";
+import type { ActorRef } from "../runtime/index.ts";
+import type { EngineRequest } from "./engine.ts";
+import { ErrorEnvelope } from "./errors.ts";
+import { GpuInfo, NodeCapabilities } from "./node.ts";
+import { PoolView } from "./pool.ts";
+
+export const REGISTRY_PATH = "control/registry";
+export const AGENT_PATH = "node/agent";
+
+/** Node → control registry. */
+export const RegisterPayload = z.object({
+  type: z.literal("register"),
+  node_id: z.string().min(1).max(128),
+  machine_id: z.string().max(128).optional(),
+  version: z.string().max(64).optional(),
+  address: z.string().max(512).optional(),
+  pools: z.array(PoolView).max(256),
+  capabilities: NodeCapabilities.optional(),
+});
+export const HeartbeatPayload = z.object({
+  type: z.literal("heartbeat"),
+  node_id: z.string().min(1),
+  pools: z.array(PoolView).max(256),
+  /** The latest GPU sample (VRAM, utilisation). */
+  gpus: z.array(GpuInfo).max(64).optional(),
+});
+
+/** `agent` is absent for a node registered over REST (tools): it is listed, never given tasks. */
+export type RegisterMsg = z.infer<typeof RegisterPayload> & { agent?: AgentRef };
+export type HeartbeatMsg = z.infer<typeof HeartbeatPayload>;
+export type DeregisterMsg = { type: "deregister"; node_id: string };
+
+export interface RegisterReply {
+  ok: boolean;
+  heartbeat_ms: number;
+  message: string;
+}
+
+/** Control → node agent: pools control (digest §3.5, §7.4). Checked by the agent on arrival. */
+export const PoolHealthPayload = z.object({ type: z.literal("pool-health"), pool_id: z.string().min(1).max(128) }).strict();
+export const PoolDrainPayload = z
+  .object({
+    type: z.literal("pool-drain"),
+    pool_id: z.string().min(1).max(128),
+    /** How long in-flight tasks may run on, from arrival; then they are stopped. */
+    deadline_ms: z.number().int().min(0),
+  })
+  .strict();
+export const PoolReloadPayload = z
+  .object({
+    type: z.literal("pool-reload"),
+    pool_id: z.string().min(1).max(128),
+    new_model_ref: z.string().min(1).max(1024),
+    /** Bound on waiting for in-flight tasks before the swap; past it the reload is abandoned. */
+    drain_deadline_ms: z.number().int().min(0),
+  })
+  .strict();
+/** Start a drained pool's engine again (or wait for a restarting one) and answer once it is ready. */
+export const PoolPreloadPayload = z.object({ type: z.literal("pool-preload"), pool_id: z.string().min(1).max(128) }).strict();
+export type PoolHealthMsg = z.infer<typeof PoolHealthPayload>;
+export type PoolDrainMsg = z.infer<typeof PoolDrainPayload>;
+export type PoolReloadMsg = z.infer<typeof PoolReloadPayload>;
+export type PoolPreloadMsg = z.infer<typeof PoolPreloadPayload>;
+
+/** Why a pool operation did not go through; the control plane maps reasons onto HTTP statuses. */
+export const PoolOpReason = z.enum([
+  "not_found",
+  "invalid",
+  /** Another drain or reload of the pool is under way. */
+  "busy",
+  /** In-flight tasks outlived the reload's drain deadline; the old engine kept serving. */
+  "drain_timeout",
+  /** The new engine failed; the old model serves again. */
+  "rolled_back",
+  /** The new engine failed and so did the old one's restart. */
+  "rollback_failed",
+  /** The pool's manager did not answer (restarting), or the pool may not run on this node. */
+  "unavailable",
+  /** A preloaded engine did not become ready; a drained pool stays drained. */
+  "preload_failed",
+]);
+export type PoolOpReason = z.infer<typeof PoolOpReason>;
+
+const PoolOpFailure = z.object({
+  ok: z.literal(false),
+  node_id: z.string(),
+  pool_id: z.string(),
+  reason: PoolOpReason,
+  error: ErrorEnvelope,
+});
+
+/** One node's view of one pool. */
+export const NodePoolHealth = z.object({
+  node_id: z.string(),
+  pool_id: z.string(),
+  /** The engine is up (it may still be loading or draining). */
+  live: z.boolean(),
+  /** Takes new work: engine ready and not draining. */
+  ready: z.boolean(),
+  draining: z.boolean(),
+  /** A drain, reload or preload under way. */
+  operation: z.enum(["drain", "reload", "preload"]).optional(),
+  engine: z.string(),
+  engine_version: z.string().optional(),
+  model: z.string(),
+  active_leases: z.number().int().min(0),
+  slots_free: z.number().int().min(0),
+  slots_total: z.number().int().min(0),
+  last_error: z.string().optional(),
+});
+export type NodePoolHealth = z.infer<typeof NodePoolHealth>;
+
+export const PoolHealthReply = z.discriminatedUnion("ok", [NodePoolHealth.extend({ ok: z.literal(true) }), PoolOpFailure]);
+export type PoolHealthReply = z.infer<typeof PoolHealthReply>;
+
+export const PoolDrainReply = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    node_id: z.string(),
+    pool_id: z.string(),
+    draining: z.literal(true),
+    /** The pool was already draining (or drained); the earlier drain stands. */
+    already: z.boolean(),
+    active_leases: z.number().int().min(0),
+  }),
+  PoolOpFailure,
+]);
+export type PoolDrainReply = z.infer<typeof PoolDrainReply>;
+
+export const PoolReloadReply = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    node_id: z.string(),
+    pool_id: z.string(),
+    /** The pool already served this model, ready and not draining: nothing was restarted. */
+    unchanged: z.boolean(),
+    previous_model: z.string(),
+    model: z.string(),
+    engine_version: z.string().optional(),
+    duration_ms: z.number().int().min(0),
+  }),
+  PoolOpFailure.extend({
+    previous_model: z.string().optional(),
+    /** The model served now (the old one after a rollback). */
+    model: z.string().optional(),
+    duration_ms: z.number().int().min(0).optional(),
+  }),
+]);
+export type PoolReloadReply = z.infer<typeof PoolReloadReply>;
+
+export const PoolPreloadReply = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    node_id: z.string(),
+    pool_id: z.string(),
+    /** The pool was already ready: nothing was started or waited for. */
+    already: z.boolean(),
+    model: z.string(),
+    engine_version: z.string().optional(),
+    duration_ms: z.number().int().min(0),
+  }),
+  PoolOpFailure.extend({ model: z.string().optional(), duration_ms: z.number().int().min(0).optional() }),
+]);
+export type PoolPreloadReply = z.infer<typeof PoolPreloadReply>;
+
+/** Control → node agent. */
+export type AgentMsg =
+  | { type: "dispatch"; task_id: string; pool_id: string; request: EngineRequest; sink: TaskSinkRef }
+  | { type: "cancel"; task_id: string; pool_id: string }
+  | PoolHealthMsg
+  | PoolDrainMsg
+  | PoolReloadMsg
+  | PoolPreloadMsg;
+
+export interface AgentLinkReplies {
+  "pool-health": PoolHealthReply;
+  "pool-drain": PoolDrainReply;
+  "pool-reload": PoolReloadReply;
+  "pool-preload": PoolPreloadReply;
+}
+
+/** Typed for tells; every agent answers the pool asks, see `asPoolsAgent`. */
+export type AgentRef = ActorRef<AgentMsg>;
+export type AgentPoolsRef = ActorRef<AgentMsg, AgentLinkReplies>;
+
+/** An agent ref with the replies of the pool asks (every node agent answers them). */
+export function asPoolsAgent(agent: AgentRef): AgentPoolsRef {
+  return agent as AgentPoolsRef;
+}
+
+/** Replica (node) → task (control): the engine's stream, in order. */
+export type TaskEngineMsg =
+  | {
+      type: "engine-started";
+      node_id: string;
+      pool_id: string;
+      replica_id: string;
+      engine: string;
+      engine_version: string;
+      tokens_in?: number;
+    }
+  | { type: "engine-token"; t: string; i: number }
+  | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number }
+  | { type: "engine-error"; error: ErrorEnvelope };
+
+export type TaskSinkRef = ActorRef<TaskEngineMsg>;

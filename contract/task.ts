@@ -1,0 +1,134 @@
+// Tasks on the wire: the request (POST /v2/tasks), its admission (202), and the stream events
+// (SSE, WebSocket, the node link's engine events as the client sees them). Names follow the
+// upstream contract exactly (docs/contract.md#tasks).
+
+import { z } from "zod";
+import { ErrorEnvelope } from "./errors.ts";
+
+export const Priority = z.enum(["interactive", "batch"]);
+export type Priority = z.infer<typeof Priority>;
+
+export const PlacementRequest = z
+  .object({
+    mode: z.enum(["pin", "prefer", "auto"]).default("auto"),
+    pin_pool_id: z.string().min(1).max(256).optional(),
+    node_id: z.string().min(1).max(128).optional(),
+    prefer_pools: z.array(z.string().min(1).max(256)).max(64).optional(),
+    avoid_pools: z.array(z.string().min(1).max(256)).max(64).optional(),
+    /** Exact match with a pool's devices, e.g. "0,1". */
+    require_device_mask: z.string().max(256).optional(),
+    allow_fallback: z.boolean().default(true),
+  })
+  .strict();
+export type PlacementRequest = z.infer<typeof PlacementRequest>;
+
+export const TaskRequestV2 = z
+  .object({
+    task_id: z.string().min(1).max(128).optional(),
+    session_id: z.string().min(1).max(128).optional(),
+    workload: z.enum(["completion", "embedding", "rerank"]).default("completion"),
+    model_ref: z.string().min(1).max(1024),
+    engine: z.enum(["llamacpp", "vllm", "tgi", "triton", "openai", "mock"]).optional(),
+    ctx: z.number().int().min(0).default(0),
+    priority: Priority.default("interactive"),
+    seed: z.number().int().optional(),
+    determinism: z.enum(["strict", "best_effort"]).optional(),
+    sampler_profile_version: z.string().optional(),
+    prompt: z.string().max(1_000_000).default(""),
+    inputs: z.array(z.string()).optional(),
+    max_tokens: z.number().int().min(1).max(50_000),
+    deadline_ms: z.number().int().optional(),
+    expected_tokens: z.number().int().min(0).optional(),
+    kv_hint: z.enum(["reuse", "cold"]).optional(),
+    placement: PlacementRequest.optional(),
+    /** A hint only (text|json|edits); never changes model semantics. */
+    output_mode: z.string().max(32).optional(),
+    temperature: z.number().min(0).max(10).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    top_k: z.number().int().min(0).max(100_000).optional(),
+    stop: z.array(z.string().max(256)).max(16).optional(),
+    /** Generate exactly max_tokens, past end-of-generation tokens. */
+    ignore_eos: z.boolean().optional(),
+  })
+  .strict();
+export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
+
+/** A request after admission defaults: ids are always present. */
+export type TaskSpec = TaskRequestV2 & { task_id: string };
+
+/**
+ * A preparation step (contract item 19: the OpenAPI shape) plus live progress. Nodes report the
+ * steps of a pool that is getting its model (download, verification) in their pool snapshots;
+ * the 202 of a task that has to wait for them lists them too.
+ */
+export const PreparationStep = z.object({
+  id: z.string().max(1024),
+  kind: z.enum(["engine_provision", "model_fetch", "pool_warmup"]),
+  group: z.enum(["engine", "model", "pool"]),
+  description: z.string().max(2048),
+  /** Time still expected, from the measured rate; 0 when unknown. */
+  estimated_ms: z.number().int().min(0),
+  /** 0 when unknown. */
+  bytes_total: z.number().int().min(0),
+  status: z.enum(["pending", "running", "completed", "failed"]),
+  bytes_done: z.number().int().min(0).optional(),
+  pct: z.number().min(0).max(100).optional(),
+  phase: z.string().max(32).optional(),
+  /** Where the step runs (in a 202's list). */
+  node_id: z.string().optional(),
+  pool_id: z.string().optional(),
+});
+export type PreparationStep = z.infer<typeof PreparationStep>;
+
+export const AdmissionResponseV2 = z.object({
+  task_id: z.string(),
+  queue_position: z.number().int(),
+  predicted_start_ms: z.number().int(),
+  backoff_ms: z.number().int(),
+  streams: z.object({ sse: z.string(), sse_verbose: z.string() }).optional(),
+  /** Present when no pool can serve the task yet: what the pools of its model are preparing. */
+  preparation: z.object({ steps: z.array(PreparationStep) }).optional(),
+});
+export type AdmissionResponseV2 = z.infer<typeof AdmissionResponseV2>;
+
+export const StartedData = z.object({
+  queue_position: z.number().int(),
+  predicted_start_ms: z.number().int(),
+  /** Prompt tokens as the engine counted them, when it says. */
+  tokens_in: z.number().int().optional(),
+  engine: z.string().optional(),
+  engine_version: z.string().optional(),
+  pool_id: z.string().optional(),
+  replica_id: z.string().optional(),
+  node_id: z.string().optional(),
+});
+export const TokenData = z.object({ t: z.string(), i: z.number().int() });
+export const EndData = z.object({
+  tokens_out: z.number().int(),
+  decode_time_ms: z.number().int(),
+  decode_ms: z.number().int(),
+  canceled: z.boolean().optional(),
+  /** Why generation stopped: max_tokens reached, a stop condition (EOS, stop string), or a cancel. */
+  stop_reason: z.enum(["length", "stop", "canceled"]).optional(),
+  /** Prompt tokens as the engine counted them, when it reports them only at the end. */
+  tokens_in: z.number().int().optional(),
+});
+export const MetricsData = z
+  .object({
+    queue_depth: z.number().int(),
+    on_time_probability: z.number(),
+    kv_warmth: z.boolean(),
+    tokens_budget_remaining: z.number(),
+    time_budget_remaining_ms: z.number(),
+    cost_budget_remaining: z.number(),
+    tokens_out: z.number().int().optional(),
+    human: z.string().optional(),
+  })
+  .catchall(z.unknown());
+
+export type StreamEvent =
+  | { type: "started"; data: z.infer<typeof StartedData> }
+  | { type: "token"; data: z.infer<typeof TokenData> }
+  | { type: "metrics"; data: z.infer<typeof MetricsData> }
+  | { type: "end"; data: z.infer<typeof EndData> }
+  | { type: "error"; data: ErrorEnvelope };

@@ -1,0 +1,141 @@
+// One completion on one slot: evaluate the prompt, sample token by token, stream text pieces,
+// stop on max tokens, end-of-generation, a stop string, a full context or cancel.
+//
+// Determinism: the slot's history is cleared first (no prompt-cache reuse, whose batching could
+// change the numbers), and node-llama-cpp makes a fresh sampler for each evaluation, seeded with
+// the request's seed; temperature 0 is greedy. So (prompt, parameters, seed, replica) → the same
+// tokens. Cancel: the loop checks the signal after every token and leaves the evaluation, which
+// frees the slot; a token being decoded when the signal fires still finishes (milliseconds).
+
+import { TokenBias, type LlamaModel, type Token } from "node-llama-cpp";
+import type { Clock } from "../../runtime/index.ts";
+import { vocabSize, type Slot } from "./load.ts";
+import type { Sampling } from "./params.ts";
+import { PieceDecoder, StopFilter } from "./text.ts";
+
+export type StopType = "limit" | "eos" | "word" | "none";
+
+export interface Generation {
+  /** All text sent (non-streamed responses carry it whole). */
+  content: string;
+  tokens_predicted: number;
+  prompt_n: number;
+  stop_type: StopType;
+  stopping_word: string;
+  canceled: boolean;
+  /** Time until the first token was sampled (prompt evaluation). */
+  prompt_ms: number;
+  /** Time from the first token to the last. */
+  predicted_ms: number;
+}
+
+export interface StreamPiece {
+  content: string;
+  tokens: number[];
+  tokens_predicted: number;
+}
+
+export interface GenerateOptions {
+  model: LlamaModel;
+  slot: Slot;
+  prompt: number[];
+  /** With the seed resolved (never -1). */
+  sampling: Sampling;
+  signal: AbortSignal;
+  clock: Clock;
+  onPiece?: (piece: StreamPiece) => void;
+}
+
+const eogBiases = new WeakMap<LlamaModel, TokenBias | null>();
+
+/**
+ * A bias that makes end-of-generation tokens impossible (llama-server's ignore_eos). TokenBias.set
+ * skips EOG tokens on purpose, so they go into its map directly; when that private map is not
+ * there (another node-llama-cpp version) an EOG token is sampled, counted and passed over instead.
+ */
+function eogBias(model: LlamaModel): TokenBias | undefined {
+  let bias = eogBiases.get(model);
+  if (bias === undefined) {
+    bias = new TokenBias(model.tokenizer);
+    const map = (bias as unknown as { _biases?: unknown })._biases;
+    if (map instanceof Map) {
+      const candidates = new Set<Token>([model.tokens.eos, model.tokens.eot].filter((t): t is Token => t !== null));
+      for (let t = 0; t < (vocabSize(model) ?? 0); t++) if (model.isEogToken(t as Token)) candidates.add(t as Token);
+      for (const t of candidates) map.set(t, -Infinity);
+    } else bias = null;
+    eogBiases.set(model, bias);
+  }
+  return bias ?? undefined;
+}
+
+export async function generate(o: GenerateOptions): Promise<Generation> {
+  const { model, slot, prompt, sampling, signal, clock } = o;
+  const started = clock.now();
+  const limit = Math.max(0, Math.min(sampling.n_predict < 0 ? Infinity : sampling.n_predict, slot.nCtx - prompt.length));
+  const decoder = new PieceDecoder((tokens, context) => model.detokenize(tokens as Token[], false, context as Token[]), prompt);
+  const stops = new StopFilter(sampling.stop);
+  let content = "";
+  let n = 0;
+  let stopType: StopType = "limit";
+  let stoppingWord = "";
+  let firstAt: number | undefined;
+  const send = (text: string, tokens: number[]) => {
+    if (text === "" || signal.aborted) return;
+    content += text;
+    o.onPiece?.({ content: text, tokens, tokens_predicted: n });
+  };
+
+  if (limit > 0 && !signal.aborted) {
+    await slot.sequence.clearHistory();
+    const tokens = slot.sequence.evaluate(prompt as Token[], {
+      temperature: sampling.temperature,
+      topK: sampling.top_k,
+      topP: sampling.top_p,
+      minP: sampling.min_p,
+      seed: sampling.seed,
+      tokenBias: sampling.ignore_eos ? eogBias(model) : undefined,
+      // We see EOG tokens ourselves: to count them, and to pass over them under ignore_eos.
+      yieldEogToken: true,
+    });
+    for await (const token of tokens) {
+      if (signal.aborted) break;
+      firstAt ??= clock.now();
+      n++;
+      if (model.isEogToken(token) && !sampling.ignore_eos) {
+        stopType = "eos";
+        break;
+      }
+      const piece = decoder.push(token);
+      if (piece.text !== "") {
+        const { send: text, stop } = stops.push(piece.text);
+        send(text, piece.tokens);
+        if (stop !== undefined) {
+          stopType = "word";
+          stoppingWord = stop;
+          break;
+        }
+      }
+      if (n >= limit) break;
+    }
+  }
+  const canceled = signal.aborted;
+  if (canceled) stopType = "none";
+  else if (stopType !== "word") {
+    // Generation is over: what was held for a character or a possible stop string goes out.
+    const rest = decoder.flush();
+    const tail = stops.push(rest.text);
+    if (tail.stop !== undefined) [stopType, stoppingWord] = ["word", tail.stop];
+    send(tail.stop !== undefined ? tail.send : tail.send + stops.flush(), rest.tokens);
+  }
+  const ended = clock.now();
+  return {
+    content,
+    tokens_predicted: n,
+    prompt_n: prompt.length,
+    stop_type: stopType,
+    stopping_word: stoppingWord,
+    canceled,
+    prompt_ms: (firstAt ?? ended) - started,
+    predicted_ms: ended - (firstAt ?? ended),
+  };
+}
