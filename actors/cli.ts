@@ -42,7 +42,7 @@ export function apiToken(): string | undefined {
   return token;
 }
 
-/** A non-loopback bind without a token is refused (contract §3). */
+/** A non-loopback bind without a token is refused (docs/contract.md#auth-and-binding). */
 export function checkBind(hostname: string, token: string | undefined): void {
   if (!isLoopbackHost(hostname) && !token) {
     throw new UsageError(`refusing to bind non-loopback address ${hostname} without LLORCH_API_TOKEN; set a token of at least ${MIN_TOKEN_LENGTH} characters`);

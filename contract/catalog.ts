@@ -117,7 +117,7 @@ export const AvailabilityNode = z.object({
   pools: z.array(z.object({ pool_id: z.string(), ready: z.boolean(), models: z.array(z.string()) })),
 });
 
-/** GET /v2/catalog/availability: both the CLOUD-5011 list and the per-node map (contract item 11). */
+/** GET /v2/catalog/availability: both the per-model list and the per-node map (docs/contract.md#catalog). */
 export const CatalogAvailability = z.object({
   models: z.array(AvailabilityModel),
   nodes: z.record(z.string(), AvailabilityNode),

@@ -40,7 +40,7 @@ export interface RegisterReply {
   message: string;
 }
 
-/** Control → node agent: pools control (digest §3.5, §7.4). Checked by the agent on arrival. */
+/** Control → node agent: pools control (docs/contract.md#pools-control). Checked by the agent on arrival. */
 export const PoolHealthPayload = z.object({ type: z.literal("pool-health"), pool_id: z.string().min(1).max(128) }).strict();
 export const PoolDrainPayload = z
   .object({

@@ -29,7 +29,7 @@ export const BUDGET_HEADER = {
   cost: "X-Budget-Cost-Remaining",
 } as const;
 
-/** The three X-Budget-* headers (contract item 8), keyed by header name. */
+/** The three X-Budget-* headers (docs/contract.md#tasks), keyed by header name. */
 export function budgetHeaders(budgets: Omit<SessionBudgets, "kv_warmth">): Record<string, string> {
   return {
     [BUDGET_HEADER.tokens]: String(Math.max(0, Math.floor(budgets.tokens_remaining))),

@@ -57,7 +57,7 @@ export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
 export type TaskSpec = TaskRequestV2 & { task_id: string };
 
 /**
- * A preparation step (contract item 19: the OpenAPI shape) plus live progress. Nodes report the
+ * A preparation step (docs/contract.md#tasks: upstream's OpenAPI shape) plus live progress. Nodes report the
  * steps of a pool that is getting its model (download, verification) in their pool snapshots;
  * the 202 of a task that has to wait for them lists them too.
  */

@@ -1,11 +1,20 @@
 // Few, tagged errors for the actor kernel. Each has a literal `code` so callers switch on it.
 
-export type RuntimeErrorCode =
-  | "ASK_TIMEOUT"
-  | "MAILBOX_FULL"
-  | "ACTOR_STOPPED"
-  | "ACTOR_FAILED"
-  | "UNREACHABLE";
+export const RUNTIME_ERROR_CODES = [
+  "ASK_TIMEOUT",
+  "MAILBOX_FULL",
+  "ACTOR_STOPPED",
+  "ACTOR_FAILED",
+  "UNREACHABLE",
+  /** A message or reply that crossed a transport could not be decoded. */
+  "INVALID_MESSAGE",
+] as const;
+export type RuntimeErrorCode = (typeof RUNTIME_ERROR_CODES)[number];
+
+/** Whether a code that came from elsewhere (a peer's reply) is one of ours. */
+export function isRuntimeErrorCode(code: unknown): code is RuntimeErrorCode {
+  return typeof code === "string" && (RUNTIME_ERROR_CODES as readonly string[]).includes(code);
+}
 
 export class RuntimeError extends Error {
   constructor(

@@ -7,6 +7,8 @@ export {
   ActorFailedError,
   UnreachableError,
   describe,
+  isRuntimeErrorCode,
+  RUNTIME_ERROR_CODES,
   type RuntimeErrorCode,
 } from "./errors.ts";
 export { Mailbox, DEFAULT_MAILBOX, type MailboxOptions, type OverflowPolicy } from "./mailbox.ts";
@@ -26,7 +28,9 @@ export {
   supervisor,
   startChild,
   SupervisorEscalation,
+  type ChildExit,
   type ChildSpec,
+  type RestartDelayHook,
   type SupervisorSpec,
   type SupervisorMsg,
   type SupervisorRef,
@@ -35,5 +39,5 @@ export {
   type Strategy,
   type RestartType,
 } from "./supervisor.ts";
-export { admitRestart, backoffDelay, nextAttempt, DEFAULT_INTENSITY, type BackoffPolicy, type Intensity } from "./policy.ts";
+export { checkRestartIntensity, DEFAULT_RESTART_INTENSITY, backoffDelay, type RestartIntensity, type BackoffPolicy } from "./policy.ts";
 export { createLogger, type Logger, type LogFields, type LogSink } from "./log.ts";

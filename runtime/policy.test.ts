@@ -1,16 +1,16 @@
-// Restart intensity and backoff are pure functions: tested with plain numbers, no clock.
+// Restart intensity and exponential backoff are pure functions: tested with plain numbers, no clock.
 
 import { describe, expect, test } from "bun:test";
-import { admitRestart, backoffDelay, nextAttempt, type BackoffPolicy } from "./policy.ts";
+import { backoffDelay, checkRestartIntensity, type BackoffPolicy } from "./policy.ts";
 
-describe("admitRestart", () => {
+describe("checkRestartIntensity", () => {
   const intensity = { maxRestarts: 3, periodMs: 1000 };
 
   test("allows up to maxRestarts inside the window, refuses the next", () => {
     let history: number[] = [];
     const verdicts: boolean[] = [];
     for (const now of [0, 100, 200, 300]) {
-      const r = admitRestart(history, now, intensity);
+      const r = checkRestartIntensity(history, now, intensity);
       verdicts.push(r.allowed);
       history = r.history;
     }
@@ -19,32 +19,32 @@ describe("admitRestart", () => {
   });
 
   test("prunes restarts that fell out of the window (boundary excluded)", () => {
-    const r = admitRestart([0, 100, 200], 1100, intensity);
+    const r = checkRestartIntensity([0, 100, 200], 1100, intensity);
     // 1100 - 100 = 1000 is not < 1000: 0 and 100 are both out.
     expect(r.history).toEqual([200, 1100]);
     expect(r.allowed).toBe(true);
 
-    const justInside = admitRestart([0, 101, 200], 1100, intensity);
+    const justInside = checkRestartIntensity([0, 101, 200], 1100, intensity);
     expect(justInside.history).toEqual([101, 200, 1100]);
     expect(justInside.allowed).toBe(true);
   });
 
   test("a burst after a quiet window is allowed again", () => {
-    const full = admitRestart([0, 10, 20], 30, intensity);
+    const full = checkRestartIntensity([0, 10, 20], 30, intensity);
     expect(full.allowed).toBe(false);
-    const later = admitRestart(full.history, 5000, intensity);
+    const later = checkRestartIntensity(full.history, 5000, intensity);
     expect(later.allowed).toBe(true);
     expect(later.history).toEqual([5000]);
   });
 
   test("does not mutate the history it is given", () => {
     const history = [0, 100];
-    admitRestart(history, 2000, intensity);
+    checkRestartIntensity(history, 2000, intensity);
     expect(history).toEqual([0, 100]);
   });
 
   test("maxRestarts 0 refuses the first restart", () => {
-    expect(admitRestart([], 0, { maxRestarts: 0, periodMs: 1000 }).allowed).toBe(false);
+    expect(checkRestartIntensity([], 0, { maxRestarts: 0, periodMs: 1000 }).allowed).toBe(false);
   });
 });
 
@@ -92,24 +92,5 @@ describe("backoffDelay", () => {
     expect(backoffDelay(5, jittered, 0.999999)).toBe(10_000);
     expect(backoffDelay(5, jittered, 0)).toBe(9000);
     for (let i = 0; i < 100; i++) expect(backoffDelay(20, jittered, i / 100)).toBeLessThanOrEqual(10_000);
-  });
-});
-
-describe("nextAttempt", () => {
-  test("counts up while the child keeps failing fast", () => {
-    const p: BackoffPolicy = { initialMs: 100, maxMs: 1000, resetAfterMs: 5000 };
-    expect(nextAttempt(0, 10, p)).toBe(1);
-    expect(nextAttempt(1, 10, p)).toBe(2);
-    expect(nextAttempt(2, 4999, p)).toBe(3);
-  });
-
-  test("starts again from attempt 1 after a stable run of resetAfterMs", () => {
-    const p: BackoffPolicy = { initialMs: 100, maxMs: 1000, resetAfterMs: 5000 };
-    expect(nextAttempt(4, 5000, p)).toBe(1);
-    expect(backoffDelay(nextAttempt(4, 6000, p), p, 0.5)).toBe(100);
-  });
-
-  test("never resets without resetAfterMs", () => {
-    expect(nextAttempt(4, 1e9, { initialMs: 100, maxMs: 1000 })).toBe(5);
   });
 });

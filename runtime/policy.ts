@@ -1,22 +1,26 @@
-// Restart intensity and backoff as pure functions of timestamps: unit-tested without timers.
+// Restart intensity and exponential backoff, as pure functions of timestamps (unit-tested without
+// timers). Restart intensity is the supervisor's give-up rule: too many restarts within a window
+// and it escalates to its parent. `backoffDelay` is the one exponential backoff in the repository:
+// link reconnects use it directly, and the node's restart policy builds on it. A supervisor child
+// gets a delay between restarts only through its `restartDelay` hook (see supervisor.ts).
 
-export interface Intensity {
+export interface RestartIntensity {
   /** At most this many restarts ... */
   maxRestarts: number;
   /** ... within this sliding window, else the supervisor gives up and escalates. */
   periodMs: number;
 }
 
-export const DEFAULT_INTENSITY: Intensity = { maxRestarts: 3, periodMs: 5000 };
+export const DEFAULT_RESTART_INTENSITY: RestartIntensity = { maxRestarts: 3, periodMs: 5000 };
 
 /**
  * Records a restart at `now` and says whether it stays within the intensity.
  * `history` holds earlier restart times; the returned history is pruned to the window.
  */
-export function admitRestart(
+export function checkRestartIntensity(
   history: readonly number[],
   now: number,
-  intensity: Intensity,
+  intensity: RestartIntensity,
 ): { allowed: boolean; history: number[] } {
   const recent = history.filter((t) => now - t < intensity.periodMs);
   recent.push(now);
@@ -30,13 +34,12 @@ export interface BackoffPolicy {
   factor?: number;
   /** Relative jitter, e.g. 0.1 for ±10 %. */
   jitter?: number;
-  /** A child that ran at least this long before failing starts again from `initialMs`. */
-  resetAfterMs?: number;
 }
 
 /**
- * Delay before restart number `attempt` (1-based): `min(initial × factor^(attempt-1), max)`,
- * then ±jitter, capped at max. `random` is in [0, 1).
+ * Delay before attempt number `attempt` (1-based): `min(initial × factor^(attempt-1), max)`,
+ * then ±jitter, capped at max. The exponent stops at 30, so huge attempt numbers stay finite.
+ * `random` is in [0, 1): 0 gives −jitter, 0.5 none, → 1 gives +jitter.
  */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: number): number {
   const factor = policy.factor ?? 2;
@@ -45,10 +48,4 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: num
   const jitter = policy.jitter ?? 0;
   const jittered = base * (1 + jitter * (2 * random - 1));
   return Math.max(0, Math.min(Math.round(jittered), policy.maxMs));
-}
-
-/** Next attempt number given how long the child ran since its last start. */
-export function nextAttempt(previous: number, ranForMs: number, policy: BackoffPolicy): number {
-  if (policy.resetAfterMs !== undefined && ranForMs >= policy.resetAfterMs) return 1;
-  return previous + 1;
 }

@@ -1,14 +1,15 @@
 // Supervisor restart limits: intensity per window with escalation to the parent supervisor, and
-// backoff delays (injected random) that reset after a stable run.
+// restart delays decided by a child's `restartDelay` hook (here exponential backoff with an
+// injected random, reset after a stable run), including restart-now and a pending restart at shutdown.
 
 import { describe, expect, test } from "bun:test";
 import type { ActorFactory } from "./cell.ts";
 import { SimClock } from "./clock.ts";
 import { ActorStoppedError } from "./errors.ts";
 import type { InspectEvent } from "./events.ts";
-import type { BackoffPolicy } from "./policy.ts";
+import { backoffDelay, type BackoffPolicy } from "./policy.ts";
 import type { ActorRef } from "./ref.ts";
-import { supervisor, type ChildSpec, type SupervisorMsg, type SupervisorReplies, type SupervisorSpec } from "./supervisor.ts";
+import { supervisor, type ChildSpec, type RestartDelayHook, type SupervisorMsg, type SupervisorReplies, type SupervisorSpec } from "./supervisor.ts";
 import { ActorSystem } from "./system.ts";
 
 type WMsg = { type: "get" } | { type: "boom" };
@@ -108,15 +109,24 @@ describe("restart intensity", () => {
   });
 });
 
-describe("backoff", () => {
+describe("restart delays from a backoff hook", () => {
   const policy: BackoffPolicy = { initialMs: 1000, maxMs: 4000, jitter: 0.1 };
 
-  async function spawnWithBackoff(random: number, backoff: BackoffPolicy = policy) {
+  /**
+   * A child `w` whose restartDelay hook backs off exponentially, counting its own attempts; a run
+   * of `resetAfterMs` (from the exit's startedAt) starts the sequence over.
+   */
+  async function spawnWithBackoff(random: number, backoff: BackoffPolicy = policy, resetAfterMs = Infinity) {
     const s = setup(random);
+    let attempt = 0;
+    const restartDelay: RestartDelayHook = ({ now, startedAt, random: draw }) => {
+      attempt = now - (startedAt ?? now) >= resetAfterMs ? 1 : attempt + 1;
+      return backoffDelay(attempt, backoff, draw);
+    };
     const spec: SupervisorSpec = {
       strategy: "one_for_one",
       intensity: { maxRestarts: 100, periodMs: 60_000 },
-      children: [{ id: "w", backoff, start: worker("w", s.log) }],
+      children: [{ id: "w", restartDelay, start: worker("w", s.log) }],
     };
     await s.system.spawn("root", supervisor(spec));
     const w: ActorRef<WMsg, { get: string }> = s.system.ref("root/w");
@@ -160,8 +170,8 @@ describe("backoff", () => {
     expect(await w.ask({ type: "get" })).toBe("w");
   });
 
-  test("backoff starts again from initialMs after resetAfterMs of stable run", async () => {
-    const { crashAndWait, clock } = await spawnWithBackoff(0.5, { initialMs: 1000, maxMs: 60_000, resetAfterMs: 5000 });
+  test("the hook sees when the run started: backoff starts again from initialMs after a stable run", async () => {
+    const { crashAndWait, clock } = await spawnWithBackoff(0.5, { initialMs: 1000, maxMs: 60_000 }, 5000);
     await crashAndWait(1000);
     await crashAndWait(2000);
     await clock.advance(4999); // not quite stable
@@ -199,7 +209,7 @@ describe("backoff", () => {
 });
 
 describe("restartDelay", () => {
-  test("decides each restart's delay from the exit, instead of backoff", async () => {
+  test("decides each restart's delay from the exit", async () => {
     const { clock, system, events, crash, log } = setup();
     const seen: string[] = [];
     const delays = [250, 1000];
@@ -211,7 +221,6 @@ describe("restartDelay", () => {
           {
             id: "a",
             start: worker("a", log),
-            backoff: { initialMs: 1, maxMs: 1, factor: 2, jitter: 0, resetAfterMs: 1000 },
             restartDelay: ({ reason, startedAt, now }) => {
               seen.push(`${reason.kind} ran ${now - (startedAt ?? now)}`);
               return delays.shift() ?? 0;

@@ -1,16 +1,34 @@
 // Supervisors as data (OTP): a strategy, a restart intensity, and child specs with restart types,
-// optional backoff and a shutdown time. Children start in order and stop in reverse order.
-// When the intensity is exceeded the supervisor stops its children and fails itself, which
-// escalates to its own parent.
+// a shutdown time and an optional restart-delay hook. Children start in order and stop in reverse
+// order. A child restarts at once unless its `restartDelay` hook names a delay; the supervisor
+// itself knows no backoff. When the intensity is exceeded the supervisor stops its children and
+// fails itself, which escalates to its own parent.
 
 import type { ActorContext, ActorFactory, ActorCell, ExitReason } from "./cell.ts";
 import { describe } from "./errors.ts";
 import type { MailboxOptions } from "./mailbox.ts";
-import { admitRestart, backoffDelay, DEFAULT_INTENSITY, nextAttempt, type BackoffPolicy, type Intensity } from "./policy.ts";
+import { checkRestartIntensity, DEFAULT_RESTART_INTENSITY, type RestartIntensity } from "./policy.ts";
 import type { ActorRef, Message } from "./ref.ts";
 
 export type Strategy = "one_for_one" | "one_for_all" | "rest_for_one";
 export type RestartType = "permanent" | "transient" | "temporary";
+
+/** Why and when a child stopped, as its `restartDelay` hook sees it. */
+export interface ChildExit {
+  reason: ExitReason;
+  now: number;
+  /** When the incarnation that stopped had started; undefined if it never did. */
+  startedAt: number | undefined;
+  /** A draw in [0, 1) from the system's random source, for jitter. */
+  random: number;
+}
+
+/**
+ * Decides the delay in ms before a child's restart from why it stopped. The supervisor calls it
+ * once per restart and keeps no state of its own for it: a hook may keep its own (attempt counts,
+ * circuit breakers, rate limits), e.g. built on `backoffDelay`.
+ */
+export type RestartDelayHook = (exit: ChildExit) => number;
 
 export interface ChildSpec {
   id: string;
@@ -19,20 +37,14 @@ export interface ChildSpec {
   restart?: RestartType;
   /** How long a graceful stop may take before the child is killed; default 5000 ms. */
   shutdownMs?: number;
-  /** Delay restarts of this child with exponential backoff. */
-  backoff?: BackoffPolicy;
-  /**
-   * Decides the delay before each restart instead of `backoff`, from why the child stopped: for
-   * children whose restart policy needs more than exponential backoff (circuit breakers, storm
-   * limits). Pure with respect to the supervisor: it may keep its own state.
-   */
-  restartDelay?: (exit: { reason: ExitReason; now: number; startedAt: number | undefined; random: number }) => number;
+  /** Delay before each restart (negative counts as 0); without it the child restarts at once. */
+  restartDelay?: RestartDelayHook;
   mailbox?: Partial<MailboxOptions>;
 }
 
 export interface SupervisorSpec {
   strategy: Strategy;
-  intensity?: Intensity;
+  intensity?: RestartIntensity;
   children?: ChildSpec[];
 }
 
@@ -71,6 +83,7 @@ interface Child {
   path: string;
   cell?: ActorCell<any>;
   status: ChildStatus;
+  /** Restarts decided (the `restarted` event's attempt); `restarts` counts those carried out. */
   attempt: number;
   restarts: number;
   /** Bumped at every (re)start so stale exit notices and timers are ignored. */
@@ -96,13 +109,13 @@ export function startChild<M extends Message, R = {}>(sup: SupervisorRef, spec: 
 class SupervisorBehavior {
   private readonly children: Child[] = [];
   private history: number[] = [];
-  private readonly intensity: Intensity;
+  private readonly intensity: RestartIntensity;
 
   constructor(
     private readonly ctx: ActorContext<SupervisorMsg>,
     private readonly spec: SupervisorSpec,
   ) {
-    this.intensity = spec.intensity ?? DEFAULT_INTENSITY;
+    this.intensity = spec.intensity ?? DEFAULT_RESTART_INTENSITY;
   }
 
   async init(): Promise<void> {
@@ -215,7 +228,7 @@ class SupervisorBehavior {
       return;
     }
     const now = this.ctx.clock.now();
-    const admitted = admitRestart(this.history, now, this.intensity);
+    const admitted = checkRestartIntensity(this.history, now, this.intensity);
     this.history = admitted.history;
     if (!admitted.allowed) {
       const cause = failed ? describe(reason.error) : reason.kind;
@@ -224,13 +237,10 @@ class SupervisorBehavior {
     }
 
     const group = await this.stopGroupFor(child);
-    const policy = child.spec.backoff;
-    child.attempt = policy ? nextAttempt(child.attempt, now - (cell.startedAt ?? now), policy) : child.attempt + 1;
+    child.attempt++;
     const delayMs = child.spec.restartDelay
       ? Math.max(0, child.spec.restartDelay({ reason, now, startedAt: cell.startedAt, random: this.ctx.random() }))
-      : policy
-        ? backoffDelay(child.attempt, policy, this.ctx.random())
-        : 0;
+      : 0;
     for (const c of group) {
       c.status = "restarting";
       c.gen++;

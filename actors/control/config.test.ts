@@ -31,7 +31,15 @@ test("flags win over the environment, the environment over the file, the file ov
   expect(fromEnv).toMatchObject({ port: 9001, capacity: 3, policy: "reject" });
   expect(controlSettings({ config: path, addr: "127.0.0.1:9002" }, { ORCHD_ADDR: "127.0.0.1:9001" }).port).toBe(9002);
   const defaults = controlSettings({}, {});
-  expect(defaults).toMatchObject({ hostname: "127.0.0.1", port: 8080, capacity: 256, policy: "reject", nodeTimeoutMs: 30_000 });
+  expect(defaults).toMatchObject({ hostname: "127.0.0.1", port: 8080, capacity: 256, policy: "reject", nodeTimeoutMs: 30_000, retryAfterMs: 1000 });
+});
+
+test("the retry hint of retriable errors: ORCHD_RETRY_AFTER_MS over admission.retry_after_ms over 1000 ms", () => {
+  const path = file("admission: {retry_after_ms: 1500}\n");
+  expect(controlSettings({ config: path }, {}).retryAfterMs).toBe(1500);
+  expect(controlSettings({ config: path }, { ORCHD_RETRY_AFTER_MS: "250" }).retryAfterMs).toBe(250);
+  expect(() => controlSettings({}, { ORCHD_RETRY_AFTER_MS: "0" })).toThrow(/ORCHD_RETRY_AFTER_MS/);
+  expect(() => parseControlConfig("admission: {retry_after_ms: -1}", "c.yaml")).toThrow(/admission.retry_after_ms/);
 });
 
 test("bad values are start-up errors that name the variable", () => {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { apiToken, checkBind, parseAddr, UsageError } from "../cli.ts";
 import { ConfigError, parseConfigText } from "../config-file.ts";
 import { CONTROL_DEFAULTS } from "./control-plane.ts";
+import { DEFAULT_RETRY_AFTER_MS } from "../../contract/index.ts";
 
 const PositiveInt = z.number().int().min(1);
 
@@ -18,6 +19,8 @@ export const ControlConfigFile = z
       .object({
         capacity: PositiveInt.optional(),
         policy: z.enum(["reject", "drop-lru"]).optional(),
+        /** The retry hint (ms) of retriable errors that name none of their own. */
+        retry_after_ms: PositiveInt.optional(),
         rate_limits: z.object({ rps: z.number().min(0).optional(), tpm: z.number().min(0).optional() }).strict().optional(),
       })
       .strict()
@@ -96,6 +99,7 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
     authOptional: bool(env, "AUTH_OPTIONAL"),
     capacity: int(env, "ORCHD_ADMISSION_CAPACITY", 1) ?? file.admission?.capacity ?? CONTROL_DEFAULTS.capacity,
     policy: policy as "reject" | "drop-lru",
+    retryAfterMs: int(env, "ORCHD_RETRY_AFTER_MS", 1) ?? file.admission?.retry_after_ms ?? DEFAULT_RETRY_AFTER_MS,
     nodeTimeoutMs: int(env, "ORCHESTRATORD_NODE_TIMEOUT_MS", 1) ?? file.node_timeout_ms ?? CONTROL_DEFAULTS.nodeTimeoutMs,
     rateLimits: {
       rps: int(env, "ORCHD_RATE_LIMIT_RPS", 0) ?? file.admission?.rate_limits?.rps,

@@ -4,6 +4,7 @@ import type { Clock, Logger } from "../../runtime/index.ts";
 import { createControlApp, serve, type HttpServer } from "../../adapters/http/index.ts";
 import { areaRoutes } from "../../adapters/http/routes/index.ts";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
+import { setRetryAfterDefault } from "../../contract/index.ts";
 
 export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
   log: Logger;
@@ -15,6 +16,8 @@ export interface RunControlOptions extends Omit<ControlPlaneOptions, "log"> {
   clock?: Clock;
   sseChannelCap?: number;
   maxBodyBytes?: number;
+  /** The retry hint (ms) of retriable errors that name none (ORCHD_RETRY_AFTER_MS); set for the whole process. */
+  retryAfterMs?: number;
   /** Called if the root supervisor gives up: the process should exit and be restarted. */
   onFatal?: (reason: string) => void;
 }
@@ -27,6 +30,7 @@ export interface RunningControl {
 }
 
 export async function runControl(options: RunControlOptions): Promise<RunningControl> {
+  if (options.retryAfterMs !== undefined) setRetryAfterDefault(options.retryAfterMs);
   const plane = await startControlPlane(options);
   const app = createControlApp({
     port: plane.port,
@@ -53,7 +57,7 @@ export async function runControl(options: RunControlOptions): Promise<RunningCon
         port: plane.port,
         authOptional: options.authOptional,
         clock: options.clock,
-        // Same stream frames as SSE, so the same counter (the digest's §12.1 names are fixed).
+        // Same stream frames as SSE, so the same counter (docs/contract.md#metrics).
         onBackpressureDrop: () => plane.metrics.sseBackpressureDrops.inc(),
       },
     });

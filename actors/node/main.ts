@@ -15,6 +15,7 @@ import { createResolveMemo, modelSettings } from "./models/index.ts";
 import { dirname, resolve as resolvePath } from "node:path";
 import { openNvml } from "../../host/index.ts";
 import { createNodeMetrics } from "../../adapters/metrics/index.ts";
+import { DEFAULT_RETRY_AFTER_MS, setRetryAfterDefault } from "../../contract/index.ts";
 
 const log = processLogger({ service: "node" });
 
@@ -39,7 +40,7 @@ if (import.meta.main) {
           "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
           "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN NVML_LIBRARY_PATH\n" +
           "     POOL_MANAGERD_WATCH_INTERVAL_MS POOL_MANAGERD_AUTO_DELETE_HANDOFF POOL_MANAGERD_ALLOW_DOWNLOADS\n" +
-          "     POOL_MANAGERD_MODEL_CACHE HF_TOKEN",
+          "     POOL_MANAGERD_MODEL_CACHE POOL_MANAGERD_RETRY_AFTER_MS HF_TOKEN",
       );
       process.exit(0);
     }
@@ -72,6 +73,8 @@ if (import.meta.main) {
     checkBind(addr.hostname, token);
     const heartbeatMs = envInt("POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS", 10, 1) * 1000;
     const gpuIntervalMs = envInt("POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS", 10_000, 100);
+    // The retry hint of the node's retriable errors (pool unavailable, engine reset), as on the control plane.
+    setRetryAfterDefault(envInt("POOL_MANAGERD_RETRY_AFTER_MS", DEFAULT_RETRY_AFTER_MS, 1));
     const runtimeDir = values["runtime-dir"] ?? (process.env.POOL_MANAGERD_RUNTIME_DIR || DEFAULT_RUNTIME_DIR);
     // Never throws: without a driver the node sees zero GPUs and says why.
     const gpu = openNvml();

@@ -39,8 +39,9 @@ export interface NodeOptions {
   heartbeatMs?: number;
   healthIntervalMs?: number;
   /**
-   * Overrides of the engine restart policy (digest defaults: backoff 1 s doubling to 60 s ±10 %,
-   * reset after 300 s; breaker 5 failures → open 300 s; 10 restarts per 60 s). Tests shorten them.
+   * Overrides of the engine restart policy (docs/contract.md#supervision; defaults: backoff 1 s
+   * doubling to 60 s ±10 %, reset after 300 s; breaker 5 failures → open 300 s; 10 restarts per
+   * 60 s). Tests shorten them.
    */
   supervision?: SupervisionOverrides;
   engineFactory?: EngineFactory;
@@ -48,7 +49,7 @@ export interface NodeOptions {
   reloadReadyTimeoutMs?: number;
   /** Called if the root supervisor gives up: the process should exit and be restarted. */
   onFatal?: (reason: string) => void;
-  /** How long a starting engine may take to answer /health (digest: 120 s). */
+  /** How long a starting engine may take to answer /health (120 s). */
   engineReadyTimeoutMs?: number;
   /** Budget of one engine health poll (default 2 s) and the SIGTERM grace of an engine stop (5 s). */
   healthTimeoutMs?: number;
@@ -61,7 +62,7 @@ export interface NodeOptions {
   metrics?: NodeMetrics;
   /** How pools' model refs resolve (base dir, cache, downloads policy). */
   models?: EngineFactoryOptions["models"];
-  /** Handoff watcher (digest §7.2): binds engines started elsewhere; `false` turns it off. */
+  /** Handoff watcher (docs/contract.md#nodes): binds engines started elsewhere; `false` turns it off. */
   handoff?: { dir?: string; intervalMs?: number; autoDelete?: boolean } | false;
 }
 

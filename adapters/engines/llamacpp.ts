@@ -1,7 +1,7 @@
 // Adapter for llama.cpp's `llama-server` HTTP API (and our built-in engine, which speaks it):
 // GET /health (200 ready, 503 loading), GET /props (slots, context, build_info), and
 // POST /completion with `stream:true`, whose SSE `data: {content, stop, ...}` lines become
-// started → token* → end. Real llama.cpp sends no `event:` names (digest §10.2 ⚠); a mid-stream
+// started → token* → end. Real llama.cpp sends no `event:` names (only `data:` lines); a mid-stream
 // error arrives as `data: {"error": {code, message, type}}`. Closing the connection cancels the
 // request in the server and frees its slot.
 //
@@ -18,7 +18,7 @@ export interface LlamaCppEngineOptions {
   baseUrl: string;
   /** Budget of one GET /health; a hung engine reads as not live. */
   healthTimeoutMs?: number;
-  /** Budget of GET /props (digest §10.3: requests 30 s). */
+  /** Budget of GET /props (30 s, like any plain request to an engine). */
   requestTimeoutMs?: number;
   /** Until the completion's response headers arrive (the stream's establishment). */
   streamOpenTimeoutMs?: number;
@@ -122,7 +122,7 @@ export class LlamaCppEngine implements EngineAdapter {
             prompt: request.prompt,
             n_predict: request.max_tokens,
             ...(request.seed === undefined ? {} : { seed: request.seed }),
-            // Digest §10.2: greedy by default, so a seed reproduces a stream.
+            // Greedy by default, so a seed reproduces a stream.
             temperature: request.temperature ?? 0,
             top_p: request.top_p ?? 1,
             ...(request.top_k === undefined ? {} : { top_k: request.top_k }),

@@ -35,7 +35,7 @@ export interface MockEngineOptions {
   model?: string;
 }
 
-/** Remote refs the mock pretends to have fetched (digest §9.1 schemes). */
+/** Remote refs the mock pretends to have fetched: the remote model ref schemes. */
 const REMOTE_REF = /^(hf:|https?:\/\/|s3:\/\/|oci:\/\/)/;
 
 /**

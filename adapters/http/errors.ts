@@ -2,12 +2,12 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "../../contract/index.ts";
+import { type ErrorCode, type ErrorEnvelope, HTTP_STATUS, retryAfterDefaultMs } from "../../contract/index.ts";
 
 /** `status` overrides the code's usual status (413 for a too-large body, 409 for a rolled-back reload). */
 export function errorResponse(c: Context, error: ErrorEnvelope, status: ContentfulStatusCode = HTTP_STATUS[error.code]): Response {
   if (status === 429) {
-    const retryMs = error.retry_after_ms ?? 1000;
+    const retryMs = error.retry_after_ms ?? retryAfterDefaultMs();
     c.header("Retry-After", String(Math.max(1, Math.floor(retryMs / 1000))));
     c.header("X-Backoff-Ms", String(retryMs));
     error = { ...error, retriable: error.retriable ?? true, retry_after_ms: retryMs, policy_label: error.policy_label ?? "reject" };

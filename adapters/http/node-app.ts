@@ -60,8 +60,8 @@ export function createNodeApp(options: NodeAppOptions): Hono {
     const s = await options.source.status();
     const pool = s.pools.find((p) => p.pool_id === c.req.param("id"));
     if (!pool) return fail(c, "NOT_FOUND", `pool ${c.req.param("id")} not found`);
-    // Digest §4: {pool_id, live, ready, active_leases, engine_version: string|null}, plus the
-    // snapshot's slots, VRAM and draining. Snapshots without `live` predate it: ready implies live.
+    // Upstream's pool status {pool_id, live, ready, active_leases, engine_version: string|null},
+    // plus the snapshot's slots, VRAM and draining. Snapshots without `live` predate it: ready implies live.
     return c.json({
       ...pool,
       live: pool.live ?? pool.ready,

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { Clock, Logger } from "../../runtime/index.ts";
 import { authorize, tokenFp6, tokensEqual, type AuthOutcome } from "./auth.ts";
-import { type ControlPort, type ErrorCode, type ErrorEnvelope, HTTP_STATUS, type StreamEvent, type StreamSink, type Subscription, TaskRequestV2 } from "../../contract/index.ts";
+import { apiError, type ControlPort, type ErrorCode, type ErrorEnvelope, HTTP_STATUS, invalidParams, notFound, retriableError, retryAfterDefaultMs, type StreamEvent, type StreamSink, type Subscription, TaskRequestV2 } from "../../contract/index.ts";
 import { isTerminal } from "./sse.ts";
 
 export const WS_PATH = "/v2/ws";
@@ -194,17 +194,17 @@ export function openWsSession(options: WsSessionOptions): WsSession {
 
   const failed = (what: string, taskId: string, error: unknown) => {
     log.error(`WebSocket ${what} failed`, { job_id: taskId, error: error instanceof Error ? error.message : String(error) });
-    reject(taskId, { code: "INTERNAL", message: `${what} failed`, retriable: true, retry_after_ms: 1000 });
+    reject(taskId, retriableError("INTERNAL", `${what} failed`));
   };
 
   /** Claims a task slot on this socket, or says why not. */
   const claim = (taskId: string, detach: boolean): Entry | undefined => {
     if (entries.has(taskId)) {
-      reject(taskId, { code: "INVALID_PARAMS", message: `task ${taskId} is already streaming on this socket` });
+      reject(taskId, invalidParams(`task ${taskId} is already streaming on this socket`));
       return undefined;
     }
     if (entries.size >= limits.maxTasks) {
-      reject(taskId, { code: "ADMISSION_REJECT", message: `this socket already holds ${limits.maxTasks} unfinished tasks`, policy_label: "ws-socket-limit" });
+      reject(taskId, apiError("ADMISSION_REJECT", `this socket already holds ${limits.maxTasks} unfinished tasks`, { policy_label: "ws-socket-limit" }));
       return undefined;
     }
     const entry: Entry = { id: taskId, detach, done: false, gone: false, cancelling: 0 };
@@ -222,7 +222,7 @@ export function openWsSession(options: WsSessionOptions): WsSession {
     }
     if (!subscription) {
       forget(entry);
-      return reject(entry.id, { code: "NOT_FOUND", message: `task ${entry.id} not found` });
+      return reject(entry.id, notFound(`task ${entry.id} not found`));
     }
     entry.subscription = subscription;
     if (entry.gone) leave(entry); // the socket closed while the subscription was on its way
@@ -263,7 +263,7 @@ export function openWsSession(options: WsSessionOptions): WsSession {
     if (entry) entry.cancelling++;
     try {
       const result = await port.cancel(taskId, "client");
-      if (result === "unknown") reject(taskId, { code: "NOT_FOUND", message: `task ${taskId} not found` });
+      if (result === "unknown") reject(taskId, notFound(`task ${taskId} not found`));
       else deliver({ type: "canceled", task_id: taskId });
     } catch (error) {
       failed("cancel", taskId, error);
@@ -355,5 +355,5 @@ export function openWsSession(options: WsSessionOptions): WsSession {
 /** 429s carry the retry fields the contract requires, as over HTTP. */
 function withRetry(error: ErrorEnvelope): ErrorEnvelope {
   if (HTTP_STATUS[error.code] !== 429) return error;
-  return { ...error, retriable: error.retriable ?? true, retry_after_ms: error.retry_after_ms ?? 1000, policy_label: error.policy_label ?? "reject" };
+  return { ...error, retriable: error.retriable ?? true, retry_after_ms: error.retry_after_ms ?? retryAfterDefaultMs(), policy_label: error.policy_label ?? "reject" };
 }

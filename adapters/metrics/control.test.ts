@@ -2,9 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { checkExposition, createControlMetrics, parseExposition, REQUIRED_SERIES, SERIES, type SeriesSpec } from "./control.ts";
 
-// The digest's §12.1 table, with the contract's node_id on pool and replica series. Written out
-// here rather than derived from SERIES so a changed label in control.ts fails this test.
-const DIGEST_REQUIRED: Array<[string, string, string[]]> = [
+// The upstream series kept as a stable API, with node_id on pool and replica series
+// (docs/contract.md#metrics). Written out here rather than derived from SERIES so a changed label
+// in control.ts fails this test.
+const UPSTREAM_REQUIRED: Array<[string, string, string[]]> = [
   ["tasks_enqueued_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "priority", "node_id"]],
   ["tasks_started_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "priority", "node_id"]],
   ["tasks_canceled_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "reason", "node_id"]],
@@ -38,8 +39,8 @@ const value = (text: string, name: string, labels: Record<string, string>) =>
   parseExposition(text).samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
 describe("control metrics", () => {
-  test("REQUIRED_SERIES holds every digest series with exactly its labels", () => {
-    for (const [name, type, labels] of DIGEST_REQUIRED) {
+  test("REQUIRED_SERIES holds every upstream series with exactly its labels", () => {
+    for (const [name, type, labels] of UPSTREAM_REQUIRED) {
       const spec = REQUIRED_SERIES.find((s) => s.name === name);
       expect(spec, name).toBeDefined();
       expect(spec!.type).toBe(type as SeriesSpec["type"]);

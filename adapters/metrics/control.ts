@@ -1,5 +1,5 @@
-// Control-plane metrics: every series of the digest's §12.1 and the control plane's own series,
-// with the contract's `node_id` (item 20) on pool and replica series. The SERIES table is the
+// Control-plane metrics: every upstream series, kept as a stable API, and the control plane's own
+// series, with `node_id` on pool and replica series (docs/contract.md#metrics). The SERIES table is the
 // single source for names, types, labels and buckets; the scrape checks below hold a registry's
 // text to it. One registry per control plane, never prom-client's global one, so clusters in one
 // test process stay apart.
@@ -17,7 +17,8 @@ export interface SeriesSpec {
   buckets?: readonly number[];
 }
 
-// Recommended buckets (digest §12.1), not the upstream implementation's coarse default.
+// Recommended buckets, fine around the usual latency targets, not the upstream implementation's
+// coarse default.
 export const FIRST_TOKEN_BUCKETS = [50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000] as const;
 export const DECODE_BUCKETS = [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000] as const;
 // Control → node dispatch is a link round trip: milliseconds, with a tail for a busy node.
@@ -26,7 +27,7 @@ export const DISPATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500]
 // Closed enums. Series labelled only with these (plus engine="" for "no engine named") are
 // initialised to 0 at start so rates exist before the first event.
 export const REJECT_REASONS = ["ADMISSION_REJECT", "QUEUE_FULL_DROP_LRU", "INVALID_PARAMS", "POOL_UNREADY", "POOL_UNAVAILABLE", "REPLICA_EXHAUSTED"] as const;
-export const BACKPRESSURE_POLICIES = ["reject", "drop-lru"] as const; // contract 22: no shed-low-priority
+export const BACKPRESSURE_POLICIES = ["reject", "drop-lru"] as const; // no shed-low-priority (docs/contract.md#tasks)
 export const PLACEMENT_OUTCOMES = ["assigned", "no_capacity"] as const;
 export const CATALOG_RESULTS = ["pass", "fail"] as const;
 export const MODEL_STATES = ["Active", "Retired"] as const;
@@ -65,7 +66,7 @@ export const SERIES = {
   nodeRegistrations: { name: "orchd_node_registrations_total", type: "counter", help: "Node registrations", labels: ["outcome"] },
   nodeHeartbeats: { name: "orchd_node_heartbeats_total", type: "counter", help: "Node heartbeats", labels: ["node_id", "outcome"] },
   nodeDeregistrations: { name: "orchd_node_deregistrations_total", type: "counter", help: "Node deregistrations and losses", labels: ["outcome"] },
-  // The orchd_* pool series keep the digest's cloud labels: they aggregate a pool id over nodes.
+  // The orchd_* pool series keep upstream's labels (no node_id): they aggregate a pool id over nodes.
   poolsAvailable: { name: "orchd_pools_available", type: "gauge", help: "Nodes offering the pool ready and not draining", labels: ["pool_id"] },
   admissionQueueDepth: { name: "orchd_admission_queue_depth", type: "gauge", help: "Queued tasks by the pool they target", labels: ["pool_id"] },
   tasksDispatched: { name: "orchd_tasks_dispatched_total", type: "counter", help: "Tasks handed to a node", labels: ["pool_id", "outcome"] },

@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import { checkExposition, parseExposition, type SeriesSpec } from "./control.ts";
 import { createNodeMetrics, REQUIRED_NODE_SERIES } from "./node.ts";
 
-// The digest's pool-managerd series plus the GPU sampler's, with node_id wherever a pool or a
+// Upstream's pool manager series plus the GPU sampler's, with node_id wherever a pool or a
 // device is named. Written out rather than derived from NODE_SERIES so a changed label fails here.
 const POOL = ["node_id", "pool_id"];
 const EXPECTED: Array<[string, SeriesSpec["type"], string[]]> = [

@@ -1,5 +1,5 @@
-// Node (pool-managerd) metrics: the digest's §12.1 pool-managerd series and the GPU sampler's
-// series, with `node_id` on every series that names a pool or a device (contract item 20). The
+// Node (pool-managerd) metrics: upstream's pool manager series and the GPU sampler's series, with
+// `node_id` on every series that names a pool or a device (docs/contract.md#metrics). The
 // NODE_SERIES table is the single source for names, types, labels and buckets; REQUIRED_NODE_SERIES
 // feeds checkExposition for scrape checks. One registry per node instance, never prom-client's
 // global one, so two nodes in one test process stay apart.
@@ -12,7 +12,7 @@ export const BACKOFF_BUCKETS = [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000
 // Drains wait for in-flight tasks (seconds to minutes); reloads add an engine start (up to 120 s).
 export const DRAIN_BUCKETS = [100, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000] as const;
 export const RELOAD_BUCKETS = [500, 1000, 2500, 5000, 10000, 20000, 30000, 60000, 120000, 300000] as const;
-// The digest's alert fires at p95 > 2000 ms, so the buckets are fine around it.
+// Upstream's alert on slow handoffs fires at p95 > 2000 ms, so the buckets are fine around it.
 export const HANDOFF_BUCKETS = [10, 50, 100, 250, 500, 1000, 2000, 5000, 10000] as const;
 
 /** Error classes with their own circuit breaker (mirrors actors/node/supervision ERROR_CLASSES). */

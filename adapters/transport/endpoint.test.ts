@@ -185,6 +185,16 @@ describe("RemoteEndpoint", () => {
     expect(error.message).toContain("kaput");
   });
 
+  test("a peer's error code is checked, not cast: an unknown one reads as ACTOR_FAILED and keeps the peer's word", () => {
+    const foreign = new RemoteError("TOTALLY_MADE_UP", "the peer says no");
+    expect(foreign.code).toBe("ACTOR_FAILED");
+    expect(foreign.remoteCode).toBe("TOTALLY_MADE_UP");
+    expect(foreign.message).toBe("the peer says no");
+    expect(new RemoteError("ASK_TIMEOUT", "slow").code).toBe("ASK_TIMEOUT");
+    expect(new RemoteError("INVALID_MESSAGE", "garbled").code).toBe("INVALID_MESSAGE");
+    expect(new RemoteError("x".repeat(10_000), "long").remoteCode.length).toBe(64);
+  });
+
   test("a reply that cannot cross the wire fails the ask instead of vanishing", async () => {
     const { clock, svc } = await setup();
     const failed = rejection(svc.ask({ type: "bad-reply" }));

@@ -13,7 +13,7 @@ import {
   type ActorSystem,
   type AskOptions,
   type Message,
-  type RuntimeErrorCode,
+  isRuntimeErrorCode,
   type SendResult,
   type Timer,
 } from "../../runtime/index.ts";
@@ -21,11 +21,16 @@ import { ReplyPayloadSchema, type Envelope, type ReplyPayload } from "./envelope
 import type { Link } from "./link.ts";
 import { fromWire, toWire, WireError, type RefMarker } from "./wire.ts";
 
-/** An error answered by the remote side of an ask. */
+/**
+ * An error answered by the remote side of an ask. The peer's code is checked: one that is not a
+ * runtime error code reads as ACTOR_FAILED, with the peer's word kept in `remoteCode`.
+ */
 export class RemoteError extends RuntimeError {
+  readonly remoteCode: string;
   constructor(code: string, message: string) {
-    super((code as RuntimeErrorCode) ?? "ACTOR_FAILED", message);
+    super(isRuntimeErrorCode(code) ? code : "ACTOR_FAILED", message);
     this.name = "RemoteError";
+    this.remoteCode = code.slice(0, 64);
   }
 }
 

@@ -84,7 +84,7 @@ export function parseBuiltinEngineFlags(argv: readonly string[], cores = availab
   if (parallel < 1) throw new Error(`--parallel must be at least 1, got ${parallel}`);
   if (ints.ctx !== undefined && ints.ctx < 16) throw new Error(`--ctx must be at least 16 tokens, got ${ints.ctx}`);
   if (ints.seed !== undefined && (ints.seed < -1 || ints.seed > 0xffffffff)) throw new Error(`--seed must be -1 (random) or between 0 and 4294967295, got ${ints.seed}`);
-  // Measured (shared/reference/bun-notes.md): more threads than cores makes llama.cpp's spinning
+  // Measured (node-llama-cpp 3.22 under Bun): more threads than cores makes llama.cpp's spinning
   // workers fight each other, and throughput collapses (2 cores, 4 threads: ~4 tok/s against
   // ~1.5k tok/s with 1). One thread is the default; more than the cores is lowered to the cores.
   let threads = ints.threads ?? 1;

@@ -3,7 +3,7 @@
 // a known field of the wrong type is a 400 in llama-server's error shape.
 //
 // Defaults follow llama-server (top_k 40, top_p 0.95, min_p 0.05) except temperature: 0
-// (greedy) rather than 0.8, so that a request without parameters is reproducible (digest §10.2).
+// (greedy) rather than 0.8, so that a request without parameters is reproducible.
 
 export interface Sampling {
   /** Tokens to generate at most; -1: until the slot's context is full. */

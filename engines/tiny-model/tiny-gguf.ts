@@ -1,7 +1,10 @@
 // The tiny test model: a deterministic llama-architecture GGUF v3 with seeded random weights, so
 // tests, benchmarks and `bun run dev` run real llama.cpp inference without downloading anything.
-// Layout and the keys llama.cpp requires: ../shared/reference/tiny-gguf.md. The weights are random
-// except for two reserved dimensions that steer sampling towards readable ASCII and make EOS
+// Layout: GGUF v3, little-endian (header, metadata, tensor infos, data aligned to 32 bytes), with
+// the metadata keys llama.cpp refuses to load without (each was removed in turn and tested:
+// architecture, context and embedding length, block count, feed-forward length, head count, RMS
+// norm epsilon, tokenizer model and tokens; gpt2 tokenizers also need merges, possibly empty).
+// The weights are random except for two reserved dimensions that steer sampling towards readable ASCII and make EOS
 // available on demand (see TINY_EOS_TRIGGER).
 
 import { createHash, randomBytes } from "node:crypto";

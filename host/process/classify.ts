@@ -1,5 +1,6 @@
-// Why an engine process ended (digest §7.5): exit code, signal, and the patterns engines print
-// before dying (CUDA errors, VRAM and host out-of-memory), read from the tail of this run's log.
+// Why an engine process ended (docs/contract.md#supervision): exit code, signal, and the patterns
+// engines print before dying (CUDA errors, VRAM and host out-of-memory), read from the tail of
+// this run's log.
 
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { ExitStatus } from "./spawn.ts";

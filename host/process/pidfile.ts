@@ -1,6 +1,6 @@
 // Pid files for engine processes, and the process identity that makes them safe to act on.
 //
-// The first line is the plain numeric pid (digest §7.3), so `kill $(head -1 file)` still works.
+// The first line is the plain numeric pid, as upstream wrote it, so `kill $(head -1 file)` still works.
 // Further `key=value` lines record who the process is: the kernel boot id and the process start
 // time (field 22 of /proc/<pid>/stat, clock ticks since boot). A pid is reused by the kernel, the
 // pair (boot id, start time) is not, so a stale file never makes us signal an unrelated process.

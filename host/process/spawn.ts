@@ -1,6 +1,7 @@
 // Starting engine child processes: detached in their own session and process group (so the
 // whole tree can be stopped with one signal to -pid), stdout and stderr appended to the pool's
-// log file, the pid file written right after spawn and before any health wait (digest §7.3).
+// log file, the pid file written right after spawn and before any health wait (so a node that dies
+// while waiting still leaves a pid file to reap).
 // Also the health wait (GET /health every 500 ms until 200, 120 s budget) and freePort().
 
 import { closeSync, mkdirSync, openSync, statSync, writeSync } from "node:fs";
@@ -163,9 +164,9 @@ export function freePort(host = "127.0.0.1"): number {
 }
 
 export interface WaitHealthyOptions {
-  /** Between polls; the digest says 500 ms. */
+  /** Between polls; default 500 ms. */
   intervalMs?: number;
-  /** Overall budget; the digest says 120 s. */
+  /** Overall budget; default 120 s. */
   timeoutMs?: number;
   /** Budget of one poll, so a hung engine counts as a failed poll. */
   pollTimeoutMs?: number;

@@ -1,5 +1,5 @@
-// Stopping an engine's whole process group (digest §7.3): SIGTERM to -pgid, wait up to the grace
-// period, SIGKILL to -pgid, then remove the pid file. With a handle the leader's exit wakes the
+// Stopping an engine's whole process group (docs/contract.md#supervision): SIGTERM to -pgid, wait
+// up to the grace period, SIGKILL to -pgid, then remove the pid file. With a handle the leader's exit wakes the
 // wait at once; other members of the group (an engine's own children) are polled every 200 ms.
 
 import { RealClock, type Clock } from "../../runtime/index.ts";
@@ -7,7 +7,7 @@ import { groupAlive, isAlive, removePidFile } from "./pidfile.ts";
 import type { EngineProcess, ExitStatus } from "./spawn.ts";
 
 export interface StopOptions {
-  /** Between SIGTERM and SIGKILL; the digest says 5 s. */
+  /** Between SIGTERM and SIGKILL; default 5 s. */
   graceMs?: number;
   /** Liveness poll for group members other than a handle's leader. */
   pollMs?: number;

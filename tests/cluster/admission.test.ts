@@ -4,6 +4,7 @@
 
 import { afterEach, expect, test } from "bun:test";
 import { MockEngine } from "../../adapters/engines/index.ts";
+import { DEFAULT_RETRY_AFTER_MS, retryAfterDefaultMs, setRetryAfterDefault } from "../../contract/index.ts";
 import { mockPool, startCluster, type Cluster, type ClusterOptions } from "../harness/cluster.ts";
 import { openSse, submitTask, type Frame } from "../harness/sse.ts";
 
@@ -11,6 +12,7 @@ let cluster: Cluster | undefined;
 afterEach(async () => {
   await cluster?.close();
   cluster = undefined;
+  setRetryAfterDefault(DEFAULT_RETRY_AFTER_MS); // the retry hint is process-wide
 });
 
 /** One node, one pool with one slot; `slow` tokens keep the slot busy until canceled. */
@@ -60,6 +62,19 @@ test("a full queue under reject answers 429 ADMISSION_REJECT with Retry-After, X
   const m = await scrape(c);
   expect(sample(m, "tasks_rejected_total", { reason: "ADMISSION_REJECT" })).toBe(1);
   expect(sample(m, "admission_backpressure_events_total", { policy: "reject" })).toBe(1);
+  await cancel(c, running.json.task_id);
+});
+
+test("the configured retry hint (ORCHD_RETRY_AFTER_MS) is what a retriable refusal carries, in the body and the headers", async () => {
+  const c = await oneSlot({ capacity: 1, policy: "reject", retryAfterMs: 2500 });
+  expect(retryAfterDefaultMs()).toBe(2500);
+  const running = await submitTask(c.url, { model_ref: "tiny", prompt: "busy", max_tokens: 5000 });
+  await submitTask(c.url, { model_ref: "tiny", prompt: "waits", max_tokens: 5 });
+  const refused = await submitTask(c.url, { model_ref: "tiny", prompt: "no room", max_tokens: 5 });
+  expect(refused.status).toBe(429);
+  expect(refused.json).toMatchObject({ code: "ADMISSION_REJECT", retriable: true, retry_after_ms: 2500 });
+  expect(refused.headers.get("x-backoff-ms")).toBe("2500");
+  expect(refused.headers.get("retry-after")).toBe("2");
   await cancel(c, running.json.task_id);
 });
 

@@ -1,4 +1,4 @@
-// A GPU driver error while the node runs (digest §7.5): the GPU monitor's sample fails, the
+// A GPU driver error while the node runs: the GPU monitor's sample fails, the
 // node's GPU pools go unready with the reason, and come back when the driver answers again.
 
 import { afterEach, expect, test } from "bun:test";

@@ -1,6 +1,6 @@
-// Scrapes /metrics of a cluster that ran, canceled and refused tasks: every series the digest's
-// §12.1 requires is there with its `# TYPE` line and exactly its label set, and the values match
-// what the clients observed.
+// Scrapes /metrics of a cluster that ran, canceled and refused tasks: every series of
+// docs/contract.md#metrics is there with its `# TYPE` line and exactly its label set, and the
+// values match what the clients observed.
 
 import { afterEach, expect, test } from "bun:test";
 import { MockEngine } from "../../adapters/engines/index.ts";

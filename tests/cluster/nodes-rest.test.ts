@@ -1,4 +1,4 @@
-// The REST mirror of the node link (digest §6): register, heartbeat, list, deregister, with a
+// The REST mirror of the node link: register, heartbeat, list, deregister, with a
 // token. A node registered over REST is listed (linked:false) but never given a task.
 
 import { afterEach, expect, test } from "bun:test";

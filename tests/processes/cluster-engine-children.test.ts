@@ -1,4 +1,4 @@
-// Engines as child processes (issue 4): a cluster whose pools run our llama.cpp-compatible mock
+// Engines as child processes: a cluster whose pools run our llama.cpp-compatible mock
 // engine program. Killing the child makes the pool unready, the restart policy brings it back;
 // a crash loop opens the circuit breaker; a hung engine is replaced after three failed health
 // polls; a crash mid-stream reaches the client as WORKER_RESET; stopping the node leaves no

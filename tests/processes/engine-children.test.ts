@@ -1,4 +1,4 @@
-// The node over real processes with real engine children (issue 4): `bun run control` plus
+// The node over real processes with real engine children: `bun run control` plus
 // `bun run node` processes whose pools run the mock engine program as detached children. A node
 // SIGKILLed mid-stream: the client gets WORKER_RESET, the next task runs on the other node, and
 // the dead node's engine does not outlive it. A restarted control plane is rejoined without an

@@ -6,7 +6,7 @@
 import { appendFile, readFile } from "node:fs/promises";
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import { FsStore } from "../../../adapters/storage/fs-store.ts";
-import { ARTIFACT_ID_RE, ArtifactDocumentV2, type ArtifactRefV2, ArtifactV2, type PortResult } from "../../../contract/index.ts";
+import { ARTIFACT_ID_RE, ArtifactDocumentV2, type ArtifactRefV2, ArtifactV2, internalError, invalidParams, type PortResult } from "../../../contract/index.ts";
 import { artifactId } from "./canonical.ts";
 import type { ArtifactsMsg } from "./protocol.ts";
 
@@ -52,20 +52,20 @@ export function artifactsActor(options: ArtifactsOptions): ActorFactory<Artifact
         raw = await store.readJson(fileOf(id));
       } catch (e) {
         log.error(`Artifact ${id} is unreadable`, { artifact_id: id, error: (e as Error).message });
-        return { ok: false, error: { code: "INTERNAL", message: `artifact ${id} is unreadable` } };
+        return { ok: false, error: internalError(`artifact ${id} is unreadable`) };
       }
       if (raw === undefined) return { ok: true, value: undefined };
       const parsed = ArtifactDocumentV2.safeParse(raw);
       if (parsed.success && parsed.data.id === id) return { ok: true, value: parsed.data };
       log.error(`Artifact ${id} is not a valid artifact record`, { artifact_id: id });
-      return { ok: false, error: { code: "INTERNAL", message: `artifact ${id} is unreadable` } };
+      return { ok: false, error: internalError(`artifact ${id} is unreadable`) };
     };
 
     const put = async (artifact: ArtifactV2): Promise<PortResult<ArtifactRefV2>> => {
       const parsed = ArtifactV2.safeParse(artifact);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
-        return { ok: false, error: { code: "INVALID_PARAMS", message: `${issue?.path.join(".") || "artifact"}: ${issue?.message ?? "invalid"}` } };
+        return { ok: false, error: invalidParams(`${issue?.path.join(".") || "artifact"}: ${issue?.message ?? "invalid"}`) };
       }
       const id = artifactId(parsed.data);
       const existing = await load(id);
@@ -87,7 +87,7 @@ export function artifactsActor(options: ArtifactsOptions): ActorFactory<Artifact
         await store.write(fileOf(id), JSON.stringify(doc));
       } catch (e) {
         log.error(`Could not store artifact ${id}`, { artifact_id: id, error: (e as Error).message });
-        return { ok: false, error: { code: "INTERNAL", message: "could not store the artifact" } };
+        return { ok: false, error: internalError("could not store the artifact") };
       }
       const ref = refOf(doc);
       if (!refs.has(id)) {

@@ -1,4 +1,4 @@
-// Canonical JSON and the content address of an artifact (contract item 13): keys sorted
+// Canonical JSON and the content address of an artifact (docs/contract.md#artifacts): keys sorted
 // recursively, no whitespace, so anyone can recompute an id from the document they sent.
 
 import { createHash } from "node:crypto";

@@ -1,5 +1,5 @@
 // Which nodes hold which models (GET /v2/catalog/availability), in both shapes the contract asks
-// for (item 11): the per-model list of CLOUD-5011 and the per-node map of the upstream impl.
+// for (docs/contract.md#catalog): the per-model list and the per-node map.
 // Pure: the registry's node list in, the response out.
 
 import type { CatalogAvailability, NodeInfo } from "../../../contract/index.ts";

@@ -47,7 +47,7 @@ test("effectivePolicy: the entry's fields win over the configured ones, unset fi
   expect(effectivePolicy({ mode: "strict" }, undefined)).toEqual({ mode: "strict" });
 });
 
-test("judgeDigest follows digest §9.2", () => {
+test("judgeDigest: a match passes, no expected digest passes with a warning, a mismatch fails", () => {
   const hex = "a".repeat(64);
   expect(judgeDigest(A, { ok: true, hex }, "/m")).toEqual({ result: "pass", reason: "digest_match", actual_digest: A });
   expect(judgeDigest(undefined, { ok: true, hex }, "/m")).toEqual({ result: "pass", reason: "no_digest", actual_digest: A });

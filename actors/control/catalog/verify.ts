@@ -1,6 +1,6 @@
 // Pure rules of the catalog: where a model's local file is, whether an entry passes the trust
-// policy at ingest, and how a computed file digest compares with the expected one (digest §9.2,
-// §9.5). No I/O here, so every rule is unit-tested directly.
+// policy at ingest, and how a computed file digest compares with the expected one
+// (docs/contract.md#catalog). No I/O here, so every rule is unit-tested directly.
 
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,7 +71,7 @@ export function effectivePolicy(base: TrustPolicy, own: TrustPolicy | undefined)
   return merged;
 }
 
-/** Missing signatures or SBOM only warn at verification (digest §9.2). */
+/** Missing signatures or SBOM only warn at verification: a hash proves the file, a signature is policy. */
 export function verifyWarnings(model: { digest?: string; signatures: { verified: boolean }[]; sbom?: unknown }): string[] {
   const warnings: string[] = [];
   if (model.digest === undefined) warnings.push("no expected digest provided; proceeding with warnings");

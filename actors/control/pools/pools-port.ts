@@ -3,7 +3,7 @@
 // By default an operation applies to every node holding the pool; `node_id` picks one.
 
 import { describe, RealClock, type Clock, type Logger } from "../../../runtime/index.ts";
-import type { PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolsPort } from "../../../contract/index.ts";
+import { notFound, type PoolHealthV2, type PoolNodeHealthV2, type PoolPreloadNodeV2, type PoolsPort } from "../../../contract/index.ts";
 import { asPoolsAgent, PoolDrainReply, PoolHealthReply, PoolPreloadReply } from "../../../contract/link.ts";
 import type { PoolHolder, RegistryRef } from "../registry/protocol.ts";
 import { askNode, rollingReload, type Targets } from "./reload.ts";
@@ -88,7 +88,7 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
         options.queueDepth?.().catch(() => undefined),
       ]);
       const nodes = answers.filter((n): n is PoolNodeHealthV2 => n !== undefined);
-      if (nodes.length === 0) return { ok: false, error: { code: "NOT_FOUND", message: `pool ${poolId} not found` } };
+      if (nodes.length === 0) return { ok: false, error: notFound(`pool ${poolId} not found`) };
       const sum = (k: "active_leases" | "slots_free" | "slots_total") => nodes.reduce((n, x) => n + x[k], 0);
       const versions = new Set(nodes.map((n) => n.engine_version));
       const version = versions.size === 1 ? [...versions][0] : undefined;

@@ -9,7 +9,7 @@
 // skipped and listed with NODE_UNAVAILABLE.
 
 import { describe, type Clock, type Logger } from "../../../runtime/index.ts";
-import { DEFAULT_RELOAD_DRAIN_MS, type ErrorEnvelope, type PoolReloadNodeV2, type PoolReloadRequest, type PoolReloadResponseV2, type PoolsFailure, type PoolsOutcome } from "../../../contract/index.ts";
+import { DEFAULT_RELOAD_DRAIN_MS, type ErrorEnvelope, nodeUnavailable, notFound, type PoolReloadNodeV2, type PoolReloadRequest, type PoolReloadResponseV2, type PoolsFailure, type PoolsOutcome } from "../../../contract/index.ts";
 import type { z } from "zod";
 import { asPoolsAgent, PoolReloadReply, type PoolDrainMsg, type PoolOpReason, type PoolPreloadMsg, type PoolReloadMsg } from "../../../contract/link.ts";
 import type { PoolHolder } from "../registry/protocol.ts";
@@ -17,8 +17,9 @@ import type { PoolHolder } from "../registry/protocol.ts";
 /** The nodes an operation applies to, or why there are none. */
 export type Targets = { ok: true; holders: PoolHolder[] } | PoolsFailure;
 
-export function nodeUnavailable(nodeId: string, poolId: string, why: string): ErrorEnvelope {
-  return { code: "NODE_UNAVAILABLE", message: `node ${nodeId}: ${why}`, retriable: true, retry_after_ms: 1000, pool_id: poolId };
+/** NODE_UNAVAILABLE for one node of a pool operation. */
+export function nodeDown(nodeId: string, poolId: string, why: string): ErrorEnvelope {
+  return nodeUnavailable(`node ${nodeId}: ${why}`, { pool_id: poolId });
 }
 
 /** A node that is offline, silent or garbled, as a refusal in the shape of every pool answer. */
@@ -35,7 +36,7 @@ export interface NodeRefusal {
  * node, no answer within `timeoutMs`, or a malformed answer comes back as NODE_UNAVAILABLE.
  */
 export async function askNode<R>(h: PoolHolder, msg: PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg, schema: z.ZodType<R>, timeoutMs: number): Promise<R | NodeRefusal> {
-  const refused = (why: string): NodeRefusal => ({ ok: false, node_id: h.node_id, pool_id: msg.pool_id, reason: "unavailable", error: nodeUnavailable(h.node_id, msg.pool_id, why) });
+  const refused = (why: string): NodeRefusal => ({ ok: false, node_id: h.node_id, pool_id: msg.pool_id, reason: "unavailable", error: nodeDown(h.node_id, msg.pool_id, why) });
   if (!h.online) return refused("offline");
   try {
     const parsed = schema.safeParse(await asPoolsAgent(h.agent).ask(msg, { timeoutMs }));
@@ -74,10 +75,10 @@ export async function rollingReload(o: RollingReloadOptions): Promise<PoolsOutco
       ? { node_id: r.node_id, success: true, rolled_back: false, model: r.model, previous_model: r.previous_model, engine_version: r.engine_version, duration_ms: r.duration_ms }
       : { node_id: r.node_id, success: false, rolled_back: r.reason === "rolled_back", model: r.model, previous_model: r.previous_model, duration_ms: r.duration_ms, error: r.error };
 
-  const nodes: PoolReloadNodeV2[] = t.holders.filter((h) => !h.online).map((h) => ({ node_id: h.node_id, success: false, rolled_back: false, error: nodeUnavailable(h.node_id, poolId, "offline") }));
+  const nodes: PoolReloadNodeV2[] = t.holders.filter((h) => !h.online).map((h) => ({ node_id: h.node_id, success: false, rolled_back: false, error: nodeDown(h.node_id, poolId, "offline") }));
   const online = t.holders.filter((h) => h.online);
   if (online.length === 0) {
-    return { ok: false, error: { code: "NODE_UNAVAILABLE", message: `no node holding pool ${poolId} is online`, retriable: true, retry_after_ms: 1000, pool_id: poolId }, nodes };
+    return { ok: false, error: nodeUnavailable(`no node holding pool ${poolId} is online`, { pool_id: poolId }), nodes };
   }
   log?.info(`Reloading pool ${poolId} to ${to}`, { pool_id: poolId, model: to, nodes: online.map((h) => h.node_id), drain_deadline_ms: drainMs });
 
@@ -102,7 +103,7 @@ export async function rollingReload(o: RollingReloadOptions): Promise<PoolsOutco
     log?.info(`Pool ${poolId} reloaded to ${to}`, { pool_id: poolId, model: to, duration_ms: clock.now() - startedAt });
     return { ok: true, value: { pool_id: poolId, success: true, rolled_back: false, new_engine_version: version, duration_ms: clock.now() - startedAt, model: to, nodes } };
   }
-  if (!failed) return { ok: false, error: { code: "NOT_FOUND", message: `pool ${poolId} not found` }, nodes };
+  if (!failed) return { ok: false, error: notFound(`pool ${poolId} not found`), nodes };
 
   // Put the nodes already switched back, newest first.
   let reverted = true;

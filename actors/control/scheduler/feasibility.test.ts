@@ -190,7 +190,7 @@ describe("checkAdmission: refusals", () => {
     expect(refusal(fleet, avoided).code).toBe("POOL_UNAVAILABLE");
   });
 
-  test("checks run in the digest's order: ctx before pins, pins before model presence", () => {
+  test("checks run in the admission order: ctx before pins, pins before model presence", () => {
     expect(refusal(fleet, req({ ctx: 99_999, placement: { node_id: "ghost" } })).code).toBe("INVALID_PARAMS");
     const noModel = [pool("n1", "p", { models_available: [] })];
     expect(refusal(noModel, req({ placement: { node_id: "ghost" } })).code).toBe("NODE_UNAVAILABLE");

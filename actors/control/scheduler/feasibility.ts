@@ -1,19 +1,17 @@
-// Admission feasibility: what can be refused before enqueue (digest §5.1 guardrails, OC-CTRL-2014),
+// Admission feasibility: what can be refused before enqueue (docs/contract.md#tasks),
 // as a pure function over the same candidates placement sees. Momentary load (free slots, leases)
 // is ignored: a busy pool queues the task. Readiness only counts for a pinned pool, which must
 // never fall back silently; an unpinned task waits for a pool that is still loading.
 //
-// Checks run in the digest's §5.1 order: request shape, ctx against the model limit, pins and their
+// Checks run in the admission order: request shape, ctx against the model limit, pins and their
 // readiness, model presence, then fit (ctx within the pin, VRAM, device mask, avoid/prefer).
 // Messages name the offending field; they carry ids and limits, never the prompt.
 
-import type { ErrorEnvelope } from "../../../contract/index.ts";
+import { apiError, type ErrorEnvelope, retriableError } from "../../../contract/index.ts";
 import { devicesMatch, effectiveMode, parseDeviceMask, type Candidate, type PlacementRequest } from "./placement.ts";
 
 export type AdmissionCheck = { ok: true } | ({ ok: false } & ErrorEnvelope);
 
-/** Conditions that can clear on their own (a node returning, a pool loading) invite a retry. */
-const RETRY_AFTER_MS = 1000;
 
 export function checkAdmission(candidates: readonly Candidate[], request: PlacementRequest): AdmissionCheck {
   const p = request.placement ?? {};
@@ -125,6 +123,7 @@ function invalid(message: string): AdmissionCheck {
   return { ok: false, code: "INVALID_PARAMS", message };
 }
 
+/** Conditions that can clear on their own (a node returning, a pool loading) are `retriable`. */
 function fail(code: ErrorEnvelope["code"], message: string, retriable = false): { ok: false } & ErrorEnvelope {
-  return retriable ? { ok: false, code, message, retriable: true, retry_after_ms: RETRY_AFTER_MS } : { ok: false, code, message };
+  return { ok: false, ...(retriable ? retriableError(code, message) : apiError(code, message)) };
 }

@@ -1,4 +1,4 @@
-// Placement: a pure, deterministic function over pool snapshots (contract item 10, digest §5.2).
+// Placement: a pure, deterministic function over pool snapshots (docs/contract.md#tasks).
 // Filter every candidate with one logged reason, narrow to the preferred pools when asked, then
 // sort: session affinity (unless kv_hint "cold"), most free VRAM, fewest leases, then node_id,
 // pool_id and replica_id ascending. The sort is a total order, so the input order never matters.
@@ -9,7 +9,7 @@ export type PlacementMode = "pin" | "prefer" | "auto";
 export interface PlacementOverrides {
   mode?: PlacementMode;
   pin_pool_id?: string;
-  /** Pins the node (cloud, CLOUD-6012); combines with pin_pool_id. */
+  /** Pins the node; combines with pin_pool_id. */
   node_id?: string;
   prefer_pools?: readonly string[];
   avoid_pools?: readonly string[];
@@ -42,7 +42,7 @@ export interface Candidate {
   online: boolean;
   ready: boolean;
   draining: boolean;
-  /** Absent or 0 counts as one slot (contract item 16). */
+  /** Absent or 0 counts as one slot (docs/contract.md#nodes: handoff files). */
   slots_total?: number;
   /** Leases this control plane holds on the pool. */
   leases: number;

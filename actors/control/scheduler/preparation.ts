@@ -1,4 +1,4 @@
-// The `preparation.steps` of a 202 (digest §3.1, contract item 19): when no pool can serve a task
+// The `preparation.steps` of a 202 (docs/contract.md#tasks): when no pool can serve a task
 // yet, what the pools that will serve it are still doing. A node reports its pools' model steps
 // (download, verification, with progress) in its snapshots; a pool that is starting without such
 // steps is a `pool_warmup`. Pure: the scheduler passes the nodes it knows.

@@ -2,12 +2,12 @@
 // placement of queued tasks on ready pools with a free slot, lease accounting, measured service
 // rates behind predicted_start_ms, and failing the in-flight tasks of a lost node.
 //
-// Guardrail order (digest §5.1): schema (HTTP layer) → rate limits → max_tokens vs ctx →
+// Guardrail order (docs/contract.md#tasks): schema (HTTP layer) → rate limits → max_tokens vs ctx →
 // deadline ≤ 0 → pins, model presence, ctx_max, VRAM, device mask (checkAdmission) → retired
 // model → infeasible deadline → session budgets → queue capacity (reject | drop-lru).
 
 import { startChild, type ActorFactory, type Logger, type SupervisorRef } from "../../../runtime/index.ts";
-import type { AdmitOutcome, Budgets, ErrorEnvelope, Priority, TaskSpec } from "../../../contract/index.ts";
+import { type AdmitOutcome, apiError, type Budgets, type ErrorEnvelope, invalidParams, type Priority, retriableError, type TaskSpec, workerReset } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 import { preparationFor } from "./preparation.ts";
@@ -40,7 +40,6 @@ export interface SchedulerOptions {
   sessions: SessionGate;
   /** Refuses models the catalog has retired. */
   modelRetired?: (model_ref: string) => Promise<boolean>;
-  retryAfterMs?: number;
 }
 
 interface Queued {
@@ -68,7 +67,6 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
   return (ctx) => {
     const { log, metrics } = options;
     const policy = options.policy ?? "reject";
-    const retryMs = options.retryAfterMs ?? 1000;
     const queues: Record<Priority, Queued[]> = { interactive: [], batch: [] };
     const running = new Map<string, Running>();
     const leases = new Map<string, number>();
@@ -212,24 +210,18 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       if (depth() < options.capacity) return undefined;
       metrics.backpressureEvents.inc({ engine: spec.engine ?? "", policy });
       if (policy === "reject") {
-        return { code: "ADMISSION_REJECT", message: `admission queue is full (${options.capacity})`, policy_label: "reject", retriable: true, retry_after_ms: retryMs };
+        return retriableError("ADMISSION_REJECT", `admission queue is full (${options.capacity})`, { policy_label: "reject" });
       }
       const victim = pickEviction(queues, spec.priority);
       if (!victim) {
-        return {
-          code: "QUEUE_FULL_DROP_LRU",
-          message: `admission queue is full (${options.capacity}) and holds nothing of priority ${spec.priority} or lower to drop`,
-          policy_label: "drop-lru",
-          retriable: true,
-          retry_after_ms: retryMs,
-        };
+        return retriableError("QUEUE_FULL_DROP_LRU", `admission queue is full (${options.capacity}) and holds nothing of priority ${spec.priority} or lower to drop`, { policy_label: "drop-lru" });
       }
       const [evicted] = queues[victim.priority].splice(victim.index, 1);
       metrics.tasksRejected.inc({ engine: evicted!.spec.engine ?? "", reason: "QUEUE_FULL_DROP_LRU" });
       log.warn("Queue full; dropped the oldest queued task to admit a new one", { job_id: evicted!.spec.task_id, policy: "drop-lru", priority: victim.priority });
       evicted!.ref.tell({
         type: "fail",
-        error: { code: "QUEUE_FULL_DROP_LRU", message: "dropped from a full queue (drop-lru) to admit a newer task", policy_label: "drop-lru", retriable: true, retry_after_ms: retryMs },
+        error: retriableError("QUEUE_FULL_DROP_LRU", "dropped from a full queue (drop-lru) to admit a newer task", { policy_label: "drop-lru" }),
       });
       return undefined;
     };
@@ -237,30 +229,30 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
     const admit = async (spec: TaskSpec, correlationId: string, identity: string): Promise<AdmitOutcome> => {
       const engine = spec.engine ?? "";
       if (ctx.system.isAlive(`${options.tasks.path}/${spec.task_id}`)) {
-        return reject({ code: "INVALID_PARAMS", message: `task_id ${spec.task_id} already exists` }, engine);
+        return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
       }
       const limited = limiter.enabled ? limiter.take(identity, spec.max_tokens, ctx.clock.now()) : ({ ok: true } as const);
       if (!limited.ok) {
         metrics.rateLimited.inc({ reason: limited.reason });
         return reject(
-          { code: "ADMISSION_REJECT", message: `rate limit exceeded (${limited.reason === "rps" ? "requests per second" : "tokens per minute"})`, policy_label: `rate.${limited.reason}`, retriable: true, retry_after_ms: limited.retry_after_ms },
+          retriableError("ADMISSION_REJECT", `rate limit exceeded (${limited.reason === "rps" ? "requests per second" : "tokens per minute"})`, { policy_label: `rate.${limited.reason}`, retry_after_ms: limited.retry_after_ms }),
           engine,
         );
       }
       if (spec.ctx > 0 && spec.max_tokens > spec.ctx) {
-        return reject({ code: "INVALID_PARAMS", message: `max_tokens (${spec.max_tokens}) exceeds the requested ctx (${spec.ctx})` }, engine);
+        return reject(invalidParams(`max_tokens (${spec.max_tokens}) exceeds the requested ctx (${spec.ctx})`), engine);
       }
       if (spec.deadline_ms !== undefined && spec.deadline_ms <= 0) {
-        return reject({ code: "DEADLINE_UNMET", message: "deadline_ms must be positive" }, engine);
+        return reject(apiError("DEADLINE_UNMET", "deadline_ms must be positive"), engine);
       }
       const pool = candidates();
       const feasible = checkAdmission(pool, { ...placementRequestOf(spec), ctx: Math.max(spec.ctx, promptTokens(spec) + spec.max_tokens) });
       if (!feasible.ok) {
         const { ok: _, ...error } = feasible;
-        return reject({ ...error, ...(error.retriable || error.code === "POOL_UNAVAILABLE" ? { retriable: true, retry_after_ms: retryMs } : {}) }, engine);
+        return reject(error.retriable || error.code === "POOL_UNAVAILABLE" ? retriableError(error.code, error.message, { ...error, retriable: true }) : error, engine);
       }
       if (options.modelRetired && (await options.modelRetired(spec.model_ref))) {
-        return reject({ code: "MODEL_NOT_AVAILABLE", message: `model '${spec.model_ref}' is retired in the catalog` }, engine);
+        return reject(apiError("MODEL_NOT_AVAILABLE", `model '${spec.model_ref}' is retired in the catalog`), engine);
       }
       const view = capacityFor(spec.model_ref);
       const work = workAhead(spec.model_ref, spec.priority);
@@ -270,7 +262,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         const measured = view.pools.length > 0 && view.pools.every((p) => rates.measured(p.key));
         const eta = predicted + (measured ? expectedDecodeMs(view, rates, expectedTokens(spec)) : 0);
         if (eta > spec.deadline_ms && (measured || predicted > spec.deadline_ms)) {
-          return reject({ code: "DEADLINE_UNMET", message: `deadline_ms ${spec.deadline_ms} cannot be met (estimated ${eta} ms)` }, engine);
+          return reject(apiError("DEADLINE_UNMET", `deadline_ms ${spec.deadline_ms} cannot be met (estimated ${eta} ms)`), engine);
         }
       }
       let budgets: Budgets = options.sessions.defaults();
@@ -298,7 +290,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         });
       } catch {
         undo();
-        return reject({ code: "INVALID_PARAMS", message: `task_id ${spec.task_id} already exists` }, engine);
+        return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
       }
       queue.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false });
       metrics.tasksEnqueued.inc({ engine, engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
@@ -343,7 +335,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
               release(taskId);
               r.ref.tell({
                 type: "fail",
-                error: { code: "WORKER_RESET", message: `node ${msg.node_id} was lost mid-task (${msg.reason})`, retriable: true, retry_after_ms: retryMs, pool_id: r.pool_id },
+                error: workerReset(`node ${msg.node_id} was lost mid-task (${msg.reason})`, { pool_id: r.pool_id }),
               });
             }
             for (const key of [...leases.keys()]) if (key.startsWith(`${msg.node_id}/`)) leases.delete(key);

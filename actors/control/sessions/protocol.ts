@@ -29,7 +29,7 @@ export type SessionsMsg =
 
 export type BeginReply = { ok: true; budgets: SessionBudgets } | { ok: false; error: ErrorEnvelope };
 
-/** `kv_migrated` is always false: KV is never moved between workers (ORCH-3023). */
+/** `kv_migrated` is always false: KV is never moved between workers (docs/contract.md#sessions). */
 export type WarmReply = { kv_warmth: boolean; kv_migrated: false } | undefined;
 
 export interface SessionsReplies {

@@ -1,9 +1,9 @@
 // Sessions actor: lazily created per-session metadata (turns, TTL, token/time/cost budgets, the
-// replica it last ran on). Enforces the turn limit and budgets at admission (digest §5.7, §5.8)
+// replica it last ran on). Enforces the turn limit and budgets at admission (docs/contract.md#sessions)
 // and accounts each task's use at its end. Metadata only: never prompts or outputs.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, SessionBudgets, SessionInfoV2, SessionsPort } from "../../../contract/index.ts";
+import { type ErrorEnvelope, invalidParams, type SessionBudgets, type SessionInfoV2, type SessionsPort } from "../../../contract/index.ts";
 import type { BeginReply, ReplicaKey, SessionsMsg, SessionsRef } from "./protocol.ts";
 
 export interface SessionBudgetOptions {
@@ -18,7 +18,7 @@ export interface SessionsOptions {
   ttlMs?: number;
   maxTurns?: number;
   budgets?: SessionBudgetOptions;
-  /** Placeholder price per generated token (digest §5.7). */
+  /** Placeholder price per generated token (docs/contract.md#sessions). */
   costPerToken?: number;
   /** How often expired sessions are pruned besides on access. */
   sweepMs?: number;
@@ -137,7 +137,7 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
 
     const begin = (msg: Extract<SessionsMsg, { type: "begin" }>): BeginReply => {
       if (typeof msg.session_id !== "string" || msg.session_id.length === 0 || !Number.isInteger(msg.reserve_tokens) || msg.reserve_tokens < 0) {
-        const error: ErrorEnvelope = { code: "INVALID_PARAMS", message: "session_id must be non-empty and reserve_tokens a non-negative integer" };
+        const error: ErrorEnvelope = invalidParams("session_id must be non-empty and reserve_tokens a non-negative integer");
         return { ok: false, error };
       }
       const t = now();

@@ -5,7 +5,7 @@
 // transcript as an artifact.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import type { Budgets, ErrorEnvelope, StreamEvent, StreamSink, TaskSpec } from "../../../contract/index.ts";
+import { apiError, type Budgets, decodeTimeout, type ErrorEnvelope, internalError, retriableError, type StreamEvent, type StreamSink, type TaskSpec, workerReset } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 import { onTimeProbability } from "../scheduler/admission.ts";
@@ -50,7 +50,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     let budgets: Budgets = admission.budgets;
     let kvWarmth = false;
     let tokenCounter: { inc(n: number): void } | undefined;
-    // tokens_out_total is updated in batches (digest: per-token updates are throttled).
+    // tokens_out_total is updated in batches, not per token (docs/contract.md#metrics).
     let uncounted = 0;
     const countTokens = () => {
       if (uncounted > 0) tokenCounter?.inc(uncounted);
@@ -268,7 +268,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       });
       if (!sent.ok) {
         metrics.tasksDispatched.inc({ pool_id: msg.pool_id, outcome: "unreachable" });
-        fail({ code: "WORKER_RESET", message: `node ${msg.node_id} is unreachable`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id });
+        fail(workerReset(`node ${msg.node_id} is unreachable`, { pool_id: msg.pool_id }));
       }
     };
 
@@ -298,15 +298,15 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           case "fail":
             return fail(msg.error);
           case "deadline":
-            return timeOut("deadline", { code: "DEADLINE_UNMET", message: `deadline of ${spec.deadline_ms} ms passed before the task finished`, retriable: false });
+            return timeOut("deadline", apiError("DEADLINE_UNMET", `deadline of ${spec.deadline_ms} ms passed before the task finished`, { retriable: false }));
           case "watchdog": {
             if (phase !== "streaming") return;
             if (msg.kind === "wall") {
-              return timeOut("watchdog", { code: "DECODE_TIMEOUT", message: `decode exceeded the wall timeout of ${timeouts.wall_ms} ms`, retriable: true, retry_after_ms: 1000, pool_id: labels.pool_id, engine: labels.engine });
+              return timeOut("watchdog", decodeTimeout(`decode exceeded the wall timeout of ${timeouts.wall_ms} ms`, { pool_id: labels.pool_id, engine: labels.engine }));
             }
             const idle = ctx.clock.now() - lastActivity;
             if (idle >= timeouts.idle_ms!) {
-              return timeOut("watchdog", { code: "DECODE_TIMEOUT", message: `no token for ${idle} ms (idle timeout ${timeouts.idle_ms} ms)`, retriable: true, retry_after_ms: 1000, pool_id: labels.pool_id, engine: labels.engine });
+              return timeOut("watchdog", decodeTimeout(`no token for ${idle} ms (idle timeout ${timeouts.idle_ms} ms)`, { pool_id: labels.pool_id, engine: labels.engine }));
             }
             ctx.after(timeouts.idle_ms! - idle, { type: "watchdog", kind: "idle" });
             return;
@@ -335,9 +335,9 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       },
       terminate(reason) {
         if (phase !== "ended" && reason.kind === "failed") {
-          fail({ code: "INTERNAL", message: "task actor failed" }, true);
+          fail(internalError("task actor failed"), true);
         } else if (phase !== "ended") {
-          fail({ code: "INTERNAL", message: "control plane is shutting down", retriable: true, retry_after_ms: 1000 }, true);
+          fail(retriableError("INTERNAL", "control plane is shutting down"), true);
         }
         if (finalEvent) close(finalEvent);
       },

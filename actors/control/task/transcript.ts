@@ -1,5 +1,5 @@
-// A task's transcript as an artifact (digest §5.10): the request with prompt and inputs redacted,
-// seed, timings, outcome, and the stream's events. Token texts are the stream itself; the prompt
+// A task's transcript as an artifact (docs/contract.md#artifacts): the request with prompt and
+// inputs redacted, seed, timings, outcome, and the stream's events. Token texts are the stream itself; the prompt
 // never leaves the task (only its length and digest do). Consecutive token frames are folded into
 // one `tokens` entry {from, t:[...]}: the same information, but a 50 000-token transcript is one
 // array of strings instead of 50 000 objects to canonicalize and hash at the task's end.

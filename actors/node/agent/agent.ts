@@ -5,7 +5,7 @@
 // the gpu-monitor's latest sample.
 
 import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
-import type { GpuInfo, NodeCapabilities, PoolView } from "../../../contract/index.ts";
+import { type GpuInfo, type NodeCapabilities, notFound, poolUnavailable, type PoolView } from "../../../contract/index.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
 import {
   REGISTRY_PATH,
@@ -84,7 +84,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
       if (!checked.ok) return checked.refusal;
       const msg = checked.msg;
       const pool = options.pools.get(msg.pool_id);
-      if (!pool) return poolRefusal(nodeId, msg.pool_id, "not_found", { code: "NOT_FOUND", message: `pool ${msg.pool_id} is not on node ${nodeId}` });
+      if (!pool) return poolRefusal(nodeId, msg.pool_id, "not_found", notFound(`pool ${msg.pool_id} is not on node ${nodeId}`));
       const reply = ctx.takeReply<unknown>();
       // The control plane's deadline travels on: a reload may take as long as it is willing to wait.
       const deadline = reply?.deadline ?? ctx.clock.now() + 5000;
@@ -180,7 +180,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             gpuError = undefined;
             return;
           case "gpu-error":
-            // A driver error (digest §7.5): the GPU pools go unready with the reason until it clears.
+            // A driver error: the GPU pools go unready with the reason until it clears.
             if (gpuError !== msg.message) for (const pool of options.pools.values()) pool.tell({ type: "gpu-fault", message: msg.message });
             gpuError = msg.message;
             return;
@@ -200,7 +200,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             if (!pool || !pool.tell({ type: "dispatch", task_id: msg.task_id, request: msg.request, sink: msg.sink }).ok) {
               msg.sink.tell({
                 type: "engine-error",
-                error: { code: "POOL_UNAVAILABLE", message: `pool ${msg.pool_id} is not available on node ${nodeId}`, retriable: true, retry_after_ms: 1000, pool_id: msg.pool_id },
+                error: poolUnavailable(`pool ${msg.pool_id} is not available on node ${nodeId}`, { pool_id: msg.pool_id }),
               });
             }
             return;

@@ -2,7 +2,7 @@
 // once, where they cross the link, and shapes the answers for pools that are missing or silent.
 
 import { describe, type Outcome } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, PoolView } from "../../../contract/index.ts";
+import { type ErrorEnvelope, invalidParams, poolUnavailable, type PoolView } from "../../../contract/index.ts";
 import {
   PoolDrainPayload,
   PoolHealthPayload,
@@ -41,7 +41,7 @@ export function checkPoolControl(msg: PoolControlMsg, nodeId: string): { ok: tru
   const poolId = typeof msg.pool_id === "string" ? msg.pool_id : "";
   return {
     ok: false,
-    refusal: poolRefusal(nodeId, poolId, "invalid", { code: "INVALID_PARAMS", message: `${msg.type}: ${issue?.path.join(".") || "payload"}: ${issue?.message ?? "invalid"}` }),
+    refusal: poolRefusal(nodeId, poolId, "invalid", invalidParams(`${msg.type}: ${issue?.path.join(".") || "payload"}: ${issue?.message ?? "invalid"}`)),
   };
 }
 
@@ -68,11 +68,6 @@ export function silentPoolHealth(nodeId: string, poolId: string, last: PoolView 
 export function poolOpAnswer<R>(nodeId: string, poolId: string, outcome: Outcome<PoolOpResult<R>>): { result: R | PoolRefusal; snapshot?: PoolView } {
   if (outcome.ok) return { result: outcome.value.reply, snapshot: outcome.value.snapshot };
   return {
-    result: poolRefusal(nodeId, poolId, "unavailable", {
-      code: "POOL_UNAVAILABLE",
-      message: `pool ${poolId} on node ${nodeId} did not answer: ${describe(outcome.error)}`,
-      retriable: true,
-      retry_after_ms: 1000,
-    }),
+    result: poolRefusal(nodeId, poolId, "unavailable", poolUnavailable(`pool ${poolId} on node ${nodeId} did not answer: ${describe(outcome.error)}`)),
   };
 }

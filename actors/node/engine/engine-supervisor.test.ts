@@ -1,3 +1,6 @@
+// EngineSupervisor: the pure engine restart policy wired to logs, metrics and the pool's note
+// (breaker open, a start while open is its probe, the stable check closes it).
+
 import { expect, test } from "bun:test";
 import { createLogger, SimClock } from "../../../runtime/index.ts";
 import { createNodeMetrics, parseExposition } from "../../../adapters/metrics/index.ts";

@@ -1,4 +1,4 @@
-// The restart policy of one pool's engine across replica incarnations (digest §7.5): it lives in
+// The restart policy of one pool's engine across replica incarnations (docs/contract.md#supervision): it lives in
 // the pool subtree, outside the replica, so crash counts, backoff, circuit breakers and the
 // storm guard survive the replica's restarts. The pool supervisor asks it for each restart's
 // delay (ChildSpec.restartDelay); the replica tells it when an engine started. Every decision

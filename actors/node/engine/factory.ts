@@ -14,7 +14,7 @@ export type EngineFactory = (pool: PoolConfig, replicaId: string, clock: Clock) 
 export interface EngineFactoryOptions {
   /** Where engine logs (`engine-<pool>.log`) and pid files (`<pool>.pid`) go. */
   runtimeDir: string;
-  /** Health wait of a starting engine (digest: 120 s) and the poll interval (500 ms). */
+  /** Health wait of a starting engine (120 s) and the poll interval (500 ms). */
   readyTimeoutMs?: number;
   healthIntervalMs?: number;
   stopGraceMs?: number;

@@ -27,10 +27,10 @@ export interface ProcessEngineOptions {
   runtimeDir: string;
   poolId: string;
   clock?: Clock;
-  /** Health wait at start (digest: 120 s) and poll interval (500 ms). */
+  /** Health wait at start (120 s) and poll interval (500 ms). */
   readyTimeoutMs?: number;
   healthIntervalMs?: number;
-  /** SIGTERM grace before SIGKILL (digest: 5 s). */
+  /** SIGTERM grace before SIGKILL (5 s). */
   stopGraceMs?: number;
   /** Budget of one health poll once running (default 2 s). */
   healthTimeoutMs?: number;

@@ -1,4 +1,4 @@
-// Handoff file parsing: the shapes of digest §7.2 bind, garbage is refused with the file and the
+// Handoff file parsing: the shapes provisioners write bind, garbage is refused with the file and the
 // field named, the file name must agree with the content, and the watcher's environment settings.
 
 import { expect, test } from "bun:test";

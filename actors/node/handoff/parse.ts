@@ -1,4 +1,4 @@
-// Handoff files (digest §7.2, contract item 16): the JSON an external provisioner or an operator
+// Handoff files (docs/contract.md#nodes): the JSON an external provisioner or an operator
 // writes after starting an engine itself, named `<pool_id>-<replica_id>.json`. This module turns
 // one file's name and text into a `Handoff` or a reason naming the file and the field, and reads
 // the watcher's environment settings. Pure: no file system, no clock.
@@ -62,7 +62,7 @@ export interface Handoff {
   device_mask?: string;
   /** device_mask as GPU indexes ("GPU0" → [0], "0,1" → [0, 1]). */
   devices?: number[];
-  /** Absent counts stay absent (contract item 16): placement treats the pool as one slot. */
+  /** Absent counts stay absent rather than invented: placement treats the pool as one slot. */
   slots_total?: number;
   slots_free?: number;
   metadata?: { size_bytes?: number; ctx_max?: number };
@@ -140,7 +140,7 @@ export function parseHandoff(file: string, text: string): HandoffParse {
   if (h.device_mask !== undefined) handoff.device_mask = h.device_mask;
   if (devices !== undefined) handoff.devices = devices;
   if (h.slots_total !== undefined) handoff.slots_total = h.slots_total;
-  // Digest §7.1: free slots are clamped to [0, slots_total].
+  // Free slots are clamped to [0, slots_total]: a pool never reports more free than it has.
   if (h.slots_free !== undefined) handoff.slots_free = h.slots_total === undefined ? h.slots_free : Math.min(h.slots_free, h.slots_total);
   if (h.metadata !== undefined) handoff.metadata = h.metadata;
   if (ignored.length > 0) handoff.ignored_keys = ignored;

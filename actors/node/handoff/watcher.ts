@@ -1,4 +1,4 @@
-// handoff-watcher: binds engines that something else started (digest §7.2, issue 4). Every
+// handoff-watcher: binds engines that something else started (docs/contract.md#nodes). Every
 // interval it lists the handoff directory (default `.runtime/engines`), reads each `*.json` it
 // has not seen in this form (inode, mtime, size), and hands valid ones to `bind`, the node's way
 // of making a pool over an external engine. Each `pool:replica` binds once; a bound file is

@@ -1,5 +1,6 @@
-// Model references as pools configure them (digest §9.1): what a `model:` string names and where
-// its bytes come from. Parsing is pure; nothing here touches the disk or the network.
+// Model references as pools configure them (docs/configuration.md#model-refs-and-downloads):
+// what a `model:` string names and where its bytes come from. Parsing is pure; nothing here
+// touches the disk or the network.
 //
 //   file:///abs/x.gguf  file:/abs/x.gguf  file:rel/x.gguf  /abs/x.gguf  ./rel  rel/x.gguf  x.gguf  ~/x.gguf
 //                                                    → {kind:"file", path} (relative to baseDir)

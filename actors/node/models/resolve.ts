@@ -1,8 +1,9 @@
-// From a pool's `model` string to a file an engine can load (digest §9.1–9.2, ready gate (a) of
-// §7.3): local files must exist; remote files come from the model cache, or are downloaded into it
-// when the node's policy allows (off by default); a digest given in the config is verified before
-// the pool may report ready. Progress is reported as one preparation step per model (contract
-// item 19), which the node turns into pool status and SSE `prep` entries.
+// From a pool's `model` string to a file an engine can load, the first condition of a pool's
+// readiness (docs/configuration.md#model-refs-and-downloads): local files must exist; remote files
+// come from the model cache, or are downloaded into it when the node's policy allows (off by
+// default); a digest given in the config is verified before the pool may report ready. Progress
+// is reported as one preparation step per model (docs/contract.md#tasks), which the node turns
+// into pool status and SSE `prep` entries.
 
 import { createHash } from "node:crypto";
 import { rm, stat } from "node:fs/promises";
@@ -16,7 +17,7 @@ import { hfUrl, ModelError, modelId, parseModelRef, type ModelRef } from "./ref.
 export type PrepStatus = "pending" | "running" | "completed" | "failed";
 export type PrepPhase = "download" | "verify" | "ready";
 
-/** A preparation step (contract item 19) plus live progress. */
+/** A preparation step (docs/contract.md#tasks) plus live progress. */
 export interface PrepStep {
   id: string;
   kind: "model_fetch";
@@ -113,7 +114,7 @@ export function cachePath(url: string, cacheDir: string): string {
   return join(cacheDir, key, name || "model.gguf");
 }
 
-/** A step as pool snapshots and 202s carry it (contract item 19 plus progress; the reason folded into a failed step's description). */
+/** A step as pool snapshots and 202s carry it (docs/contract.md#tasks, plus progress; the reason folded into a failed step's description). */
 export function preparationStep(step: PrepStep): PreparationStep {
   return {
     id: step.id,

@@ -3,6 +3,7 @@
 // then the engine replica stops and the pool stays drained.
 
 import { afterEach, expect, test } from "bun:test";
+import { DEFAULT_RETRY_AFTER_MS } from "../../../contract/index.ts";
 import { startPoolFixture, terminal, type PoolFixture } from "../../../tests/fixtures/pool-tree.ts";
 
 let fx: PoolFixture | undefined;
@@ -81,7 +82,7 @@ test("the deadline stops what still runs with a retriable POOL_UNAVAILABLE, then
         code: "POOL_UNAVAILABLE",
         message: "pool p0 on node n1 was drained; the task was stopped at the drain deadline",
         retriable: true,
-        retry_after_ms: 1000,
+        retry_after_ms: DEFAULT_RETRY_AFTER_MS,
         pool_id: "p0",
       },
     },

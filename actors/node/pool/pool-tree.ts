@@ -1,11 +1,12 @@
 // One pool's subtree: a rest_for_one supervisor over the manager and its engine replica, and the
-// replica slot through which the manager stops and restarts the replica for drain and reload.
+// replica slot through which the manager stops and restarts the replica for drain, reload and
+// preload.
 //
 //   pool-<id> (rest_for_one)
-//   ├─ manager        leases, readiness, snapshots, drain/reload
+//   ├─ manager        leases, readiness, snapshots, drain/reload/preload
 //   └─ replica-0      engine driver; restarted with backoff when its engine dies
 
-import type { ActorSystem, BackoffPolicy, ChildSpec, Clock, Logger, SupervisorRef } from "../../../runtime/index.ts";
+import type { ActorSystem, ChildSpec, Clock, Logger, SupervisorRef } from "../../../runtime/index.ts";
 import { supervisor } from "../../../runtime/index.ts";
 import type { EngineAdapter } from "../../../adapters/engines/index.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
@@ -14,7 +15,8 @@ import { replica, ReplicaCrash } from "../replica/replica.ts";
 import { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { poolManager } from "./pool.ts";
-import type { PoolRef, ReplicaRef, ReplicaSlot } from "./protocol.ts";
+import type { PoolRef, ReplicaSlot } from "./protocol.ts";
+import type { ReplicaRef } from "../replica/protocol.ts";
 
 /** Makes an engine for a pool; `pool.model` is the model to load (after a reload, the new one). */
 import type { EngineFactory } from "../engine/factory.ts";

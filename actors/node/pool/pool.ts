@@ -1,14 +1,17 @@
 // Pool manager: leases and readiness of one pool. Dispatches accepted requests to its replica,
 // publishes a snapshot to the agent whenever something placement cares about changes, and runs
-// the pool's drain, reload and preload (digest §7.3, §7.4); their steps are in ./operations.ts.
+// the pool's drain, reload and preload (docs/contract.md#pools-control): their state machine
+// decides (./operation-machine.ts, pure), this actor feeds it events and carries out its effects.
 
-import type { ActorFactory, Logger } from "../../../runtime/index.ts";
+import { describe, type ActorFactory, type Logger, type ReplyHandle, type Timer } from "../../../runtime/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../contract/index.ts";
-import type { NodePoolHealth, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../../contract/link.ts";
+import { poolUnavailable, type PoolView, type PreparationStep } from "../../../contract/index.ts";
+import type { NodePoolHealth } from "../../../contract/link.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
-import { poolOperations, type PoolState } from "./operations.ts";
-import type { PoolMsg, PoolOpResult, ReplicaRef, ReplicaSlot } from "./protocol.ts";
+import type { ReplicaRef } from "../replica/protocol.ts";
+import { step } from "./operation-machine.ts";
+import { DEFAULT_READY_TIMEOUT_MS, initialState, type OperationConfig, type OperationEffect, type OperationEvent, type PoolOpReply } from "./operation-state.ts";
+import type { PoolMsg, PoolOpResult, ReplicaSlot } from "./protocol.ts";
 
 export interface PoolOptions {
   nodeId: string;
@@ -25,27 +28,23 @@ export interface PoolOptions {
   /** Stops and starts the replica, and knows the model its engine loads. */
   slot: ReplicaSlot;
   log: Logger;
-  /** How long a (re)started engine may take to become ready during a reload; default 120 s. */
+  /** How long a (re)started engine may take to become ready during a reload or preload; default 120 s. */
   readyTimeoutMs?: number;
   /** Set when the pool may not run on this node (GPU-only rule): it stays unready with this reason. */
   unavailable?: string;
-  /** Drain and reload durations and outcomes are counted here. */
+  /** Drain, reload and preload durations and outcomes are counted here. */
   metrics?: NodeMetrics;
 }
 
 export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
   return (ctx) => {
     const { poolId, log } = options;
-    const state: PoolState = {
-      leases: new Set<string>(),
-      engineReady: false,
-      live: false,
-      draining: false,
-      slotsTotal: options.slots,
-      // A restarted manager finds the model a reload left in the slot, not the configured one.
-      model: options.slot.model(),
-      lastError: options.unavailable,
-    };
+    // Tasks on the replica, by task id, and how many it can run.
+    const leases = new Set<string>();
+    let slotsTotal = options.slots;
+    // Readiness, the advertised model and the drain, reload or preload under way. A restarted
+    // manager finds the model a reload left in the slot, not the configured one.
+    let ops = initialState(options.slot.model(), options.unavailable);
 
     // Preparation steps under way (model download, verification), by step id.
     const preparation = new Map<string, PreparationStep>();
@@ -54,46 +53,95 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
     let gpuFault: string | undefined;
     const snapshot = (): PoolView => ({
       pool_id: poolId,
-      // Draining takes the pool out of placement at once (digest: readiness 0); so does a GPU fault.
-      ready: state.engineReady && !state.draining && gpuFault === undefined,
-      draining: state.draining,
+      // Draining takes the pool out of placement at once; so does a GPU fault.
+      ready: ops.ready && !ops.draining && gpuFault === undefined,
+      draining: ops.draining,
       engine: options.engine,
-      engine_version: state.engineVersion,
-      slots_total: state.slotsTotal,
-      slots_free: Math.max(0, state.slotsTotal - state.leases.size),
+      engine_version: ops.engineVersion,
+      slots_total: slotsTotal,
+      slots_free: Math.max(0, slotsTotal - leases.size),
       ...(options.ctxMax !== undefined ? { ctx_max: options.ctxMax } : {}),
       ...(options.devices && options.devices.length > 0 ? { devices: options.devices } : {}),
       replica_id: options.replicaId,
       // Models present on the node, ready or not: a restarting pool still holds its model, so
       // tasks for it queue instead of being refused; placement checks readiness separately.
-      models_available: [state.model],
-      last_error: gpuFault ? `GPU driver error: ${gpuFault}` : state.lastError,
+      models_available: [ops.model],
+      last_error: gpuFault ? `GPU driver error: ${gpuFault}` : ops.lastError,
       ...(preparation.size > 0 ? { preparation: [...preparation.values()] } : {}),
     });
     const publish = () => options.agent.tell({ type: "pool-status", snapshot: snapshot() });
     const health = (): NodePoolHealth => ({
       node_id: options.nodeId,
       pool_id: poolId,
-      live: state.live,
-      ready: state.engineReady && !state.draining,
-      draining: state.draining,
-      operation: ops.current(),
+      live: ops.live,
+      ready: ops.ready && !ops.draining,
+      draining: ops.draining,
+      operation: ops.op?.kind,
       engine: options.engine,
-      engine_version: state.engineVersion,
-      model: state.model,
-      active_leases: state.leases.size,
-      slots_free: Math.max(0, state.slotsTotal - state.leases.size),
-      slots_total: state.slotsTotal,
-      last_error: state.lastError,
+      engine_version: ops.engineVersion,
+      model: ops.model,
+      active_leases: leases.size,
+      slots_free: Math.max(0, slotsTotal - leases.size),
+      slots_total: slotsTotal,
+      last_error: ops.lastError,
     });
-    const failure = (reason: PoolOpReason, error: Omit<ErrorEnvelope, "pool_id">) => ({
-      ok: false as const,
-      node_id: options.nodeId,
-      pool_id: poolId,
-      reason,
-      error: { ...error, pool_id: poolId },
-    });
-    const ops = poolOperations({ ctx, options, state, publish, failure, snapshot });
+
+    // ---- the operations' state machine: events in, effects carried out here ----
+
+    const config: OperationConfig = { nodeId: options.nodeId, poolId, readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, unavailable: options.unavailable };
+    const timers = new Map<number, Timer>();
+    // Who asked for a drain, reload or preload, until the machine answers them.
+    const askers = new Map<number, ReplyHandle<PoolOpResult<PoolOpReply>>>();
+    let askerSeq = 0;
+    const asker = () => {
+      const id = ++askerSeq;
+      const reply = ctx.takeReply<PoolOpResult<PoolOpReply>>();
+      if (reply) askers.set(id, reply);
+      return id;
+    };
+    const stepBack = (type: "op-stopped" | "op-started", op: number) => (o: { ok: boolean; error?: unknown }) =>
+      ({ type, op, error: o.ok ? undefined : describe(o.error) }) as PoolMsg;
+    const stopReplica = async (abort: Extract<OperationEffect, { type: "stop-replica" }>["abort"]) => {
+      if (abort) await options.replica.ask({ type: "abort-streams", error: abort }, { timeoutMs: 5000 }).catch(() => 0);
+      await options.slot.stop();
+    };
+    const labels = { node_id: options.nodeId, pool_id: poolId };
+
+    const perform = (e: OperationEffect) => {
+      switch (e.type) {
+        case "stop-replica":
+          return ctx.pipeToSelf(stopReplica(e.abort), stepBack("op-stopped", e.op));
+        case "start-replica":
+          return ctx.pipeToSelf(options.slot.start(e.model), stepBack("op-started", e.op));
+        case "restart-now":
+          return ctx.pipeToSelf(options.slot.restartNow(), (o): PoolMsg => ({ type: "preload-kicked", kicked: o.ok && o.value }));
+        case "arm-timer":
+          return void timers.set(e.timer, ctx.after(e.ms, { type: "op-timer", timer: e.timer }));
+        case "cancel-timer":
+          timers.get(e.timer)?.cancel();
+          return void timers.delete(e.timer);
+        case "drop-leases":
+          return leases.clear();
+        case "publish":
+          return publish();
+        case "reply":
+          askers.get(e.asker)?.resolve({ reply: e.reply, snapshot: snapshot() });
+          return void askers.delete(e.asker);
+        case "log":
+          return log[e.level](e.message, e.fields);
+        case "observe":
+          return options.metrics?.[e.metric].observe(labels, e.ms);
+        case "count":
+          if (e.metric === "reloadSuccess") return options.metrics?.reloadSuccess.inc(labels);
+          if (e.metric === "reloadFailure") return options.metrics?.reloadFailure.inc({ ...labels, ...e.labels });
+          return options.metrics?.preloads.inc({ ...labels, ...e.labels });
+      }
+    };
+    const run = (event: OperationEvent) => {
+      const result = step(ops, event, { now: ctx.clock.now(), leases: leases.size, config });
+      ops = result.state;
+      for (const effect of result.effects) perform(effect);
+    };
 
     // The control plane frees its lease the moment a task ends or its cancel is acknowledged and
     // may dispatch the next task at once, while this pool's slot frees only when the engine has
@@ -104,22 +152,22 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
     const parked: Extract<PoolMsg, { type: "dispatch" }>[] = [];
 
     const refuse = (d: Extract<PoolMsg, { type: "dispatch" }>, message: string) =>
-      d.sink.tell({ type: "engine-error", error: { code: "POOL_UNAVAILABLE", message, retriable: true, retry_after_ms: 1000, pool_id: poolId } });
+      d.sink.tell({ type: "engine-error", error: poolUnavailable(message, { pool_id: poolId }) });
 
     const submit = (d: Extract<PoolMsg, { type: "dispatch" }>) => {
-      state.leases.add(d.task_id);
+      leases.add(d.task_id);
       const sent = options.replica.tell({ type: "submit", task_id: d.task_id, request: d.request, sink: d.sink });
       if (!sent.ok) {
-        state.leases.delete(d.task_id);
+        leases.delete(d.task_id);
         return void refuse(d, `replica of pool ${poolId} is restarting`);
       }
       publish();
     };
 
     const dispatch = (d: Extract<PoolMsg, { type: "dispatch" }>) => {
-      if (state.draining) return void refuse(d, `pool ${poolId} is draining`);
-      if (!state.engineReady) return void refuse(d, `pool ${poolId} is not ready`);
-      if (state.leases.size >= state.slotsTotal) {
+      if (ops.draining) return void refuse(d, `pool ${poolId} is draining`);
+      if (!ops.ready) return void refuse(d, `pool ${poolId} is not ready`);
+      if (leases.size >= slotsTotal) {
         if (parked.length < canceling.size) return void parked.push(d);
         return void refuse(d, `pool ${poolId} has no free slot`);
       }
@@ -128,7 +176,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
 
     /** A slot freed (or the pool changed): start parked dispatches that fit, refuse the rest if they never will. */
     const unpark = () => {
-      while (parked.length > 0 && (state.draining || !state.engineReady || state.leases.size < state.slotsTotal || parked.length > canceling.size)) {
+      while (parked.length > 0 && (ops.draining || !ops.ready || leases.size < slotsTotal || parked.length > canceling.size)) {
         dispatch(parked.shift()!);
       }
     };
@@ -144,7 +192,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
           case "cancel": {
             const i = parked.findIndex((d) => d.task_id === msg.task_id);
             if (i >= 0) return void parked.splice(i, 1); // never started: nothing to stop
-            if (state.leases.has(msg.task_id)) {
+            if (leases.has(msg.task_id)) {
               canceling.add(msg.task_id);
               options.replica.tell({ type: "cancel", task_id: msg.task_id });
             }
@@ -157,9 +205,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             publish();
             return;
           case "engine-note":
-            state.lastError = msg.last_error;
-            publish();
-            return;
+            return run({ type: "engine-note", last_error: msg.last_error });
           case "prep-step":
             // A completed step is done with; a failed one stays until the next attempt replaces it.
             if (msg.step.status === "completed") {
@@ -170,40 +216,35 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             publish();
             return;
           case "ending":
-            if (state.leases.has(msg.task_id)) canceling.add(msg.task_id);
+            if (leases.has(msg.task_id)) canceling.add(msg.task_id);
             return;
           case "released":
             canceling.delete(msg.task_id);
-            if (state.leases.delete(msg.task_id)) {
+            if (leases.delete(msg.task_id)) {
               publish();
-              ops.leasesChanged();
+              run({ type: "leases-changed" });
             }
             unpark();
             return;
           case "replica-status": {
-            const was = state.engineReady;
-            state.engineReady = msg.ready;
-            state.live = msg.live ?? msg.ready;
-            if (msg.engine_version) state.engineVersion = msg.engine_version;
-            if (msg.slots_total) state.slotsTotal = msg.slots_total;
-            state.lastError = msg.last_error;
+            if (msg.slots_total) slotsTotal = msg.slots_total;
             if (msg.ready) preparation.clear();
             // A replica that went down dropped its requests; their slots are free again.
             if (!msg.ready) {
-              state.leases.clear();
+              leases.clear();
               canceling.clear();
             }
-            if (was !== state.engineReady) {
-              log.info(state.engineReady ? `Pool ${poolId} is ready` : `Pool ${poolId} is not ready`, {
+            if (ops.ready !== msg.ready) {
+              log.info(msg.ready ? `Pool ${poolId} is ready` : `Pool ${poolId} is not ready`, {
                 pool_id: poolId,
                 replica_id: msg.replica_id,
-                engine_version: state.engineVersion,
-                last_error: state.lastError,
+                engine_version: msg.engine_version || ops.engineVersion,
+                last_error: msg.last_error,
               });
             }
-            // The operation may settle on this status (and publish itself); otherwise publish here.
-            if (!ops.replicaStatus(msg)) publish();
-            ops.leasesChanged();
+            // Readiness is recorded and published; an operation waiting on it may go on or end.
+            const { ready, live, exited, engine_version, last_error } = msg;
+            run({ type: "replica-status", ready, live, exited, engine_version, last_error });
             unpark();
             return;
           }
@@ -211,31 +252,23 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             return snapshot();
           case "health":
             return health();
-          case "drain": {
-            const reply = ops.drain(msg.deadline_ms);
+          case "drain":
+            run({ type: "drain", asker: asker(), deadlineMs: msg.deadline_ms });
             unpark(); // draining: parked dispatches are refused
-            return reply;
-          }
-          case "reload": {
-            const reply = ctx.takeReply<PoolOpResult<PoolReloadReply>>();
-            ops.reload(msg.model, msg.drain_deadline_ms, reply);
             return;
-          }
-          case "preload": {
-            const reply = ctx.takeReply<PoolOpResult<PoolPreloadReply>>();
-            ops.preload(reply);
-            return;
-          }
+          case "reload":
+            return run({ type: "reload", asker: asker(), model: msg.model, drainDeadlineMs: msg.drain_deadline_ms });
+          case "preload":
+            return run({ type: "preload", asker: asker() });
           case "preload-kicked":
-            return ops.kicked(msg.kicked);
-          case "op-deadline":
-            return ops.deadline(msg.op);
+            return run({ type: "kicked", kicked: msg.kicked });
           case "op-stopped":
-            return ops.stopped(msg.op, msg.error);
+            return run({ type: "stopped", op: msg.op, error: msg.error });
           case "op-started":
-            return ops.started(msg.op, msg.error);
-          case "op-ready-timeout":
-            return ops.readyTimeout(msg.op);
+            return run({ type: "started", op: msg.op, error: msg.error });
+          case "op-timer":
+            timers.delete(msg.timer);
+            return run({ type: "timer", timer: msg.timer });
         }
       },
     };

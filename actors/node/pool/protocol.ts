@@ -1,6 +1,10 @@
-import type { CrashReason } from "../../../host/index.ts";
+// What the pool manager (./pool.ts) is sent and answers: tasks and their ends from the agent and
+// the replica, status from the replica and the restart policy, and the operator's drain, reload
+// and preload (docs/contract.md#pools-control). Also the manager's handle on its replica slot.
+// The replica's own messages are in ../replica/protocol.ts.
+
 import type { ActorRef } from "../../../runtime/index.ts";
-import type { ErrorEnvelope, PoolView, PreparationStep } from "../../../contract/index.ts";
+import type { PoolView, PreparationStep } from "../../../contract/index.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
 import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolReloadReply, TaskSinkRef } from "../../../contract/link.ts";
 
@@ -36,11 +40,11 @@ export type PoolMsg =
   | { type: "reload"; model: string; drain_deadline_ms: number }
   /** Start a drained pool's engine again, or wait for a (re)starting one; answer once ready. */
   | { type: "preload" }
-  /** Private: steps of a drain, reload or preload, tagged with the operation they belong to. */
-  | { type: "op-deadline"; op: number }
+  /** Private: the replica stopped or started for a drain, reload or preload, tagged with its operation. */
   | { type: "op-stopped"; op: number; error?: string }
   | { type: "op-started"; op: number; error?: string }
-  | { type: "op-ready-timeout"; op: number }
+  /** Private: a timer of an operation (a deadline, a ready timeout) fired. */
+  | { type: "op-timer"; timer: number }
   /** Private: a preload asked the supervisor to start a replica waiting out its restart delay. */
   | { type: "preload-kicked"; kicked: boolean };
 
@@ -61,7 +65,7 @@ export interface PoolReplies {
 export type PoolRef = ActorRef<PoolMsg, PoolReplies>;
 
 /**
- * The pool's engine replica as the manager controls it during drain and reload. The replica runs
+ * The pool's engine replica as the manager controls it during drain, reload and preload. The replica runs
  * under the pool's supervisor; stopping it removes it (no restart), starting it adds a fresh one
  * whose engine loads `model`, also at every later crash restart.
  */
@@ -74,24 +78,3 @@ export interface ReplicaSlot {
   /** Stops the replica (aborting what it still runs) and waits until it is gone. */
   stop(): Promise<void>;
 }
-
-export type ReplicaMsg =
-  | { type: "submit"; task_id: string; request: EngineRequest; sink: TaskSinkRef }
-  | { type: "cancel"; task_id: string }
-  /** Ends every open stream with `error` (a drain's deadline passed); answers how many. */
-  | { type: "abort-streams"; error: ErrorEnvelope }
-  /** Private: time to poll the engine's health. */
-  | { type: "health-tick" }
-  | { type: "health-result"; ready: boolean; live: boolean; error?: string; reason?: string; fatal?: boolean }
-  | { type: "stream-done"; task_id: string; fatal?: string }
-  /** Private (process engines): the engine is healthy, or it is gone and why. */
-  | { type: "engine-up" }
-  | { type: "engine-down"; reason: CrashReason; message: string }
-  /** Private: the engine stayed up long enough to reset backoff or close a breaker. */
-  | { type: "stable-check" };
-
-export interface ReplicaReplies {
-  "abort-streams": number;
-}
-
-export type ReplicaRef = ActorRef<ReplicaMsg, ReplicaReplies>;

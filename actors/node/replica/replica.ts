@@ -7,10 +7,12 @@ import { describe, type ActorFactory, type Logger, type Outcome } from "../../..
 import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth } from "../../../adapters/engines/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { describeCrash, type CrashReason } from "../../../host/index.ts";
+import { apiError, poolUnavailable, retryAfterDefaultMs, workerReset } from "../../../contract/index.ts";
 import type { TaskSinkRef } from "../../../contract/link.ts";
 import type { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import { isManaged, StartFailure } from "../engine/process-engine.ts";
-import type { PoolRef, ReplicaMsg } from "../pool/protocol.ts";
+import type { PoolRef } from "../pool/protocol.ts";
+import type { ReplicaMsg } from "./protocol.ts";
 
 export interface ReplicaOptions {
   nodeId: string;
@@ -124,14 +126,12 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           closing(stream);
           stream.sink.tell({
             type: "engine-error",
-            error: {
-              code: e.code,
-              message: e.message,
+            error: apiError(e.code, e.message, {
               retriable: e.fatal || e.code !== "INTERNAL",
-              retry_after_ms: e.fatal ? 1000 : undefined,
+              retry_after_ms: e.fatal ? retryAfterDefaultMs() : undefined,
               engine: engine.engine,
               pool_id: options.poolId,
-            },
+            }),
           });
         }
         return e.fatal ? e.message : undefined;
@@ -167,10 +167,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
         switch (msg.type) {
           case "submit": {
             if (!ready) {
-              msg.sink.tell({
-                type: "engine-error",
-                error: { code: "POOL_UNAVAILABLE", message: "replica is not ready", retriable: true, retry_after_ms: 1000, pool_id: options.poolId },
-              });
+              msg.sink.tell({ type: "engine-error", error: poolUnavailable("replica is not ready", { pool_id: options.poolId }) });
               pool.tell({ type: "released", task_id: msg.task_id });
               return;
             }
@@ -270,10 +267,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           stream.controller.abort(new Error(why));
           if (!stream.closed) {
             stream.closed = true;
-            stream.sink.tell({
-              type: "engine-error",
-              error: { code: "WORKER_RESET", message: `engine replica reset: ${why}`, retriable: true, retry_after_ms: 1000, pool_id: options.poolId },
-            });
+            stream.sink.tell({ type: "engine-error", error: workerReset(`engine replica reset: ${why}`, { pool_id: options.poolId }) });
           }
         }
         streams.clear();

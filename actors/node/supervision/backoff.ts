@@ -1,11 +1,15 @@
-// Restart backoff for engine processes (digest §7.5): 1 s doubling to 60 s, exponent capped at
-// 10, ±10 % jitter, CUDA faults wait twice as long, and a run that stayed up 300 s starts the
-// sequence over. Pure: timestamps and the random draw come in as arguments.
+// Restart backoff for engine processes (docs/contract.md#supervision): 1 s doubling to 60 s,
+// exponent capped at 10, ±10 % jitter, CUDA faults wait twice as long, and a run that stayed up
+// 300 s starts the sequence over. The exponential step itself is runtime's `backoffDelay` (the one
+// implementation); this file adds the engine's parameters and the attempt count with its reset.
+// Pure: timestamps and the random draw come in as arguments.
 
-export interface BackoffConfig {
+import { backoffDelay } from "../../../runtime/index.ts";
+
+export interface EngineBackoffConfig {
   initialMs: number;
   maxMs: number;
-  /** 2^exponent stops growing here, so huge attempt numbers cannot overflow. */
+  /** 2^exponent stops growing here (at most 30), so huge attempt numbers cannot overflow. */
   maxExponent: number;
   /** Relative jitter: 0.1 = ±10 %. */
   jitter: number;
@@ -17,7 +21,7 @@ export interface BackoffConfig {
   stableResetMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffConfig = {
+export const DEFAULT_ENGINE_BACKOFF: EngineBackoffConfig = {
   initialMs: 1000,
   maxMs: 60_000,
   maxExponent: 10,
@@ -35,23 +39,23 @@ export interface BackoffState {
 export const INITIAL_BACKOFF: BackoffState = { attempt: 0 };
 
 /**
- * Delay before restart number `attempt` (1-based): `min(initial × 2^min(attempt-1, maxExponent)
- * × (cuda ? multiplier : 1), max)`, then ±jitter, then the floor, capped at max once more.
- * `random` is in [0, 1): 0 gives −jitter, 0.5 none, → 1 gives +jitter.
+ * Delay before engine restart number `attempt` (1-based): `min(initial × 2^min(attempt-1,
+ * maxExponent) × (cuda ? multiplier : 1), max)`, then ±jitter, then the floor, capped at max once
+ * more. `random` is in [0, 1): 0 gives −jitter, 0.5 none, → 1 gives +jitter.
  */
-export function backoffDelay(attempt: number, cuda: boolean, random: number, config: BackoffConfig = DEFAULT_BACKOFF): number {
-  const exponent = Math.min(Math.max(attempt - 1, 0), config.maxExponent);
-  const multiplier = cuda ? config.cudaMultiplier : 1;
-  const base = Math.min(config.initialMs * 2 ** exponent * multiplier, config.maxMs);
-  const jittered = base * (1 + config.jitter * (2 * random - 1));
-  return Math.round(Math.min(Math.max(jittered, config.minDelayMs, 0), config.maxMs));
+export function engineBackoffDelay(attempt: number, cuda: boolean, random: number, config: EngineBackoffConfig = DEFAULT_ENGINE_BACKOFF): number {
+  // Capping the attempt caps the exponent; the CUDA multiplier scales the first step.
+  const capped = Math.min(attempt, config.maxExponent + 1);
+  const initialMs = config.initialMs * (cuda ? config.cudaMultiplier : 1);
+  const delay = backoffDelay(capped, { initialMs, maxMs: config.maxMs, factor: 2, jitter: config.jitter }, random);
+  return Math.round(Math.min(Math.max(delay, config.minDelayMs), config.maxMs));
 }
 
 /**
  * Forgets earlier crashes when the engine has been up (since `runningSince`) for the stable
  * period. `runningSince` is null when no engine is running.
  */
-export function backoffStable(state: BackoffState, now: number, runningSince: number | null, config: BackoffConfig = DEFAULT_BACKOFF): BackoffState {
+export function backoffStable(state: BackoffState, now: number, runningSince: number | null, config: EngineBackoffConfig = DEFAULT_ENGINE_BACKOFF): BackoffState {
   if (runningSince === null || state.attempt === 0) return state;
   return now - runningSince >= config.stableResetMs ? INITIAL_BACKOFF : state;
 }
@@ -60,8 +64,8 @@ export function backoffStable(state: BackoffState, now: number, runningSince: nu
 export function nextBackoff(
   state: BackoffState,
   input: { now: number; runningSince: number | null; cuda: boolean; random: number },
-  config: BackoffConfig = DEFAULT_BACKOFF,
+  config: EngineBackoffConfig = DEFAULT_ENGINE_BACKOFF,
 ): { state: BackoffState; delayMs: number; attempt: number } {
   const attempt = backoffStable(state, input.now, input.runningSince, config).attempt + 1;
-  return { state: { attempt }, delayMs: backoffDelay(attempt, input.cuda, input.random, config), attempt };
+  return { state: { attempt }, delayMs: engineBackoffDelay(attempt, input.cuda, input.random, config), attempt };
 }

@@ -1,3 +1,6 @@
+// Circuit breaker: opening after the threshold, the open period and its half-open probe, closing
+// after a stable run, the doubled timeout of a failed probe, reset, trip and operator probe.
+
 import { describe, expect, test } from "bun:test";
 import {
   breakerCheck,

@@ -1,4 +1,4 @@
-// Circuit breaker over engine restarts (digest §7.5): Closed until `threshold` consecutive
+// Circuit breaker over engine restarts (docs/contract.md#supervision): Closed until `threshold` consecutive
 // failures, then Open (no restarts; the pool is "permanently failed") for `timeout`, then
 // HalfOpen: one probe restart. A run that stays up `successAfterMs` closes it; a failure while
 // HalfOpen reopens it with the timeout doubled. Transitions come back as events for the caller to

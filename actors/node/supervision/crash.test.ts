@@ -1,3 +1,6 @@
+// Crash reasons: the crash_reason metric label of each, and which circuit breaker each error
+// class uses.
+
 import { describe, expect, test } from "bun:test";
 import { crashLabel, errorClass, type CrashLabel, type CrashReason } from "./crash.ts";
 

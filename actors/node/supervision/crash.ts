@@ -7,7 +7,7 @@ import type { CrashReason } from "../../../host/index.ts";
 // One definition of a crash, shared with the process layer that detects it (host/process).
 export type { CrashReason };
 
-/** Values of `restart_scheduled_total{crash_reason}` (digest §7.5, §12.1). */
+/** Values of `restart_scheduled_total{crash_reason}` (docs/contract.md#supervision). */
 export type CrashLabel = "process_exit" | "signal" | "health_check_failure" | "cuda_error" | "out_of_memory";
 
 /** Each class has its own circuit breaker, so a flaky GPU does not hide a bad config and vice versa. */

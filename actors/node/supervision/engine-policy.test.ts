@@ -1,3 +1,6 @@
+// The engine restart policy as a whole: crashes in, restart decisions and events out, replayed
+// with exact timestamps (backoff, breakers per error class, storm guard, reset, override).
+
 import { describe, expect, test } from "bun:test";
 import type { CrashReason } from "./crash.ts";
 import {

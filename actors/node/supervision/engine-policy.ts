@@ -3,7 +3,7 @@
 // per-class circuit breakers and the storm guard. Pure and JSON-serialisable, so the replica can
 // persist `restart_count`/`crash_count` and tests can replay exact timestamps.
 
-import { backoffStable, nextBackoff, DEFAULT_BACKOFF, INITIAL_BACKOFF, type BackoffConfig, type BackoffState } from "./backoff.ts";
+import { backoffStable, nextBackoff, DEFAULT_ENGINE_BACKOFF, INITIAL_BACKOFF, type BackoffState, type EngineBackoffConfig } from "./backoff.ts";
 import {
   breakerCheck,
   breakerFailure,
@@ -20,20 +20,20 @@ import {
   type BreakerState,
 } from "./breaker.ts";
 import { crashLabel, errorClass, ERROR_CLASSES, type CrashLabel, type CrashReason, type ErrorClass } from "./crash.ts";
-import { admitRestart, detectStorm, stormStable, DEFAULT_STORM, INITIAL_STORM, type StormConfig, type StormEvent, type StormState } from "./storm.ts";
+import { detectStorm, rateLimitRestart, stormStable, DEFAULT_STORM, INITIAL_STORM, type StormConfig, type StormEvent, type StormState } from "./storm.ts";
 
 export interface SupervisionConfig {
-  backoff: BackoffConfig;
+  backoff: EngineBackoffConfig;
   breaker: BreakerConfig;
   storm: StormConfig;
 }
 
-export const DEFAULT_SUPERVISION: SupervisionConfig = { backoff: DEFAULT_BACKOFF, breaker: DEFAULT_BREAKER, storm: DEFAULT_STORM };
+export const DEFAULT_SUPERVISION: SupervisionConfig = { backoff: DEFAULT_ENGINE_BACKOFF, breaker: DEFAULT_BREAKER, storm: DEFAULT_STORM };
 
 /** Defaults with some fields replaced, e.g. `supervisionConfig({ breaker: { threshold: 3 } })`. */
 export function supervisionConfig(overrides: { [K in keyof SupervisionConfig]?: Partial<SupervisionConfig[K]> } = {}): SupervisionConfig {
   return {
-    backoff: { ...DEFAULT_BACKOFF, ...overrides.backoff },
+    backoff: { ...DEFAULT_ENGINE_BACKOFF, ...overrides.backoff },
     breaker: { ...DEFAULT_BREAKER, ...overrides.breaker },
     storm: { ...DEFAULT_STORM, ...overrides.storm },
   };
@@ -134,7 +134,7 @@ function schedule(
   events: SupervisionEvent[],
   extra: { probe?: true; override?: true } = {},
 ): DecisionResult {
-  const admitted = admitRestart(state.storm, now + backoffMs, label, config.storm, extra.override === true);
+  const admitted = rateLimitRestart(state.storm, now + backoffMs, label, config.storm, extra.override === true);
   events.push(...admitted.events);
   const delayMs = backoffMs + admitted.waitMs;
   events.push({

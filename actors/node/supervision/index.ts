@@ -1,5 +1,7 @@
-// Engine supervision policy: crash reasons, backoff, circuit breakers and the storm guard as pure
-// functions of timestamps, combined in engine-policy for the replica.
+// The node's engine restart policy (docs/contract.md#supervision): crash reasons, backoff (runtime's
+// `backoffDelay` with the engine's parameters), circuit breakers and the storm guard as pure
+// functions of timestamps, combined in engine-policy; EngineSupervisor (../engine) wires it to
+// the pool supervisor's `ChildSpec.restartDelay` hook, logs and metrics.
 
 export {
   crashLabel,
@@ -9,7 +11,15 @@ export {
   type CrashLabel,
   type ErrorClass,
 } from "./crash.ts";
-export { backoffDelay, backoffStable, nextBackoff, DEFAULT_BACKOFF, INITIAL_BACKOFF, type BackoffConfig, type BackoffState } from "./backoff.ts";
+export {
+  backoffStable,
+  engineBackoffDelay,
+  nextBackoff,
+  DEFAULT_ENGINE_BACKOFF,
+  INITIAL_BACKOFF,
+  type BackoffState,
+  type EngineBackoffConfig,
+} from "./backoff.ts";
 export {
   breakerCheck,
   breakerFailure,
@@ -27,9 +37,9 @@ export {
   type BreakerTransition,
 } from "./breaker.ts";
 export {
-  admitRestart,
   classifyStorm,
   detectStorm,
+  rateLimitRestart,
   restartsWithin,
   stormStable,
   DEFAULT_STORM,

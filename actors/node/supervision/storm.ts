@@ -1,4 +1,4 @@
-// Restart-storm guard (digest §7.5): a sliding window of 10 restarts per 60 s delays the next
+// Restart-storm guard (docs/contract.md#supervision): a sliding window of 10 restarts per 60 s delays the next
 // restart until the window has room; more than 5 in 60 s is worth a warning; 10 within 30 s is a
 // storm that opens the breaker, named after what kept crashing (`oom_storm`, …). The restart count
 // is kept (persisted by the caller) and forgotten after 600 s of stable running.
@@ -76,10 +76,11 @@ export function detectStorm(state: StormState, now: number, config: StormConfig 
 }
 
 /**
- * Books a restart wanted at `at`. A full window pushes it back until the oldest restart in it
- * leaves; `bypass` (operator override) books it as is. Returns the added wait and the events.
+ * Books a restart wanted at `at` through the rate limit: a full window pushes it back until the
+ * oldest restart in it leaves; `bypass` (operator override) books it as is. It never refuses a
+ * restart (a storm's breaker does). Returns the added wait and the events.
  */
-export function admitRestart(
+export function rateLimitRestart(
   state: StormState,
   at: number,
   label: CrashLabel,

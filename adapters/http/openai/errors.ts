@@ -5,7 +5,7 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { HTTP_STATUS, type ErrorCode, type ErrorEnvelope } from "../../../contract/index.ts";
+import { type ErrorCode, type ErrorEnvelope, HTTP_STATUS, retryAfterDefaultMs } from "../../../contract/index.ts";
 import type { OpenAiError } from "./schemas.ts";
 
 export interface OpenAiErrorReply {
@@ -39,7 +39,7 @@ export function openAiError(status: ContentfulStatusCode, code: string | null, m
 export function fromEnvelope(error: ErrorEnvelope, options: { status?: ContentfulStatusCode; param?: string | null } = {}): OpenAiErrorReply {
   const status = options.status ?? HTTP_STATUS[error.code];
   const reply = openAiError(status, CODES[error.code] ?? error.code.toLowerCase(), error.message, options.param ?? null);
-  const retryMs = error.retry_after_ms ?? (status === 429 ? 1000 : undefined);
+  const retryMs = error.retry_after_ms ?? (status === 429 ? retryAfterDefaultMs() : undefined);
   if (retryMs !== undefined) {
     reply.headers["Retry-After"] = String(Math.max(1, Math.ceil(retryMs / 1000)));
     reply.headers["X-Backoff-Ms"] = String(retryMs);

@@ -2,7 +2,7 @@
 // listed when a pool of an online node has it (models_available) or the catalog has an Active
 // entry for it; a Retired catalog entry hides it everywhere, since admission refuses it too.
 
-import type { CatalogPort, ControlPort } from "../../../contract/index.ts";
+import { type CatalogPort, type ControlPort, modelNotAvailable } from "../../../contract/index.ts";
 import { fromEnvelope, modelNotFound, type OpenAiErrorReply } from "./errors.ts";
 import type { OpenAiModel } from "./schemas.ts";
 
@@ -43,6 +43,6 @@ export async function modelUnavailable(sources: ModelSources, model: string, mes
   const entry = await sources.catalog.get(model);
   if (entry?.lifecycle === "Retired") return modelNotFound(model, "it is retired in the catalog");
   const listed = entry !== undefined || (await listModels(sources)).some((m) => m.id === model);
-  if (listed) return fromEnvelope({ code: "MODEL_NOT_AVAILABLE", message, retry_after_ms: 1000 }, { param: "model" });
+  if (listed) return fromEnvelope(modelNotAvailable(message), { param: "model" });
   return modelNotFound(model);
 }

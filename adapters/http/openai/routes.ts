@@ -7,7 +7,7 @@ import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
-import { budgetHeaders, type CatalogPort, type ControlPort } from "../../../contract/index.ts";
+import { budgetHeaders, type CatalogPort, type ControlPort, internalError, invalidParams } from "../../../contract/index.ts";
 import { canceledError, fromEnvelope, openAiError, openAiFail, respond, type OpenAiErrorReply } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
@@ -56,7 +56,7 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
   });
   app.use(
     "/v1/*",
-    bodyLimit({ maxSize: maxBody, onError: (c) => openAiFail(c, { code: "INVALID_PARAMS", message: `request body exceeds ${maxBody} bytes` }, 413) }),
+    bodyLimit({ maxSize: maxBody, onError: (c) => openAiFail(c, invalidParams(`request body exceeds ${maxBody} bytes`), 413) }),
   );
 
   app.get(OPENAI_PATHS.models, async (c) => c.json({ object: "list", data: await listModels(options) }));
@@ -88,7 +88,7 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
       const stream = createChunkStream(signal);
       const sink = chunkSink({ reply, prompt: req.task.prompt, maxTokens: req.task.max_tokens, echo: req.echo }, stream);
       const subscription = await port.subscribe(taskId, sink);
-      if (!subscription) return respond(c, fromEnvelope({ code: "INTERNAL", message: `task ${taskId} vanished before its stream could be read` }));
+      if (!subscription) return respond(c, fromEnvelope(internalError(`task ${taskId} vanished before its stream could be read`)));
       stream.attach(subscription);
       c.header("Content-Type", "text/event-stream");
       c.header("Cache-Control", "no-cache");

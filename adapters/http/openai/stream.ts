@@ -10,7 +10,7 @@
 // nobody else watches it: the engine stops generating and its slot frees.
 
 import type { z } from "zod";
-import type { ControlPort, EndData, ErrorEnvelope, StartedData, StreamSink, Subscription } from "../../../contract/index.ts";
+import { type ControlPort, type EndData, type ErrorEnvelope, internalError, type StartedData, type StreamSink, type Subscription } from "../../../contract/index.ts";
 import { createPulledStream } from "../pulled-stream.ts";
 import { canceledError, fromEnvelope } from "./errors.ts";
 import { deltaChunk, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
@@ -111,7 +111,7 @@ export function collectTask(port: ControlPort, taskId: string, signal: AbortSign
     signal.addEventListener("abort", onAbort, { once: true });
     port.subscribe(taskId, sink).then((s) => {
       subscription = s;
-      if (!s) settle({ kind: "error", error: { code: "INTERNAL", message: `task ${taskId} vanished before its stream could be read` } });
+      if (!s) settle({ kind: "error", error: internalError(`task ${taskId} vanished before its stream could be read`) });
       else if (signal.aborted && !settled) onAbort();
       else if (settled && signal.aborted) s.unsubscribe({ cancelIfLast: true });
     }, reject);

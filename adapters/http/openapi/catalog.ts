@@ -80,7 +80,7 @@ export const CATALOG_OPERATIONS: ControlOperation[] = [
     path: "/v2/catalog/availability",
     operationId: "getCatalogAvailabilityV2",
     summary: "Which nodes serve which models",
-    description: "Both shapes of contract item 11: the per-model list and the per-node map.",
+    description: "Both shapes at once: the per-model list and the per-node map.",
     tags: ["catalog"],
     auth: true,
     responses: { 200: { description: "Availability over the registered nodes", schema: CatalogAvailability }, ...INTERNAL },

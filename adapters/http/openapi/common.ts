@@ -22,7 +22,7 @@ export interface ControlOperation extends OperationSpec {
 
 export type Responses = Record<number, ResponseSpec>;
 
-/** A 429 body always has the retry fields (contract 9); Retry-After/X-Backoff-Ms are added by the generator. */
+/** A 429 body always has the retry fields (docs/contract.md#error-codes); Retry-After/X-Backoff-Ms are added by the generator. */
 export const RetryableError = z
   .intersection(ErrorEnvelope, z.object({ retriable: z.boolean(), retry_after_ms: z.number().int().min(0), policy_label: z.string() }))
   .describe("ErrorEnvelope whose retriable, retry_after_ms and policy_label are always present");

@@ -1,9 +1,9 @@
 // OpenAPI 3.1 from the zod schemas: one generator, fed an operations list, so the served
 // /v2/openapi.json and docs/openapi.json cannot drift from what the handlers validate.
 // Conventions applied to every operation (so each spec stays short):
-//   - X-Correlation-Id: optional request header, present on every response (digest §2.1);
+//   - X-Correlation-Id: optional request header, present on every response (docs/contract.md#endpoints);
 //   - a status >= 400 without a schema answers the ErrorEnvelope;
-//   - a 429 carries Retry-After and X-Backoff-Ms (contract 9);
+//   - a 429 carries Retry-After and X-Backoff-Ms (docs/contract.md#error-codes);
 //   - `auth: true` requires the bearer token and adds a 401 when the spec has none.
 
 import { z, type ZodObject, type ZodType } from "zod";
@@ -35,7 +35,7 @@ export interface OperationSpec {
 
 export interface ApiInfo {
   title: string;
-  /** Contract 1: equals capabilities' api_version. */
+  /** Equals capabilities' api_version (docs/contract.md#meta). */
   version: "2.0.0";
   description?: string;
 }

@@ -1,5 +1,5 @@
 // Operations of the pools control routes (routes/pools.ts): health, drain, reload and preload, which the
-// control plane forwards to the nodes holding the pool (contract items 7 and 15). A failure the
+// control plane forwards to the nodes holding the pool (docs/contract.md#pools-control). A failure the
 // port reports carries the envelope plus `rolled_back` and per-node results where it had them.
 
 import { z, type ZodType } from "zod";

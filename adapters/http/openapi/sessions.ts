@@ -1,5 +1,5 @@
 // Operations of the session routes (routes/sessions.ts). A session is created by the first task
-// that names it (contract 14), so there is no create operation.
+// that names it (docs/contract.md#sessions), so there is no create operation.
 
 import type { ZodType } from "zod";
 import { SessionInfoV2 } from "../../../contract/index.ts";

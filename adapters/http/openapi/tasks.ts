@@ -74,7 +74,7 @@ export const TASK_OPERATIONS: ControlOperation[] = [
         verbose: z
           .enum(["true", "false"])
           .default("false")
-          .describe("The digest's verbose stream (`streams.sse_verbose`): metrics frames carry a `human` narration; without it they do not."),
+          .describe("The verbose stream (`streams.sse_verbose`): metrics frames carry a `human` narration; without it they do not."),
       }),
     },
     responses: {

@@ -1,5 +1,5 @@
 // /v2/nodes: the list of nodes, and the REST mirror of the node link's register, heartbeat and
-// deregister (digest §6.1–6.3). Errors use the contract's envelope.
+// deregister (docs/contract.md#nodes). Errors use the contract's envelope.
 
 import type { Hono } from "hono";
 import { fail } from "../errors.ts";

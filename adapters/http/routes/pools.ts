@@ -1,4 +1,4 @@
-// Pools control routes (contract items 7 and 15): health, drain and reload of a pool, forwarded
+// Pools control routes (docs/contract.md#pools-control): health, drain and reload of a pool, forwarded
 // by the control plane to the nodes holding it. Bodies are validated here, once, strictly.
 //
 //   GET  /v2/pools/{id}/health[?node_id=]   200 PoolHealthV2 | 404

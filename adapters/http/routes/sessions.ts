@@ -1,4 +1,4 @@
-// GET /v2/sessions/{id} and DELETE /v2/sessions/{id} (digest §3.4, contract item 14): an unknown or
+// GET /v2/sessions/{id} and DELETE /v2/sessions/{id} (docs/contract.md#sessions): an unknown or
 // expired session is 404 NOT_FOUND; DELETE is 204 whether or not the session existed.
 
 import type { Env, Hono } from "hono";
