@@ -1,4 +1,4 @@
-// Failure detection and recovery times, measured on this machine with the digest's defaults:
+// Failure detection and recovery times, measured on this machine with the default timings:
 //   engine-kill   SIGKILL of an engine child → control sees the pool unready → ready again
 //   engine-hang   SIGSTOP of an engine child → three failed health polls → ready again
 //   node-kill     SIGKILL of a node process mid-stream → the client's WORKER_RESET; node Offline
