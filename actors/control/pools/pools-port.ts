@@ -40,7 +40,7 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
     const holders = nodeId === undefined ? all : all.filter((h) => h.node_id === nodeId);
     if (holders.length > 0) return { ok: true, holders };
     const message = nodeId !== undefined && all.length > 0 ? `pool ${poolId} is not on node ${nodeId}` : `pool ${poolId} not found`;
-    return { ok: false, error: { code: "NOT_FOUND", message } };
+    return { ok: false, error: notFound(message) };
   };
 
   /**
