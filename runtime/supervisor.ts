@@ -107,7 +107,8 @@ export function startChild<M extends Message, R = {}>(sup: SupervisorRef, spec: 
 }
 
 class SupervisorBehavior {
-  private readonly children: Child[] = [];
+  /** By id, in start order (a Map keeps insertion order): lookups stay O(1) with many children. */
+  private readonly children = new Map<string, Child>();
   private history: number[] = [];
   private readonly intensity: RestartIntensity;
 
@@ -128,7 +129,7 @@ class SupervisorBehavior {
   async receive(msg: SupervisorMsg): Promise<unknown> {
     switch (msg.type) {
       case "start-child": {
-        const existing = this.children.find((c) => c.spec.id === msg.spec.id);
+        const existing = this.children.get(msg.spec.id);
         if (existing && existing.status !== "stopped") {
           // Bad input gets an error reply; a throw would crash the supervisor and all its children.
           this.ctx.takeReply()?.reject(new Error(`child ${msg.spec.id} already exists`));
@@ -140,24 +141,24 @@ class SupervisorBehavior {
         return this.ctx.system.ref(child.path);
       }
       case "stop-child": {
-        const child = this.children.find((c) => c.spec.id === msg.id);
+        const child = this.children.get(msg.id);
         if (!child) return false;
         await this.stopOne(child);
         this.remove(child);
         return true;
       }
       case "restart-now": {
-        const i = this.children.findIndex((c) => c.spec.id === msg.id);
-        if (i < 0 || this.children[i]!.status !== "restarting") return false;
+        const first = this.children.get(msg.id);
+        if (!first || first.status !== "restarting") return false;
         // startOne bumps each generation, so the pending restart-due finds nothing to do.
-        for (const c of this.children.slice(i).filter((c) => c.status === "restarting")) {
+        for (const c of this.from(first).filter((c) => c.status === "restarting")) {
           c.restarts++;
           await this.startOne(c);
         }
         return true;
       }
       case "children":
-        return this.children.map((c) => ({ id: c.spec.id, path: c.path, status: c.status, restarts: c.restarts }));
+        return [...this.children.values()].map((c) => ({ id: c.spec.id, path: c.path, status: c.status, restarts: c.restarts }));
       case "child-exit":
         return this.onChildExit(msg.id, msg.cell, msg.reason);
       case "restart-due":
@@ -166,7 +167,7 @@ class SupervisorBehavior {
   }
 
   async terminate(): Promise<void> {
-    for (const child of [...this.children].reverse()) await this.stopOne(child);
+    for (const child of [...this.children.values()].reverse()) await this.stopOne(child);
   }
 
   private add(spec: ChildSpec): Child {
@@ -178,13 +179,18 @@ class SupervisorBehavior {
       restarts: 0,
       gen: 0,
     };
-    this.children.push(child);
+    this.children.set(spec.id, child);
     return child;
   }
 
+  /** `first` and the children started after it, in start order. */
+  private from(first: Child): Child[] {
+    const all = [...this.children.values()];
+    return all.slice(all.indexOf(first));
+  }
+
   private remove(child: Child): void {
-    const i = this.children.indexOf(child);
-    if (i >= 0) this.children.splice(i, 1);
+    if (this.children.get(child.spec.id) === child) this.children.delete(child.spec.id);
   }
 
   private async startOne(child: Child): Promise<void> {
@@ -218,7 +224,7 @@ class SupervisorBehavior {
   }
 
   private async onChildExit(id: string, cell: ActorCell<any>, reason: ExitReason): Promise<void> {
-    const child = this.children.find((c) => c.spec.id === id);
+    const child = this.children.get(id);
     if (!child || child.cell !== cell || child.status !== "running") return; // stale or stopped by us
     child.status = "stopped";
     const restart = child.spec.restart ?? "permanent";
@@ -254,17 +260,16 @@ class SupervisorBehavior {
 
   /** The children to restart together, stopped (in reverse order) except the failed one. */
   private async stopGroupFor(failed: Child): Promise<Child[]> {
-    const i = this.children.indexOf(failed);
     let group: Child[];
     switch (this.spec.strategy) {
       case "one_for_one":
         group = [failed];
         break;
       case "one_for_all":
-        group = [...this.children];
+        group = [...this.children.values()];
         break;
       case "rest_for_one":
-        group = this.children.slice(i);
+        group = this.from(failed);
         break;
     }
     for (const c of [...group].reverse()) if (c !== failed) await this.stopOne(c);
@@ -276,7 +281,7 @@ class SupervisorBehavior {
 
   private async onRestartDue(ids: string[], gens: number[]): Promise<void> {
     for (const [i, id] of ids.entries()) {
-      const c = this.children.find((x) => x.spec.id === id);
+      const c = this.children.get(id);
       // Skipped when stopped meanwhile (stopOne bumps the generation).
       if (!c || c.status !== "restarting" || c.gen !== gens[i]) continue;
       c.restarts++;
