@@ -115,6 +115,21 @@ describe("node link over WebSocket", () => {
     expect(await failure(hidden.ask({ type: "x" }))).toMatchObject({ code: "ACTOR_STOPPED" });
   });
 
+  test("what one side sends in one turn crosses the socket as one frame, in order", async () => {
+    const { accepted, wsUrl } = startServer();
+    const clientLink = await ClientWsLink.connect(wsUrl, { token: TOKEN });
+    cleanups.push(() => clientLink.close());
+    const serverLink = await accepted.next();
+    const got = queue<string>();
+    serverLink.onEnvelope((e) => got.push(e.id));
+    const ids = Array.from({ length: 200 }, (_, i) => `e${i}`);
+    for (const id of ids) expect(clientLink.send({ v: 1, id, to: "control/x", type: "t", payload: { type: "t", i: id } })).toBe(true);
+    const received: string[] = [];
+    for (const _ of ids) received.push(await got.next());
+    expect(received).toEqual(ids);
+    expect([clientLink.framesSent, clientLink.envelopesSent]).toEqual([1, 200]);
+  });
+
   test("closing one side closes the other and fails its pending asks", async () => {
     const { accepted, wsUrl } = startServer();
     const node = system("node");

@@ -37,6 +37,11 @@ export function parseEnvelope(text: string): { ok: true; envelope: Envelope } | 
   } catch {
     return { ok: false, error: "envelope is not valid JSON" };
   }
+  return parseEnvelopeValue(raw);
+}
+
+/** Checks an already-parsed value (one element of a batch frame). */
+export function parseEnvelopeValue(raw: unknown): { ok: true; envelope: Envelope } | { ok: false; error: string } {
   const parsed = EnvelopeSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, error: `invalid envelope: ${parsed.error.issues[0]?.message ?? "unknown"}` };
   return { ok: true, envelope: parsed.data };

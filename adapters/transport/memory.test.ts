@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { flushMicrotasks } from "../../runtime/index.ts";
 import type { Envelope } from "./envelope.ts";
+import { MAX_BATCH_ENVELOPES } from "./link.ts";
 import { memoryLinkPair } from "./memory.ts";
 
 function env(id: string, payload: unknown = { type: "t" }): Envelope {
@@ -54,6 +55,46 @@ describe("memoryLinkPair", () => {
     await flushMicrotasks();
     expect(atB.map((e) => e.id)).toEqual(["good"]);
     expect(b.invalidFrames).toBe(2);
+    a.close();
+  });
+
+  test("envelopes sent in one turn travel as one frame, in order; one alone is a plain object", async () => {
+    const [a, b] = memoryLinkPair();
+    const frames: string[] = [];
+    const deliver = (b as unknown as { deliver(text: string): void }).deliver.bind(b);
+    (b as unknown as { deliver(text: string): void }).deliver = (text) => {
+      frames.push(text);
+      deliver(text);
+    };
+    const atB = collect(b);
+    for (let i = 0; i < 5; i++) a.send(env(String(i)));
+    await flushMicrotasks();
+    a.send(env("alone"));
+    await flushMicrotasks();
+    expect(atB.map((e) => e.id)).toEqual(["0", "1", "2", "3", "4", "alone"]);
+    expect(frames.length).toBe(2);
+    expect(frames[0]!.startsWith("[")).toBe(true);
+    expect(JSON.parse(frames[1]!).id).toBe("alone");
+    expect([a.framesSent, a.envelopesSent]).toEqual([2, 6]);
+    a.close();
+  });
+
+  test("a batch is cut at MAX_BATCH_ENVELOPES; a received batch over it, or not an array of objects, is refused", async () => {
+    const [a, b] = memoryLinkPair();
+    const atB = collect(b);
+    for (let i = 0; i < MAX_BATCH_ENVELOPES + 3; i++) a.send(env(String(i)));
+    await flushMicrotasks();
+    expect(atB.length).toBe(MAX_BATCH_ENVELOPES + 3);
+    expect(atB.at(-1)!.id).toBe(String(MAX_BATCH_ENVELOPES + 2));
+    expect(a.framesSent).toBe(2);
+    const receive = (text: string) => (b as unknown as { receiveText(t: string): void }).receiveText(text);
+    const one = JSON.stringify(env("x"));
+    receive(`[${Array(MAX_BATCH_ENVELOPES + 1).fill(one).join(",")}]`);
+    receive("[]");
+    receive("[1,2");
+    receive(`[${one},{"v":1}]`); // one good, one bad
+    expect(b.invalidFrames).toBe(4);
+    expect(atB.length).toBe(MAX_BATCH_ENVELOPES + 4);
     a.close();
   });
 

@@ -1,8 +1,7 @@
-// In-memory transport: two linked ends in one process. Every envelope is serialized to JSON text
-// and parsed and validated on the other side, exactly as over a socket, and delivered
-// asynchronously in order.
+// In-memory transport: two linked ends in one process. Every frame (an envelope or a batch of
+// them) is serialized to JSON text and parsed and validated on the other side, exactly as over a
+// socket, and delivered asynchronously in order.
 
-import type { Envelope } from "./envelope.ts";
 import { BaseLink } from "./link.ts";
 
 export class MemoryLink extends BaseLink {
@@ -14,10 +13,13 @@ export class MemoryLink extends BaseLink {
     super("mem");
   }
 
-  send(envelope: Envelope): boolean {
+  protected canSend(): boolean {
+    return this.peer !== undefined && this.peer.open;
+  }
+
+  protected sendFrame(text: string): boolean {
     const peer = this.peer;
-    if (!this.open || !peer || !peer.open) return false;
-    const text = JSON.stringify(envelope);
+    if (!peer || !peer.open) return false;
     this.bytesSent += text.length;
     queueMicrotask(() => peer.deliver(text));
     return true;

@@ -1,7 +1,7 @@
 // WebSocket links. The node dials the control plane (outbound only, so nodes behind NAT work);
-// the control plane wraps each accepted socket. Frames are JSON envelopes, one per text frame.
+// the control plane wraps each accepted socket. Frames are JSON envelopes, or batches of them
+// (a JSON array), as text frames (link.ts).
 
-import type { Envelope } from "./envelope.ts";
 import { BaseLink } from "./link.ts";
 
 /** The accepting side: wraps a server socket given as send/close functions. */
@@ -13,10 +13,17 @@ export class ServerWsLink extends BaseLink {
     super("ws-in");
   }
 
-  send(envelope: Envelope): boolean {
-    if (!this.open) return false;
+  protected canSend(): boolean {
+    return true;
+  }
+
+  protected override scheduleFlush(flush: () => void): void {
+    setImmediate(flush);
+  }
+
+  protected sendFrame(text: string): boolean {
     try {
-      this.sendText(JSON.stringify(envelope));
+      this.sendText(text);
       return true;
     } catch {
       return false;
@@ -76,9 +83,17 @@ export class ClientWsLink extends BaseLink {
     });
   }
 
-  send(envelope: Envelope): boolean {
-    if (!this.open || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(envelope));
+  protected canSend(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  protected override scheduleFlush(flush: () => void): void {
+    setImmediate(flush);
+  }
+
+  protected sendFrame(text: string): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(text);
     return true;
   }
 
