@@ -14,6 +14,7 @@ import { preparationFor } from "./preparation.ts";
 import type { TaskFactory, TaskRef } from "../task/protocol.ts";
 import { expectedDecodeMs, pickEviction, predictStartMs, RateLimiter, ServiceRates, type CapacityView, type RateLimits } from "./admission.ts";
 import { checkAdmission } from "./feasibility.ts";
+import { AdmissionQueues, expectedTokens } from "./queues.ts";
 import { decisionLabels, freeSlots, place, poolKey, type Candidate, type PlacementRequest } from "./placement.ts";
 import type { SchedulerMsg } from "./protocol.ts";
 
@@ -59,7 +60,6 @@ interface Running {
   expectedTokens: number;
 }
 
-const expectedTokens = (s: TaskSpec) => s.expected_tokens ?? s.max_tokens;
 /** Rough prompt size in tokens before the engine tokenizes it (4 characters per token). */
 const promptTokens = (s: TaskSpec) => Math.ceil(s.prompt.length / 4);
 
@@ -67,30 +67,25 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
   return (ctx) => {
     const { log, metrics } = options;
     const policy = options.policy ?? "reject";
-    const queues: Record<Priority, Queued[]> = { interactive: [], batch: [] };
+    const queued = new AdmissionQueues<Queued>();
+    const queues = queued.lists;
     const running = new Map<string, Running>();
     const leases = new Map<string, number>();
     const rates = new ServiceRates();
     const limiter = new RateLimiter(options.rateLimits ?? {});
     let nodes: NodeEntry[] = [];
 
-    const depth = () => queues.interactive.length + queues.batch.length;
-    const seenPools = new Set<string>([""]);
+    const depth = () => queued.depth;
+    /** Gauges are set when their value changed, not at every pump. */
+    const lastDepth: Record<Priority, number> = { interactive: -1, batch: -1 };
     const updateDepth = () => {
-      const byPool = new Map<string, number>();
       for (const p of ["interactive", "batch"] as const) {
+        if (queues[p].length === lastDepth[p]) continue;
+        lastDepth[p] = queues[p].length;
         metrics.queueDepth.set({ engine: "", engine_version: "", pool_id: "", priority: p }, queues[p].length);
-        // By the pool a task is pinned to ("" when any pool will do).
-        for (const q of queues[p]) {
-          const pool = q.spec.placement?.pin_pool_id ?? "";
-          byPool.set(pool, (byPool.get(pool) ?? 0) + 1);
-        }
       }
-      for (const pool of seenPools) if (!byPool.has(pool)) byPool.set(pool, 0);
-      for (const [pool_id, n] of byPool) {
-        seenPools.add(pool_id);
-        metrics.admissionQueueDepth.set({ pool_id }, n);
-      }
+      // By the pool a task is pinned to ("" when any pool will do).
+      for (const [pool_id, n] of queued.takePinChanges()) metrics.admissionQueueDepth.set({ pool_id }, n);
     };
 
 
@@ -124,17 +119,21 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         }),
     });
 
-    /** Tasks and tokens a newcomer of `priority` for `model` waits behind. */
-    const workAhead = (model: string, priority: Priority) => {
-      const classes: Priority[] = priority === "interactive" ? ["interactive"] : ["interactive", "batch"];
-      const ahead = classes.flatMap((p) => queues[p]).filter((q) => q.spec.model_ref === model);
+    /**
+     * When a newcomer of `priority` for `model` would start. The queue's counts say how many wait
+     * ahead; only when they outnumber the free slots are the running tasks' remaining tokens
+     * added up (a walk over the running tasks, which a free slot makes needless).
+     */
+    const predictStart = (view: CapacityView, model: string, priority: Priority) => {
+      const ahead = queued.ahead(model, priority);
+      if (ahead.tasks < view.pools.reduce((n, p) => n + p.free, 0)) return 0;
       const now = ctx.clock.now();
-      let tokens = ahead.reduce((n, q) => n + expectedTokens(q.spec), 0);
+      let tokens = ahead.tokens;
       for (const r of running.values()) {
         const done = (now - r.startedAt) * rates.tokensPerMs(poolKey(r.node_id, r.pool_id));
         tokens += Math.max(0, r.expectedTokens - done);
       }
-      return { aheadTasks: ahead.length, aheadTokens: tokens };
+      return predictStartMs(view, rates, { aheadTasks: ahead.tasks, aheadTokens: tokens });
     };
 
     const reject = (error: ErrorEnvelope, engine = ""): AdmitOutcome => {
@@ -165,7 +164,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             continue;
           }
           const node = nodes.find((n) => n.node_id === decision.node_id)!;
-          queue.splice(i, 1);
+          queued.removeAt(p, i);
           const key = poolKey(decision.node_id, decision.pool_id);
           leases.set(key, (leases.get(key) ?? 0) + 1);
           metrics.activeLeases.set({ node_id: decision.node_id, pool_id: decision.pool_id }, leases.get(key)!);
@@ -216,7 +215,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       if (!victim) {
         return retriableError("QUEUE_FULL_DROP_LRU", `admission queue is full (${options.capacity}) and holds nothing of priority ${spec.priority} or lower to drop`, { policy_label: "drop-lru" });
       }
-      const [evicted] = queues[victim.priority].splice(victim.index, 1);
+      const evicted = queued.removeAt(victim.priority, victim.index);
       metrics.tasksRejected.inc({ engine: evicted!.spec.engine ?? "", reason: "QUEUE_FULL_DROP_LRU" });
       log.warn("Queue full; dropped the oldest queued task to admit a new one", { job_id: evicted!.spec.task_id, policy: "drop-lru", priority: victim.priority });
       evicted!.ref.tell({
@@ -255,8 +254,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         return reject(apiError("MODEL_NOT_AVAILABLE", `model '${spec.model_ref}' is retired in the catalog`), engine);
       }
       const view = capacityFor(spec.model_ref);
-      const work = workAhead(spec.model_ref, spec.priority);
-      const predicted = predictStartMs(view, rates, work);
+      const predicted = predictStart(view, spec.model_ref, spec.priority);
       if (spec.deadline_ms !== undefined) {
         // Only measured rates may refuse a deadline; the default assumptions are guesses.
         const measured = view.pools.length > 0 && view.pools.every((p) => rates.measured(p.key));
@@ -279,8 +277,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         undo();
         return reject(full, engine);
       }
-      const queue = queues[spec.priority];
-      const position = queue.length;
+      const position = queues[spec.priority].length;
       let ref: TaskRef;
       try {
         ref = await startChild(options.tasks, {
@@ -292,7 +289,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         undo();
         return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
       }
-      queue.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false });
+      queued.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false });
       metrics.tasksEnqueued.inc({ engine, engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
       log.info(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, {
         job_id: spec.task_id,
@@ -343,10 +340,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             return;
           }
           case "task-ended": {
-            for (const p of ["interactive", "batch"] as const) {
-              const i = queues[p].findIndex((q) => q.spec.task_id === msg.task_id);
-              if (i >= 0) queues[p].splice(i, 1);
-            }
+            queued.remove(msg.task_id);
             const r = release(msg.task_id);
             if (r && msg.tokens_out !== undefined && msg.decode_ms !== undefined && msg.tokens_out > 0) {
               rates.observe(poolKey(r.node_id, r.pool_id), { tokens_out: msg.tokens_out, decode_ms: msg.decode_ms, first_token_ms: msg.first_token_ms });
