@@ -19,11 +19,11 @@ const log = processLogger({ service: "dev" });
 
 await runMain(log, async () => {
   const { values } = parseArgs({
-    options: { addr: { type: "string" }, config: { type: "string" }, model: { type: "string" }, help: { type: "boolean" } },
+    options: { addr: { type: "string" }, config: { type: "string" }, "state-dir": { type: "string" }, model: { type: "string" }, help: { type: "boolean" } },
     strict: true,
   });
   if (values.help) {
-    console.log("usage: bun run dev [--model PATH] [--addr HOST:PORT] [--config FILE]\nenv: as for `bun run control`");
+    console.log("usage: bun run dev [--model PATH] [--addr HOST:PORT] [--config FILE] [--state-dir DIR]\nenv: as for `bun run control`");
     process.exit(0);
   }
   const settings = controlSettings(values);

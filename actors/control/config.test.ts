@@ -47,5 +47,33 @@ test("bad values are start-up errors that name the variable", () => {
   expect(() => controlSettings({}, { ORCHD_ADMISSION_CAPACITY: "0" })).toThrow(/ORCHD_ADMISSION_CAPACITY/);
   expect(() => controlSettings({ config: "/nonexistent/control.yaml" }, {})).toThrow(/cannot read/);
   // Empty variables count as unset.
-  expect(controlSettings({}, { ORCHD_ADMISSION_POLICY: "", ORCH_ARTIFACTS_FS_ROOT: "" })).toMatchObject({ policy: "reject", artifactsRoot: "/tmp/llorch-artifacts" });
+  expect(controlSettings({}, { ORCHD_ADMISSION_POLICY: "", ORCH_ARTIFACTS_FS_ROOT: "" })).toMatchObject({ policy: "reject", artifactsRoot: undefined });
+  expect(() => controlSettings({}, { ORCHD_RETENTION_MAX_BYTES: "10GiB" })).toThrow(/ORCHD_RETENTION_MAX_BYTES/);
+  expect(() => parseControlConfig("retention: {max_age_days: 7}", "c.yaml")).toThrow(/retention/);
+});
+
+test("the state directory: --state-dir over ORCHD_STATE_DIR over state_dir over XDG_STATE_HOME, else ~/.local/state", () => {
+  const path = file("state_dir: /srv/from-file\n");
+  expect(controlSettings({ config: path }, {}).stateDir).toBe("/srv/from-file");
+  expect(controlSettings({ config: path }, { ORCHD_STATE_DIR: "/srv/from-env" }).stateDir).toBe("/srv/from-env");
+  expect(controlSettings({ config: path, "state-dir": "/srv/from-flag" }, { ORCHD_STATE_DIR: "/srv/from-env" }).stateDir).toBe("/srv/from-flag");
+  expect(controlSettings({}, { XDG_STATE_HOME: "/var/lib/x" }).stateDir).toBe("/var/lib/x/llama-orch");
+  expect(controlSettings({}, { HOME: "/home/u" }).stateDir).toBe("/home/u/.local/state/llama-orch");
+});
+
+test("retention and the store's queue: variables over the file; the old roots are passed on only when set", () => {
+  const path = file("retention: {max_age_ms: 3600000, max_bytes: 1000000, interval_ms: 0}\nstore: {queue_high_water: 50}\ncatalog: {root: /old/catalog}\n");
+  expect(controlSettings({ config: path }, {})).toMatchObject({
+    retention: { maxAgeMs: 3_600_000, maxBytes: 1_000_000, intervalMs: 0 },
+    storeQueue: { highWaterItems: 50 },
+    catalogRoot: "/old/catalog",
+    artifactsRoot: undefined,
+  });
+  const env = { ORCHD_RETENTION_MAX_AGE_MS: "60000", ORCHD_RETENTION_MAX_BYTES: "10737418240", ORCHD_STORE_QUEUE_HIGH_WATER: "7", ORCH_ARTIFACTS_FS_ROOT: "/old/artifacts" };
+  expect(controlSettings({ config: path }, env)).toMatchObject({
+    retention: { maxAgeMs: 60_000, maxBytes: 10_737_418_240 },
+    storeQueue: { highWaterItems: 7 },
+    artifactsRoot: "/old/artifacts",
+  });
+  expect(controlSettings({}, {})).toMatchObject({ retention: { maxAgeMs: undefined, maxBytes: undefined }, catalogRoot: undefined });
 });

@@ -1,8 +1,11 @@
 // Control plane configuration: an optional strict config file (YAML or JSON; unknown keys are
 // refused with their path), environment variables over it, flags over both. Secrets (the API
-// token) come from the environment only, never from the file.
+// token) come from the environment only, never from the file. Durable state lives in one state
+// directory; the old catalog and artifact directories are only read, once, to import them.
 
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { apiToken, checkBind, parseAddr, UsageError } from "../cli.ts";
 import { ConfigError, parseConfigText } from "../config-file.ts";
@@ -35,6 +38,14 @@ export const ControlConfigFile = z
       .strict()
       .optional(),
     sse: z.object({ channel_cap: PositiveInt.optional(), metrics_interval_ms: z.number().int().min(0).optional() }).strict().optional(),
+    /** The state directory: the state database (catalog, sessions, artifacts, transcripts). */
+    state_dir: z.string().min(1).optional(),
+    retention: z
+      .object({ max_age_ms: PositiveInt.optional(), max_bytes: PositiveInt.optional(), interval_ms: z.number().int().min(0).optional() })
+      .strict()
+      .optional(),
+    store: z.object({ queue_high_water: PositiveInt.optional(), flush_ms: z.number().int().min(0).optional(), max_batch: PositiveInt.optional() }).strict().optional(),
+    /** Migration sources only: imported into the state database on first start. */
     artifacts: z.object({ root: z.string().min(1).optional() }).strict().optional(),
     catalog: z.object({ root: z.string().min(1).optional() }).strict().optional(),
     limits: z.object({ max_body_bytes: PositiveInt.optional() }).strict().optional(),
@@ -49,6 +60,7 @@ export function parseControlConfig(text: string, source: string): ControlConfigF
 export interface ControlFlags {
   addr?: string;
   config?: string;
+  "state-dir"?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -70,9 +82,11 @@ function bool(env: Env, name: string): boolean {
   return ["1", "true", "yes"].includes((env[name] ?? "").toLowerCase());
 }
 
-export const DEFAULT_ARTIFACTS_ROOT = "/tmp/llorch-artifacts";
-/** Durable model index; relative to the working directory like the node's .runtime/. */
-export const DEFAULT_CATALOG_ROOT = ".runtime/catalog";
+/** `$XDG_STATE_HOME/llama-orch`, else `~/.local/state/llama-orch` (systemd passes its StateDirectory). */
+export function defaultStateDir(env: Env = process.env): string {
+  const xdg = nonEmpty(env.XDG_STATE_HOME);
+  return join(xdg ?? join(env.HOME || homedir(), ".local", "state"), "llama-orch");
+}
 
 /** Everything `bun run control` (and `bun run dev`) needs, resolved and checked. */
 export function controlSettings(flags: ControlFlags, env: Env = process.env) {
@@ -92,7 +106,6 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
   checkBind(addr.hostname, token);
   const policy = nonEmpty(env.ORCHD_ADMISSION_POLICY) ?? file.admission?.policy ?? "reject";
   if (policy !== "reject" && policy !== "drop-lru") throw new UsageError(`ORCHD_ADMISSION_POLICY must be 'reject' or 'drop-lru' (got '${policy}')`);
-  const artifactsRoot = nonEmpty(env.ORCH_ARTIFACTS_FS_ROOT) ?? file.artifacts?.root ?? DEFAULT_ARTIFACTS_ROOT;
   return {
     ...addr,
     token,
@@ -116,8 +129,20 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
     },
     sseChannelCap: int(env, "ORCHD_SSE_CHANNEL_CAP", 1) ?? file.sse?.channel_cap,
     metricsIntervalMs: int(env, "ORCHD_SSE_METRICS_INTERVAL_MS", 0) ?? file.sse?.metrics_interval_ms,
-    artifactsRoot,
-    catalogRoot: nonEmpty(env.ORCHD_CATALOG_ROOT) ?? file.catalog?.root ?? DEFAULT_CATALOG_ROOT,
+    stateDir: resolve(flags["state-dir"] || nonEmpty(env.ORCHD_STATE_DIR) || file.state_dir || defaultStateDir(env)),
+    retention: {
+      maxAgeMs: int(env, "ORCHD_RETENTION_MAX_AGE_MS", 1) ?? file.retention?.max_age_ms,
+      maxBytes: int(env, "ORCHD_RETENTION_MAX_BYTES", 1) ?? file.retention?.max_bytes,
+      intervalMs: int(env, "ORCHD_RETENTION_INTERVAL_MS", 0) ?? file.retention?.interval_ms,
+    },
+    storeQueue: {
+      highWaterItems: int(env, "ORCHD_STORE_QUEUE_HIGH_WATER", 1) ?? file.store?.queue_high_water,
+      flushMs: file.store?.flush_ms,
+      maxBatch: file.store?.max_batch,
+    },
+    // Only when set: the old defaults were a temp directory and a path under the working directory.
+    artifactsRoot: nonEmpty(env.ORCH_ARTIFACTS_FS_ROOT) ?? file.artifacts?.root,
+    catalogRoot: nonEmpty(env.ORCHD_CATALOG_ROOT) ?? file.catalog?.root,
     maxBodyBytes: int(env, "ORCHD_MAX_BODY_BYTES", 1) ?? file.limits?.max_body_bytes,
   };
 }

@@ -1,9 +1,10 @@
-// Assembles the control plane's actor tree and the port the HTTP surface uses.
+// Assembles the control plane's actor tree over its state store (state.ts) and the port the HTTP
+// surface uses.
 //
 //   control (one_for_one)
-//   ├─ sessions    TTL, turns, budgets, affinity
-//   ├─ catalog     model catalog (durable index), lifecycle, verification
-//   ├─ artifacts   content-addressed documents and task transcripts
+//   ├─ sessions    TTL, turns, budgets, affinity (written behind to the store)
+//   ├─ catalog     model catalog (in the store), lifecycle, verification
+//   ├─ artifacts   the API's content-addressed documents (task actors store transcripts themselves)
 //   ├─ tasks       supervisor of one temporary task actor per job
 //   ├─ scheduler   admission queue, placement, leases
 //   └─ registry    node membership
@@ -23,6 +24,7 @@ import { artifactsActor, createArtifactsPort, type ArtifactsRef } from "./artifa
 import { catalogActor, createCatalogPort, type CatalogMetrics, type CatalogRef } from "./catalog/index.ts";
 import { createControlMetrics, type ControlMetrics } from "../../adapters/metrics/index.ts";
 import { RemoteEndpoint, type Link } from "../../adapters/transport/index.ts";
+import type { StateStore } from "../../adapters/storage/state-store.ts";
 import { REGISTRY_PATH } from "../../contract/link.ts";
 import type { RegistryRef } from "./registry/protocol.ts";
 import { nodeRegistry } from "./registry/registry.ts";
@@ -33,6 +35,7 @@ import { defaultBudgets, sessionsActor, sessionsPort, type SessionsOptions, type
 import type { TaskHooks, TaskRef, TaskTimeouts } from "./task/protocol.ts";
 import { capabilities } from "./capabilities.ts";
 import { taskActor } from "./task/task.ts";
+import { openControlState, type StateOptions } from "./state.ts";
 
 export interface ControlPlaneOptions {
   log: Logger;
@@ -52,11 +55,17 @@ export interface ControlPlaneOptions {
   timeouts?: TaskTimeouts;
   /** Cadence of SSE `metrics` frames while a task streams (0 = off). */
   metricsIntervalMs?: number;
-  sessions?: Omit<SessionsOptions, "log">;
-  /** Durable catalog index directory. */
-  catalogRoot: string;
-  /** Artifact store directory (ORCH_ARTIFACTS_FS_ROOT). */
-  artifactsRoot: string;
+  sessions?: Omit<SessionsOptions, "log" | "store">;
+  /** The state directory (ORCHD_STATE_DIR); absent: an ephemeral store removed at shutdown (tests). */
+  stateDir?: string;
+  /** The old catalog index directory (ORCHD_CATALOG_ROOT): imported into the store on first start. */
+  catalogRoot?: string;
+  /** The old artifact directory (ORCH_ARTIFACTS_FS_ROOT): imported into the store on first start. */
+  artifactsRoot?: string;
+  retention?: StateOptions["retention"];
+  storeQueue?: StateOptions["queue"];
+  /** Late-subscriber window and chunk size of task streams. */
+  stream?: { window?: number; chunkEvents?: number };
   trustPolicy?: TrustPolicy;
 }
 
@@ -68,14 +77,14 @@ export interface ControlPlane {
   catalog: CatalogPort;
   artifacts: ArtifactsPort;
   pools: PoolsPort;
+  /** The state store (catalog, sessions, artifacts, transcripts, stream chunks). */
+  store: StateStore;
   /** The REST mirror of the node link (register, heartbeat, deregister, list). */
   nodes: NodesPort;
   /** Binds a node link (WebSocket or in-memory) to this control plane. */
   acceptLink(link: Link): RemoteEndpoint;
   shutdown(): Promise<void>;
 }
-
-const TRANSCRIPT_TIMEOUT_MS = 2000;
 
 export const CONTROL_DEFAULTS = {
   capacity: 256,
@@ -92,6 +101,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (e.type === "dead-letter") metrics.deadLetters.inc({ reason: e.reason });
     if (e.type === "failed") log.error(`Actor ${e.path} failed: ${e.error}`, { actor: e.path });
   });
+  const state = await openControlState(
+    { stateDir: options.stateDir, legacy: { catalogRoot: options.catalogRoot, artifactsRoot: options.artifactsRoot }, retention: options.retention, queue: options.storeQueue },
+    { log, metrics, clock: system.clock },
+  );
+  const store = state.store;
   const nodeTimeoutMs = options.nodeTimeoutMs ?? CONTROL_DEFAULTS.nodeTimeoutMs;
   const tasks = system.ref("control/tasks") as SupervisorRef;
   const schedulerRef: SchedulerRef = system.ref("control/scheduler");
@@ -121,12 +135,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     budgets: async (session_id) => (session_id ? sessionsRef.ask({ type: "budgets", session_id }) : budgetDefaults),
     warm: async (session_id, at) => (await sessionsRef.ask({ type: "warm", session_id, ...at }))?.kv_warmth ?? false,
     spend: (session_id, task_id, tokens_out, decode_ms) => void sessionsRef.tell({ type: "spend", session_id, task_id, tokens_out, decode_ms }),
-    // Bounded: a slow disk delays a stream's last event by at most this, never loses it.
-    transcript: (record) =>
-      artifactsRef.ask({ type: "put", artifact: { ...record, parent: null } }, { timeoutMs: TRANSCRIPT_TIMEOUT_MS }).then(
-        (r) => void (!r.ok && log.warn("Could not store a task transcript", { job_id: record.content.job_id, error: r.error.message })),
-        (e) => log.warn("Could not store a task transcript", { job_id: record.content.job_id, error: String(e) }),
-      ),
+    // Straight to the store, batched there: no timeout, no drop; a store that falls behind makes admission refuse.
+    stream: state.streams,
   };
 
   const taskFactory = (spec: TaskSpec, admission: Parameters<typeof taskActor>[2]) =>
@@ -139,20 +149,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         retentionMs: options.taskRetentionMs ?? CONTROL_DEFAULTS.taskRetentionMs,
         timeouts: options.timeouts,
         metricsIntervalMs: options.metricsIntervalMs,
+        stream: options.stream,
       },
       spec,
       admission,
     );
 
-  await system.spawn(
+  const spawned = system.spawn(
     "control",
     supervisor({
       strategy: "one_for_one",
       intensity: { maxRestarts: 5, periodMs: 10_000 },
       children: [
-        { id: "sessions", start: sessionsActor({ log, ...options.sessions }), mailbox: { capacity: 10_000 } },
-        { id: "catalog", start: catalogActor({ root: options.catalogRoot, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy }), mailbox: { capacity: 1000 } },
-        { id: "artifacts", start: artifactsActor({ root: options.artifactsRoot, log }), mailbox: { capacity: 10_000 } },
+        { id: "sessions", start: sessionsActor({ log, ...options.sessions, store }), mailbox: { capacity: 10_000 } },
+        { id: "catalog", start: catalogActor({ store, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy }), mailbox: { capacity: 1000 } },
+        { id: "artifacts", start: artifactsActor({ store, log }), mailbox: { capacity: 10_000 } },
         { id: "tasks", start: supervisor({ strategy: "one_for_one" }), mailbox: { capacity: 10_000 } },
         {
           id: "scheduler",
@@ -185,12 +196,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ],
     }),
   );
+  try {
+    await spawned;
+  } catch (e) {
+    await system.shutdown();
+    await state.close();
+    throw e;
+  }
+  const shutdown = async () => {
+    await system.shutdown();
+    await state.close();
+  };
 
   const taskRef = (id: string): TaskRef => system.ref(`control/tasks/${id}`);
   const stopped = (e: unknown) => e instanceof ActorStoppedError || (e instanceof RuntimeError && e.code === "ACTOR_STOPPED");
 
   const port: ControlPort = {
     async submit(request, meta) {
+      // A store that cannot keep up refuses new work instead of dropping transcripts later.
+      const behind = state.backlog(request.engine);
+      if (behind) return { ok: false, error: behind };
       const spec: TaskSpec = { ...request, task_id: request.task_id ?? crypto.randomUUID() };
       return schedulerRef.ask({ type: "admit", request: spec, correlation_id: meta.correlationId, identity: meta.identity });
     },
@@ -229,6 +254,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     system,
     port,
     metrics,
+    store,
     sessions: sessionsPort(sessionsRef),
     catalog: createCatalogPort({ catalog: catalogRef, nodes: () => registry.ask({ type: "list" }) }),
     artifacts: createArtifactsPort(artifactsRef),
@@ -255,6 +281,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       endpoint.onClose((reason) => registry.tell({ type: "link-down", link_id: endpoint.id, reason }));
       return endpoint;
     },
-    shutdown: () => system.shutdown(),
+    shutdown,
   };
 }

@@ -70,6 +70,18 @@ describe("control metrics", () => {
     expect(value(text, "placement_candidates_considered", {})).toBe(0);
   });
 
+  test("the state store's series start at 0 for every kind they count", async () => {
+    const text = await scrape(createControlMetrics());
+    for (const kind of ["artifact", "transcript", "stream", "catalog", "session"]) {
+      expect(value(text, "store_writes_total", { kind })).toBe(0);
+      expect(value(text, "store_write_errors_total", { kind })).toBe(0);
+    }
+    for (const kind of ["artifact", "transcript", "stream"]) expect(value(text, "store_evicted_total", { kind })).toBe(0);
+    for (const name of ["store_bytes", "store_write_queue_depth", "store_write_queue_bytes", "store_backpressure_total", "transcripts_lost_total"]) {
+      expect(value(text, name, {})).toBe(0);
+    }
+  });
+
   test("labels a caller leaves out are written as empty, so every sample has the declared set", async () => {
     const m = createControlMetrics();
     // The shape today's call sites use: no node_id.

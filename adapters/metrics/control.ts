@@ -33,6 +33,9 @@ export const CATALOG_RESULTS = ["pass", "fail"] as const;
 export const MODEL_STATES = ["Active", "Retired"] as const;
 /** The admission rate limiter's refusals: requests per second, tokens per minute. */
 export const RATE_LIMIT_REASONS = ["rps", "tpm"] as const;
+/** What the state store writes, and what its retention evicts. */
+export const STORE_WRITE_KINDS = ["artifact", "transcript", "stream", "catalog", "session"] as const;
+export const STORE_EVICT_KINDS = ["artifact", "transcript", "stream"] as const;
 
 const POOL = ["engine", "engine_version", "pool_id", "node_id"] as const;
 const REPLICA = ["engine", "engine_version", "pool_id", "replica_id", "node_id"] as const;
@@ -73,6 +76,14 @@ export const SERIES = {
   dispatchLatency: { name: "orchd_dispatch_latency_ms", type: "histogram", help: "Dispatch to node acknowledgement", labels: ["pool_id"], buckets: DISPATCH_BUCKETS },
   rateLimited: { name: "rate_limited_total", type: "counter", help: "Requests refused by a per-token rate limit", labels: ["reason"] },
   deadLetters: { name: "actor_dead_letters_total", type: "counter", help: "Actor messages not delivered", labels: ["reason"] },
+  storeWrites: { name: "store_writes_total", type: "counter", help: "Writes committed to the state store", labels: ["kind"] },
+  storeWriteErrors: { name: "store_write_errors_total", type: "counter", help: "Failed state store commits, by the kinds of writes they held", labels: ["kind"] },
+  storeEvicted: { name: "store_evicted_total", type: "counter", help: "Rows evicted by the state store's retention", labels: ["kind"] },
+  storeBytes: { name: "store_bytes", type: "gauge", help: "Bytes of artifacts, transcripts and stream chunks in the state store", labels: [] },
+  storeQueueDepth: { name: "store_write_queue_depth", type: "gauge", help: "Writes queued for the state store, not yet committed", labels: [] },
+  storeQueueBytes: { name: "store_write_queue_bytes", type: "gauge", help: "Bytes of the writes queued for the state store", labels: [] },
+  storeBackpressure: { name: "store_backpressure_total", type: "counter", help: "Tasks refused because the state store's write queue is above its high-water mark", labels: [] },
+  transcriptsLost: { name: "transcripts_lost_total", type: "counter", help: "Task transcripts that could not be stored", labels: [] },
 } as const satisfies Record<string, SeriesSpec>;
 
 /** What a scrape of a control plane must show: a `# TYPE` line each, samples with exactly these labels. */
@@ -120,6 +131,14 @@ export function createControlMetrics(registry = new Registry()) {
     dispatchLatency: histogram(S.dispatchLatency),
     rateLimited: counter(S.rateLimited),
     deadLetters: counter(S.deadLetters),
+    storeWrites: counter(S.storeWrites),
+    storeWriteErrors: counter(S.storeWriteErrors),
+    storeEvicted: counter(S.storeEvicted),
+    storeBytes: gauge(S.storeBytes),
+    storeQueueDepth: gauge(S.storeQueueDepth),
+    storeQueueBytes: gauge(S.storeQueueBytes),
+    storeBackpressure: counter(S.storeBackpressure),
+    transcriptsLost: counter(S.transcriptsLost),
   };
 
   // Pre-registration: unlabelled series start at 0 by themselves; labelled ones whose values are
@@ -133,6 +152,11 @@ export function createControlMetrics(registry = new Registry()) {
   for (const reason of RATE_LIMIT_REASONS) m.rateLimited.inc({ reason }, 0);
   for (const outcome of ["success", "error"]) m.nodeRegistrations.inc({ outcome }, 0);
   for (const outcome of ["success", "lost"]) m.nodeDeregistrations.inc({ outcome }, 0);
+  for (const kind of STORE_WRITE_KINDS) {
+    m.storeWrites.inc({ kind }, 0);
+    m.storeWriteErrors.inc({ kind }, 0);
+  }
+  for (const kind of STORE_EVICT_KINDS) m.storeEvicted.inc({ kind }, 0);
   return m;
 }
 

@@ -1,9 +1,10 @@
-// Artifact routes over the real artifact actor and a temp directory: content-addressed 201,
+// Artifact routes over the real artifact actor and state store in a temp directory: content-addressed 201,
 // idempotent re-posts, the stored document on GET, and each error the endpoints return.
 
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
@@ -11,9 +12,11 @@ import { ActorSystem, createLogger, SimClock } from "../../runtime/index.ts";
 import { artifactsActor, createArtifactsPort, type ArtifactsMsg, type ArtifactsReplies } from "../../actors/control/artifacts/index.ts";
 import { fail } from "../../adapters/http/errors.ts";
 import { registerArtifactRoutes } from "../../adapters/http/routes/artifacts.ts";
+import { openSqliteStore, type SqliteStateStore } from "../../adapters/storage/sqlite-store.ts";
 
 let dir: string;
 let system: ActorSystem;
+let store: SqliteStateStore;
 let clock: SimClock;
 let app: Hono;
 
@@ -21,7 +24,8 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "artifact-routes-"));
   clock = new SimClock(1_700_000_000_000);
   system = new ActorSystem({ name: "artifact-routes", clock });
-  const artifacts = await system.spawn<ArtifactsMsg, ArtifactsReplies>("control/artifacts", artifactsActor({ root: dir, log: createLogger({ clock, sink: () => {} }) }));
+  store = await openSqliteStore({ dir, retention: { maxAgeMs: 1e12, maxBytes: 1e12, intervalMs: 0 } });
+  const artifacts = await system.spawn<ArtifactsMsg, ArtifactsReplies>("control/artifacts", artifactsActor({ store, log: createLogger({ clock, sink: () => {} }) }));
   app = new Hono();
   registerArtifactRoutes(app, createArtifactsPort(artifacts));
   // As control-app does: anything thrown becomes the INTERNAL envelope.
@@ -29,6 +33,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await system.shutdown();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -94,7 +99,9 @@ test("POST refuses bad documents with 400 INVALID_PARAMS", async () => {
 
 test("an unreadable stored artifact is 500 INTERNAL, not a 404", async () => {
   const id = "a".repeat(64);
-  writeFileSync(join(dir, `${id}.json`), "{torn");
+  const db = new Database(join(dir, "state.db"));
+  db.run("INSERT INTO artifacts (id, kind, created_ms, tags, bytes, doc) VALUES (?, 'plan', 1, '[]', 5, '{torn')", [id]);
+  db.close();
   const res = await req(`/v2/artifacts/${id}`);
   expect(res.status).toBe(500);
   expect(await res.json()).toEqual({ code: "INTERNAL", message: "internal error" });

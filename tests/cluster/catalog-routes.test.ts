@@ -1,9 +1,10 @@
-// Catalog routes over the real catalog actor and a temp directory: every success shape and every
-// error code each endpoint returns, reached for real (real files hashed, a real index write failing).
+// Catalog routes over the real catalog actor and state store in a temp directory: every success
+// shape and every error code each endpoint returns, reached for real (real files hashed, a real
+// store write failing).
 
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
@@ -11,9 +12,11 @@ import { ActorSystem, createLogger, SimClock } from "../../runtime/index.ts";
 import { catalogActor, createCatalogPort, type CatalogMsg, type CatalogReplies } from "../../actors/control/catalog/index.ts";
 import type { NodeInfo } from "../../contract/index.ts";
 import { registerCatalogRoutes } from "../../adapters/http/routes/catalog.ts";
+import { openSqliteStore, type SqliteStateStore } from "../../adapters/storage/sqlite-store.ts";
 
 let dir: string;
 let system: ActorSystem;
+let store: SqliteStateStore;
 let app: Hono;
 
 const nodes: NodeInfo[] = [
@@ -32,15 +35,17 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "catalog-routes-"));
   const clock = new SimClock(1_700_000_000_000);
   system = new ActorSystem({ name: "catalog-routes", clock });
+  store = await openSqliteStore({ dir: join(dir, "state"), retention: { maxAgeMs: 1e12, maxBytes: 1e12, intervalMs: 0 } });
   const catalog = await system.spawn<CatalogMsg, CatalogReplies>(
     "control/catalog",
-    catalogActor({ root: join(dir, "catalog"), baseDir: dir, log: createLogger({ clock, sink: () => {} }) }),
+    catalogActor({ store, baseDir: dir, log: createLogger({ clock, sink: () => {} }) }),
   );
   app = new Hono();
   registerCatalogRoutes(app, createCatalogPort({ catalog, nodes: async () => nodes }));
 });
 afterEach(async () => {
   await system.shutdown();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -196,11 +201,9 @@ test("state: 202 with the transition, 400 for a bad state or deadline, 404 for a
   expect(await unknown.json()).toEqual({ code: "NOT_FOUND", message: "model ghost not found" });
 });
 
-test("a failed index write is 500 INTERNAL and leaves the catalog unchanged", async () => {
+test("a failed store write is 500 INTERNAL and leaves the catalog unchanged", async () => {
   await post("/v2/catalog/models", { id: "kept" });
-  // A directory where the index file should go: the atomic rename over it fails.
-  rmSync(join(dir, "catalog", "index.json"));
-  mkdirSync(join(dir, "catalog", "index.json"));
+  await store.close(); // every later write fails
   const res = await post("/v2/catalog/models", { id: "new" });
   expect(res.status).toBe(500);
   expect(await res.json()).toEqual({ code: "INTERNAL", message: "could not write the catalog index" });

@@ -61,7 +61,7 @@ test("every task's transcript is stored as an artifact, the prompt redacted, fin
   expect(stream.frames.at(-1)!.event).toBe("end");
 
   const list = async () => (await (await fetch(`${c.url}/v2/artifacts?tag=task:${t.json.task_id}&kind=trace`)).json()) as any;
-  // The transcript is written after the end event; wait on the artifact store's mailbox, not on time.
+  // The transcript is committed before the end event goes out; wait on messages, not on time, all the same.
   const found = await whenTrue(c, async () => ((await list()).count === 1 ? await list() : undefined));
   const ref = found.artifacts[0];
   expect(ref.tags).toEqual(["sse", "stream", `task:${t.json.task_id}`, "session:s-art"]);
@@ -76,7 +76,7 @@ test("every task's transcript is stored as an artifact, the prompt redacted, fin
   expect((await fetch(`${c.url}/v2/artifacts?limit=0`)).status).toBe(400);
 });
 
-/** Re-checks after each message the control plane's actors handle until `check` yields a value. */
+/** Re-checks after each message the artifact and task actors handle until `check` yields a value. */
 async function whenTrue<T>(c: Cluster, check: () => Promise<T | undefined>): Promise<T> {
   const first = await check();
   if (first !== undefined) return first;
@@ -101,7 +101,8 @@ async function whenTrue<T>(c: Cluster, check: () => Promise<T | undefined>): Pro
       );
     };
     const off = c.control.plane.system.events.on((e) => {
-      if (e.type !== "delivered" || e.path !== "control/artifacts") return;
+      // The task actor hears when its transcript is committed; list requests pass control/artifacts.
+      if (e.type !== "delivered" || (e.path !== "control/artifacts" && !e.path.startsWith("control/tasks/"))) return;
       if (busy) again = true;
       else run();
     });

@@ -31,7 +31,9 @@ export interface Service {
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 export function spawnService(args: string[], env: Record<string, string | undefined> = {}): Service {
-  // State (catalog index, artifacts) goes to a temp dir removed when the process has exited.
+  // State (the control plane's state database, the node's runtime dir) goes to a temp dir removed
+  // when the process has exited; a test that restarts a control plane on the same state passes
+  // its own ORCHD_STATE_DIR.
   const stateDir = mkdtempSync(join(tmpdir(), "llorch-service-"));
   const runtimeDir = runtimeDirOf(args, env, join(stateDir, "runtime"));
   const proc = Bun.spawn(["bun", ...args], {
@@ -39,8 +41,7 @@ export function spawnService(args: string[], env: Record<string, string | undefi
     env: {
       ...process.env,
       LLORCH_LOG_LEVEL: "info",
-      ORCH_ARTIFACTS_FS_ROOT: join(stateDir, "artifacts"),
-      ORCHD_CATALOG_ROOT: join(stateDir, "catalog"),
+      ORCHD_STATE_DIR: join(stateDir, "state"),
       POOL_MANAGERD_RUNTIME_DIR: join(stateDir, "runtime"),
       ...env,
     },

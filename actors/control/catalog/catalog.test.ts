@@ -1,40 +1,51 @@
-// The catalog actor over a real temp directory: durable index across restarts, lifecycle and its
-// metrics, trust refusal at ingest, verification against real files (pass, mismatch, missing),
+// The catalog actor over a real state store in a temp directory: entries durable across
+// restarts, lifecycle and its metrics, trust refusal at ingest, verification against real files (pass, mismatch, missing),
 // and that hashing runs aside: the actor answers while a verify waits on a slow file (a FIFO).
 
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ActorSystem, createLogger, SimClock, type ActorRef } from "../../../runtime/index.ts";
+import { openSqliteStore, type SqliteStateStore } from "../../../adapters/storage/sqlite-store.ts";
 import { catalogActor, type CatalogOptions } from "./catalog.ts";
 import type { CatalogMsg, CatalogReplies, LifecycleChange } from "./protocol.ts";
 
 let dir: string;
 let system: ActorSystem | undefined;
+let store: SqliteStateStore | undefined;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "catalog-"));
 });
 afterEach(async () => {
   await system?.shutdown();
+  await store?.close();
   system = undefined;
+  store = undefined;
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** An entry as committed to the store (what a restarted control plane loads). */
+const stored = (id: string) => {
+  const row = store!.reader.query<{ doc: string }, [string]>("SELECT doc FROM catalog_models WHERE id = ?").get(id);
+  return row ? JSON.parse(row.doc) : undefined;
+};
 
 const sha = (data: string | Uint8Array) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
 async function start(extra: Partial<CatalogOptions> = {}, path = "control/catalog") {
   const clock = new SimClock(1_000_000);
   system ??= new ActorSystem({ name: "catalog-test", clock });
+  store ??= await openSqliteStore({ dir: join(dir, "state"), retention: { maxAgeMs: 1e12, maxBytes: 1e12, intervalMs: 0 } });
   const calls: string[] = [];
   const changes: LifecycleChange[] = [];
   const logs: string[] = [];
   const catalog: ActorRef<CatalogMsg, CatalogReplies> = await system.spawn<CatalogMsg, CatalogReplies>(
     path,
     catalogActor({
-      root: join(dir, "catalog"),
+      store,
       baseDir: dir,
       log: createLogger({ clock: system.clock, sink: (l) => void logs.push(l) }),
       metrics: {
@@ -49,7 +60,7 @@ async function start(extra: Partial<CatalogOptions> = {}, path = "control/catalo
   return { catalog, calls, changes, logs, clock: system.clock as SimClock };
 }
 
-test("entries survive a restart: index.json is written on every change and loaded at init", async () => {
+test("entries survive a restart: every change is committed to the store and loaded at init", async () => {
   const model = join(dir, "m.gguf");
   writeFileSync(model, "weights");
   const { catalog, calls, changes } = await start();
@@ -62,12 +73,12 @@ test("entries survive a restart: index.json is written on every change and loade
   expect(calls).toEqual(["state tiny Active", "state tiny Retired"]);
   expect(changes).toEqual([{ model_id: "tiny", state: "Active" }, { model_id: "tiny", state: "Retired", deadline_ms: 5000 }]);
 
-  const onDisk = JSON.parse(readFileSync(join(dir, "catalog", "index.json"), "utf8"));
-  expect(onDisk.schema_version).toBe(1);
-  expect(onDisk.models.tiny).toMatchObject({ id: "tiny", lifecycle: "Retired", digest: sha("weights") });
+  expect(stored("tiny")).toMatchObject({ id: "tiny", lifecycle: "Retired", digest: sha("weights") });
 
   await system!.shutdown();
+  await store!.close();
   system = undefined;
+  store = undefined;
   const again = await start();
   expect(again.calls).toEqual(["state tiny Retired"]); // the gauge is set for loaded entries
   expect(await again.catalog.ask({ type: "lifecycle", model_id: "tiny" })).toBe("Retired");
@@ -142,8 +153,7 @@ test("verify: pass with warnings, mismatch names both digests, a missing file fa
     "verify pass no_digest",
   ]);
   // Verdicts are durable too.
-  const onDisk = JSON.parse(readFileSync(join(dir, "catalog", "index.json"), "utf8"));
-  expect(onDisk.models.bad.last_verify_result).toBe("fail");
+  expect(stored("bad").last_verify_result).toBe("fail");
 });
 
 test("the actor keeps answering while a verify waits on a slow file; concurrent verifies share one hash", async () => {
@@ -212,19 +222,21 @@ test("a configured strict policy applies to every entry unless the entry relaxes
   expect((await catalog.ask({ type: "create", model: { id: "c", trust_policy: { mode: "permissive" } } })).ok).toBe(true);
 });
 
-test("an index of another schema version is refused at start, and the file is left alone", async () => {
-  const root = join(dir, "catalog");
-  const { catalog } = await start({ root });
-  await catalog.ask({ type: "create", model: { id: "keep" } });
-  await system!.shutdown();
-  const index = join(root, "index.json");
-  const future = JSON.stringify({ schema_version: 2, models: {} });
-  writeFileSync(index, future);
+test("a stored entry that is not a catalog entry refuses the start", async () => {
+  await start();
+  await store!.catalog.put("broken", { id: "other" });
+  const failure = system!.events.next((e) => e.type === "failed");
+  await start({}, "control/catalog2");
+  expect(await failure).toMatchObject({ path: "control/catalog2", error: expect.stringContaining('invalid stored entry "broken"') });
+  expect(system!.isAlive("control/catalog2")).toBe(false);
+});
 
-  system = new ActorSystem({ name: "catalog-test", clock: new SimClock() });
-  const failure = system.events.next((e) => e.type === "failed");
-  await start({ root }, "control/catalog2");
-  expect(await failure).toMatchObject({ path: "control/catalog2", error: expect.stringContaining("unsupported catalog index schema_version 2") });
-  expect(system.isAlive("control/catalog2")).toBe(false);
-  expect(readFileSync(index, "utf8")).toBe(future);
+test("a failed write answers INTERNAL and changes nothing", async () => {
+  const { catalog } = await start();
+  await catalog.ask({ type: "create", model: { id: "kept" } });
+  await store!.close(); // every later write fails
+  expect(await catalog.ask({ type: "create", model: { id: "new" } })).toEqual({ ok: false, error: { code: "INTERNAL", message: "could not write the catalog index" } });
+  expect(await catalog.ask({ type: "get", id: "new" })).toBeUndefined();
+  expect((await catalog.ask({ type: "set-state", id: "kept", state: "Retired" })).ok).toBe(false);
+  expect(await catalog.ask({ type: "lifecycle", model_id: "kept" })).toBe("Active");
 });

@@ -1,17 +1,20 @@
-// The model catalog: a durable index (`<root>/index.json`, atomic writes) of models with their
-// lifecycle (Active|Retired) and last verification. Every change is written to disk before it is
-// applied in memory, so a failed write leaves the catalog as it was. Hashing a model file runs
-// aside (pipeToSelf), so the catalog keeps answering while a multi-GiB file is read.
+// The model catalog: models with their lifecycle (Active|Retired) and last verification, one
+// record each in the state store (`catalog_models`), loaded at start. Every change is committed
+// to the store before it is applied in memory, so a failed write leaves the catalog as it was
+// (catalog changes are rare: waiting for the commit in the mailbox keeps them strictly ordered).
+// Hashing a model file runs aside (pipeToSelf), so the catalog keeps answering while a
+// multi-GiB file is read.
 
 import type { ActorFactory, Logger, ReplyHandle } from "../../../runtime/index.ts";
-import { FsStore, sha256File } from "../../../adapters/storage/fs-store.ts";
+import { sha256File } from "../../../adapters/storage/fs-store.ts";
+import type { StateStore } from "../../../adapters/storage/state-store.ts";
 import { type CatalogModelRequestV2, CatalogModelV2, type CatalogVerifyResponse, type PortResult, type TrustPolicy } from "../../../contract/index.ts";
 import type { CatalogMetrics, CatalogMsg, LifecycleChange } from "./protocol.ts";
 import { effectivePolicy, judgeDigest, localPathOf, trustViolation, verifyWarnings } from "./verify.ts";
 
 export interface CatalogOptions {
-  /** Directory holding `index.json`; created when missing. */
-  root: string;
+  /** Where the entries live (`store.catalog`). */
+  store: StateStore;
   log: Logger;
   metrics?: CatalogMetrics;
   /** The configured `catalog.trust_policy`; an entry's own policy overrides it field by field. */
@@ -22,9 +25,6 @@ export interface CatalogOptions {
   onLifecycle?: (change: LifecycleChange) => void;
 }
 
-export const INDEX_FILE = "index.json";
-export const INDEX_SCHEMA_VERSION = 1;
-
 type Models = Map<string, CatalogModelV2>;
 type VerifyReply = ReplyHandle<PortResult<CatalogVerifyResponse>>;
 
@@ -34,18 +34,18 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
   return (ctx) => {
     const { log, metrics } = options;
     const baseDir = options.baseDir ?? process.cwd();
-    let store!: FsStore;
+    const { store } = options;
     let models: Models = new Map();
     /** Replies waiting for the one hash running per model id. */
     const verifying = new Map<string, (VerifyReply | undefined)[]>();
 
-    /** Writes `next` durably, then makes it current. False (logged) when the write failed. */
-    const commit = async (next: Models): Promise<boolean> => {
-      const sorted = Object.fromEntries([...next.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    /** Commits the change of `id` in `next` durably, then makes `next` current. False (logged) when the write failed. */
+    const commit = async (next: Models, id: string): Promise<boolean> => {
+      const entry = next.get(id);
       try {
-        await store.writeJson(INDEX_FILE, { schema_version: INDEX_SCHEMA_VERSION, models: sorted });
+        await (entry ? store.catalog.put(id, entry) : store.catalog.delete(id));
       } catch (e) {
-        log.error("Could not write the catalog index", { path: store.pathOf(INDEX_FILE), error: (e as Error).message });
+        log.error("Could not write the catalog index", { model_id: id, error: (e as Error).message });
         return false;
       }
       models = next;
@@ -86,7 +86,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
         last_verify_reason: verdict.reason,
       });
       // The verdict stands even if it cannot be saved; the next verify writes it again.
-      await commit(next);
+      await commit(next, msg.id);
       metrics?.verification(verdict.result, verdict.reason);
       const fields = { model_id: msg.id, result: verdict.result, reason: verdict.reason, expected_digest: entry.digest, actual_digest: verdict.actual_digest };
       if (verdict.result === "pass") log.info(`Model ${msg.id} verified`, fields);
@@ -144,7 +144,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
           ? { last_verified_ms: previous.last_verified_ms, last_verify_result: previous.last_verify_result, last_verify_reason: previous.last_verify_reason }
           : {}),
       };
-      if (!(await commit(new Map(models).set(model.id, entry)))) return writeFailed;
+      if (!(await commit(new Map(models).set(model.id, entry), model.id))) return writeFailed;
       log.info(`Model ${model.id} ${previous ? "updated" : "registered"} in the catalog`, { model_id: model.id, digest: model.digest, source_url: model.source_url });
       if (!previous) changed({ model_id: model.id, state: entry.lifecycle });
       return { ok: true as const, value: { model: entry, created: !previous } };
@@ -152,10 +152,9 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
 
     return {
       async init() {
-        store = await FsStore.open(options.root);
-        models = parseIndex(await store.readJson(INDEX_FILE), store.pathOf(INDEX_FILE));
+        models = parseEntries(await store.catalog.load());
         for (const m of models.values()) metrics?.modelState(m.id, m.lifecycle);
-        log.info(`Catalog loaded with ${models.size} model(s)`, { root: options.root });
+        log.info(`Catalog loaded with ${models.size} model(s)`);
       },
       async receive(msg) {
         switch (msg.type) {
@@ -172,7 +171,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
             const next = new Map(models);
             next.delete(msg.id);
             // The model's files are the operator's; the catalog forgets the entry, nothing more.
-            if (!(await commit(next))) return writeFailed;
+            if (!(await commit(next, msg.id))) return writeFailed;
             log.info(`Model ${msg.id} removed from the catalog`, { model_id: msg.id });
             changed({ model_id: msg.id, state: "Deleted" });
             return { ok: true, value: undefined };
@@ -183,7 +182,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
             const previous = entry.lifecycle;
             if (previous !== msg.state) {
               const next = new Map(models).set(msg.id, { ...entry, lifecycle: msg.state, updated_ms: ctx.clock.now() });
-              if (!(await commit(next))) return writeFailed;
+              if (!(await commit(next, msg.id))) return writeFailed;
               log.info(`Model ${msg.id} is ${msg.state}`, { event: msg.state === "Retired" ? "retire" : "activate", model_id: msg.id, previous, deadline_ms: msg.deadline_ms });
               changed({ model_id: msg.id, state: msg.state, deadline_ms: msg.deadline_ms });
             }
@@ -206,17 +205,12 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
   };
 }
 
-/** The index as loaded: absent means empty; another schema version or a bad entry refuses to start. */
-function parseIndex(raw: unknown, path: string): Models {
+/** The stored entries; a bad one refuses to start (the store holds only what this actor wrote). */
+function parseEntries(records: { id: string; value: unknown }[]): Models {
   const models: Models = new Map();
-  if (raw === undefined) return models;
-  const doc = raw as { schema_version?: unknown; models?: unknown };
-  if (typeof doc !== "object" || doc === null || doc.schema_version !== INDEX_SCHEMA_VERSION) {
-    throw new Error(`${path}: unsupported catalog index schema_version ${JSON.stringify(doc?.schema_version)} (expected ${INDEX_SCHEMA_VERSION})`);
-  }
-  for (const [id, value] of Object.entries((doc.models ?? {}) as Record<string, unknown>)) {
+  for (const { id, value } of records) {
     const parsed = CatalogModelV2.safeParse(value);
-    if (!parsed.success || parsed.data.id !== id) throw new Error(`${path}: invalid entry ${JSON.stringify(id)}`);
+    if (!parsed.success || parsed.data.id !== id) throw new Error(`catalog: invalid stored entry ${JSON.stringify(id)}`);
     models.set(id, parsed.data);
   }
   return models;

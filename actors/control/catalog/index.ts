@@ -1,4 +1,4 @@
-export { catalogActor, INDEX_FILE, INDEX_SCHEMA_VERSION, type CatalogOptions } from "./catalog.ts";
+export { catalogActor, type CatalogOptions } from "./catalog.ts";
 export { buildAvailability } from "./availability.ts";
 export { createCatalogPort, DEFAULT_VERIFY_TIMEOUT_MS, type CatalogPortOptions } from "./port.ts";
 export { effectivePolicy, judgeDigest, localPathOf, registryOf, trustViolation, verifyWarnings, type DigestVerdict } from "./verify.ts";

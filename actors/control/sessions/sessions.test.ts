@@ -1,7 +1,12 @@
 // Sessions actor on simulated time: lazy creation, the turn limit, TTL expiry and refresh, each
-// budget running out, spend accounting, affinity and KV warmth, idempotent delete, the sweep.
+// budget running out, spend accounting, affinity and KV warmth, idempotent delete, the sweep, and
+// sessions kept across a restart through the state store.
 
 import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openSqliteStore } from "../../../adapters/storage/sqlite-store.ts";
 import { ActorSystem, createLogger, SimClock } from "../../../runtime/index.ts";
 import { budgetHeaders } from "../../../contract/index.ts";
 import type { SessionsMsg, SessionsReplies } from "./protocol.ts";
@@ -216,4 +221,40 @@ test("abort undoes a turn whose task the queue refused, once", async () => {
   expect(await sessions.ask({ type: "get", session_id: "s1" })).toMatchObject({ turns: 0, tokens_budget_remaining: 1_000_000 });
   expect((await begin("s1", "t2")).ok).toBe(true);
   expect(await begin("s1", "t3")).toMatchObject({ ok: false, error: { policy_label: "session.turns" } });
+});
+
+test("with a state store, sessions survive a restart (spent budgets, turns, affinity), reservations and expired ones do not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sessions-store-"));
+  const store = await openSqliteStore({ dir, retention: { maxAgeMs: 1e12, maxBytes: 1e12, intervalMs: 0 } });
+  try {
+    const first = await setup({ store, ttlMs: 60_000 });
+    await first.begin("kept", "t1", 100);
+    await first.sessions.ask({ type: "spend", session_id: "kept", task_id: "t1", tokens_out: 40, decode_ms: 500 });
+    await first.sessions.ask({ type: "warm", session_id: "kept", node_id: "n1", pool_id: "p1", replica_id: "r0" });
+    await first.begin("kept", "t2", 100); // in flight at the "crash": its reservation is not kept
+    await first.begin("short", "t3", 1);
+    await first.sessions.ask({ type: "delete", session_id: "short" });
+    await store.flush();
+    await system!.shutdown();
+
+    const again = await setup({ store, ttlMs: 60_000 });
+    expect(await again.sessions.ask({ type: "get", session_id: "kept" })).toMatchObject({ turns: 2, tokens_budget_remaining: 1_000_000 - 40, time_budget_remaining_ms: 600_000 - 500 });
+    expect(await again.sessions.ask({ type: "affinity", session_id: "kept" })).toEqual({ node_id: "n1", pool_id: "p1", replica_id: "r0" });
+    expect(await again.sessions.ask({ type: "get", session_id: "short" })).toBeUndefined();
+    await system!.shutdown();
+
+    // A session whose TTL passed while the control plane was down is gone, and removed from the store.
+    const later = new SimClock(1_000_000 + 120_000);
+    system = new ActorSystem({ name: "sessions-test", clock: later });
+    const log = createLogger({ clock: later, sink: () => {} });
+    const sessions = await system.spawn<SessionsMsg, SessionsReplies>("control/sessions", sessionsActor({ log, store }));
+    expect(await sessions.ask({ type: "get", session_id: "kept" })).toBeUndefined();
+    await store.flush();
+    expect(await store.sessions.load()).toEqual([]);
+  } finally {
+    await system?.shutdown();
+    system = undefined;
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

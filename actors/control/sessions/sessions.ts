@@ -1,8 +1,12 @@
 // Sessions actor: lazily created per-session metadata (turns, TTL, token/time/cost budgets, the
 // replica it last ran on). Enforces the turn limit and budgets at admission (docs/contract.md#sessions)
-// and accounts each task's use at its end. Metadata only: never prompts or outputs.
+// and accounts each task's use at its end. Metadata only: never prompts or outputs. With a state
+// store, every change is written behind (coalesced per session, committed within milliseconds,
+// never awaited on the admission path) and live sessions are loaded at start, so a restart keeps
+// them; reservations of tasks in flight are not kept (no task survives a restart).
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
+import type { StateStore } from "../../../adapters/storage/state-store.ts";
 import { type ErrorEnvelope, invalidParams, type SessionBudgets, type SessionInfoV2, type SessionsPort } from "../../../contract/index.ts";
 import type { BeginReply, ReplicaKey, SessionsMsg, SessionsRef } from "./protocol.ts";
 
@@ -24,6 +28,8 @@ export interface SessionsOptions {
   sweepMs?: number;
   /** Bound on live sessions, so clients naming fresh ids cannot grow memory without limit. */
   maxSessions?: number;
+  /** Where sessions persist; without one they live in memory only. */
+  store?: StateStore;
 }
 
 export const SESSION_DEFAULTS = {
@@ -39,7 +45,7 @@ export const SESSION_DEFAULTS = {
 
 type Resolved = typeof SESSION_DEFAULTS;
 
-function resolve(options: Omit<SessionsOptions, "log"> = {}): Resolved {
+function resolve(options: Omit<SessionsOptions, "log" | "store"> = {}): Resolved {
   const d = SESSION_DEFAULTS;
   return {
     ttlMs: options.ttlMs ?? d.ttlMs,
@@ -54,7 +60,7 @@ function resolve(options: Omit<SessionsOptions, "log"> = {}): Resolved {
 }
 
 /** Budgets of a fresh session: what a task without a session_id reports. */
-export function defaultBudgets(options: Omit<SessionsOptions, "log"> = {}): SessionBudgets {
+export function defaultBudgets(options: Omit<SessionsOptions, "log" | "store"> = {}): SessionBudgets {
   const o = resolve(options);
   return { tokens_remaining: o.tokens, time_remaining_ms: o.timeMs, cost_remaining: o.cost, kv_warmth: false };
 }
@@ -72,6 +78,16 @@ interface SessionRecord {
   kvWarmth: boolean;
 }
 
+/** What is stored of a session: everything but the reservations of tasks in flight. */
+interface StoredSession {
+  turns: number;
+  spentTokens: number;
+  spentTimeMs: number;
+  spentCost: number;
+  last?: ReplicaKey;
+  kvWarmth: boolean;
+}
+
 // Float noise from summing per-token prices must not show up as 1.9997999999999998.
 const roundCost = (x: number) => Math.max(0, Math.round(x * 1e9) / 1e9);
 const nonNegative = (x: number) => (Number.isFinite(x) && x > 0 ? x : 0);
@@ -79,18 +95,54 @@ const nonNegative = (x: number) => (Number.isFinite(x) && x > 0 ? x : 0);
 export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMsg> {
   const o = resolve(options);
   const { log } = options;
+  const { store } = options;
   return (ctx) => {
     const sessions = new Map<string, SessionRecord>();
     const now = () => ctx.clock.now();
+
+    const failed = (e: unknown) => log.warn("Could not store a session", { error: (e as Error).message });
+    /** Writes the session behind: the store coalesces repeated changes and retries a failed commit. */
+    const save = (s: SessionRecord) => {
+      if (!store) return;
+      const value: StoredSession = { turns: s.turns, spentTokens: s.spentTokens, spentTimeMs: s.spentTimeMs, spentCost: s.spentCost, last: s.last, kvWarmth: s.kvWarmth };
+      store.sessions.put(s.id, value, { expires_ms: s.expiresAt, coalesce: true, retry: true }).catch(failed);
+    };
+    const forget = (id: string) => void store?.sessions.delete(id, { coalesce: true, retry: true }).catch(failed);
 
     const live = (id: string): SessionRecord | undefined => {
       const s = sessions.get(id);
       if (s && s.expiresAt <= now()) {
         sessions.delete(id);
+        forget(id);
         log.debug(`Session ${id} expired`, { session_id: id, turns: s.turns });
         return undefined;
       }
       return s;
+    };
+
+    const load = async () => {
+      if (!store) return;
+      let expired = 0;
+      for (const r of await store.sessions.load()) {
+        const v = r.value as Partial<StoredSession>;
+        if (r.expires_ms === undefined || r.expires_ms <= now() || typeof v !== "object" || v === null) {
+          forget(r.id);
+          expired++;
+          continue;
+        }
+        sessions.set(r.id, {
+          id: r.id,
+          expiresAt: r.expires_ms,
+          turns: v.turns ?? 0,
+          spentTokens: v.spentTokens ?? 0,
+          spentTimeMs: v.spentTimeMs ?? 0,
+          spentCost: v.spentCost ?? 0,
+          reserved: new Map(),
+          last: v.last,
+          kvWarmth: v.kvWarmth ?? false,
+        });
+      }
+      if (sessions.size + expired > 0) log.info(`Loaded ${sessions.size} live session(s) from the state store`, { sessions: sessions.size, expired });
     };
 
     const prune = () => {
@@ -183,6 +235,7 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
       s.turns += 1;
       s.expiresAt = t + o.ttlMs;
       s.reserved.set(msg.task_id, msg.reserve_tokens);
+      save(s);
       return { ok: true, budgets: budgetsOf(s) };
     };
 
@@ -196,6 +249,7 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
       s.spentTokens += tokens;
       s.spentTimeMs += nonNegative(msg.decode_ms);
       s.spentCost += tokens * o.costPerToken;
+      save(s);
       return true;
     };
 
@@ -214,7 +268,8 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
     };
 
     return {
-      init() {
+      async init() {
+        await load();
         ctx.after(o.sweepMs, { type: "sweep" });
       },
       receive(msg) {
@@ -228,6 +283,7 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
             const s = live(msg.session_id);
             if (!s || !s.reserved.delete(msg.task_id)) return false;
             s.turns = Math.max(0, s.turns - 1);
+            save(s);
             return true;
           }
           case "affinity": {
@@ -241,6 +297,7 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
             // Warm only when the KV cache it built is where it runs now; a move starts cold.
             s.kvWarmth = s.last !== undefined && sameReplica(s.last, here);
             s.last = here;
+            save(s);
             return { kv_warmth: s.kvWarmth, kv_migrated: false };
           }
           case "budgets": {
@@ -252,7 +309,10 @@ export function sessionsActor(options: SessionsOptions): ActorFactory<SessionsMs
             return s ? info(s) : undefined;
           }
           case "delete": {
-            if (sessions.delete(msg.session_id)) log.debug(`Session ${msg.session_id} deleted`, { session_id: msg.session_id });
+            if (sessions.delete(msg.session_id)) {
+              forget(msg.session_id);
+              log.debug(`Session ${msg.session_id} deleted`, { session_id: msg.session_id });
+            }
             return true;
           }
           case "sweep":

@@ -1,6 +1,8 @@
 import type { ActorFactory, ActorRef } from "../../../runtime/index.ts";
 import type { Budgets, ErrorEnvelope, StreamEvent, StreamSink, TaskSpec } from "../../../contract/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
+import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
+import type { TranscriptHeader } from "./transcript.ts";
 
 export type TaskMsg =
   | TaskEngineMsg
@@ -18,8 +20,8 @@ export type TaskMsg =
   | { type: "metrics-tick" }
   | { type: "metrics-snapshot"; queue_depth: number; budgets?: Budgets }
   | { type: "warmth"; kv_warmth: boolean }
-  /** The transcript is stored (or gave up): the last event may go out. */
-  | { type: "closed" }
+  /** The transcript is committed (or could not be): the last event may go out. */
+  | { type: "closed"; last?: StreamChunk }
   | { type: "expire" };
 
 export interface TaskReplies {
@@ -44,8 +46,23 @@ export interface TaskHooks {
   /** At the first token: whether the session's KV is warm on this replica. */
   warm(session_id: string, at: { node_id: string; pool_id: string; replica_id: string }): Promise<boolean>;
   spend(session_id: string, task_id: string, tokens_out: number, decode_ms: number): void;
-  /** Stores the task's transcript as an artifact; resolves when stored or given up (never rejects). */
-  transcript(record: TranscriptArtifact): Promise<void>;
+  /** The task's stream and transcript in the state store. */
+  stream: StreamHooks;
+}
+
+/** Wired by the control plane to the state store (task/stream-store.ts). */
+export interface StreamHooks {
+  /** Appends a chunk of the stream; resolves once committed (a failed commit is retried, not dropped). */
+  append(task_id: string, chunk: StreamChunk): Promise<void>;
+  /** The stored events of [from, to), in order. */
+  replay(task_id: string, from: number, to: number): Promise<StreamEvent[]>;
+  /**
+   * Appends the last chunk, assembles the transcript from the stored stream and stores it as an
+   * artifact. Resolves once it is committed, or once the failure is logged and counted; never rejects.
+   */
+  finish(task_id: string, last: StreamChunk | undefined, header: TranscriptHeader): Promise<void>;
+  /** The task is gone: its stored chunks may go (the transcript holds the events). */
+  discard(task_id: string): void;
 }
 
 export interface TranscriptArtifact {

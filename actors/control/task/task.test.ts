@@ -7,8 +7,10 @@ import { createControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { StreamEvent, TaskSpec } from "../../../contract/index.ts";
 import type { AgentMsg } from "../../../contract/link.ts";
 import type { SchedulerMsg } from "../scheduler/protocol.ts";
+import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TaskHooks, TaskMsg, TaskReplies, TranscriptArtifact } from "./protocol.ts";
 import { taskActor } from "./task.ts";
+import { joinChunks, transcriptArtifact, unfoldChunks } from "./transcript.ts";
 
 let system: ActorSystem | undefined;
 afterEach(async () => {
@@ -28,13 +30,15 @@ const baseSpec: TaskSpec = {
   max_tokens: 100,
 };
 
-async function setup(spec: Partial<TaskSpec> = {}, opts: { wall_ms?: number; idle_ms?: number } = {}) {
+async function setup(spec: Partial<TaskSpec> = {}, opts: { wall_ms?: number; idle_ms?: number } = {}, stream?: { window: number; chunkEvents: number }) {
   const clock = new SimClock(1_000_000);
   system = new ActorSystem({ name: "task-test", clock });
   const toScheduler: SchedulerMsg[] = [];
   const toAgent: AgentMsg[] = [];
   const spent: unknown[] = [];
   const transcripts: TranscriptArtifact[] = [];
+  /** The store, in memory: chunks commit at once. */
+  const chunks: StreamChunk[] = [];
   let releaseSnapshot: (() => void) | undefined;
   const scheduler = await system.spawn<SchedulerMsg>("control/scheduler", () => ({ receive: (m) => void toScheduler.push(m) }));
   const agent: ActorRef<AgentMsg> = await system.spawn<AgentMsg>("fake/agent", () => ({ receive: (m) => void toAgent.push(m) }));
@@ -43,13 +47,21 @@ async function setup(spec: Partial<TaskSpec> = {}, opts: { wall_ms?: number; idl
     budgets: async () => ({ ...budgets, tokens_remaining: 900 }),
     warm: async () => true,
     spend: (...args) => void spent.push(args),
-    transcript: async (r) => void transcripts.push(r),
+    stream: {
+      append: async (_id, chunk) => void chunks.push(chunk),
+      replay: async (_id, from, to) => unfoldChunks(chunks, from, to),
+      finish: async (_id, last, header) => {
+        if (last) chunks.push(last);
+        transcripts.push(transcriptArtifact(header, joinChunks(chunks)));
+      },
+      discard: () => {},
+    },
   };
   const full = { ...baseSpec, ...spec };
   const task = await system.spawn<TaskMsg, TaskReplies>(
     `control/tasks/${full.task_id}`,
     taskActor(
-      { scheduler: scheduler as never, log: createLogger({ clock, sink: () => {} }), metrics: createControlMetrics(), hooks, retentionMs: 60_000, timeouts: opts, metricsIntervalMs: 1000 },
+      { scheduler: scheduler as never, log: createLogger({ clock, sink: () => {} }), metrics: createControlMetrics(), hooks, retentionMs: 60_000, timeouts: opts, metricsIntervalMs: 1000, stream },
       full,
       { queue_position: 0, predicted_start_ms: 0, correlation_id: "c1", budgets },
     ),
@@ -65,7 +77,7 @@ async function setup(spec: Partial<TaskSpec> = {}, opts: { wall_ms?: number; idl
     task.tell({ type: "engine-token", t: `w${i}`, i });
     await clock.flush();
   };
-  return { clock, task, events, toAgent, toScheduler, spent, transcripts, start, token, snapshot: () => releaseSnapshot?.() };
+  return { clock, task, events, toAgent, toScheduler, spent, transcripts, chunks, start, token, snapshot: () => releaseSnapshot?.() };
 }
 
 test("metrics frames follow the first token, then every interval, with queue depth and budgets", async () => {
@@ -148,4 +160,20 @@ test("at its end the task spends its session budget and stores a redacted transc
   expect(JSON.stringify(tr)).not.toContain("secret prompt");
   expect(tr.content.request.prompt).toMatchObject({ redacted: true, chars: 13 });
   expect(tr.metadata).toMatchObject({ engine: "mock", pool_id: "p1", replica_id: "r0", node_id: "n1" });
+});
+
+test("a subscriber joining after the window gets the stored events, the window and the live ones, in order, once", async () => {
+  const t = await setup({}, {}, { window: 4, chunkEvents: 2 });
+  await t.start();
+  for (let i = 0; i < 20; i++) await t.token(i);
+  expect(t.chunks.length).toBeGreaterThan(5); // the stream went to the store as it came
+  const late: StreamEvent[] = [];
+  await t.task.ask({ type: "subscribe", sink: { push: (e) => late.push(e) } });
+  await t.token(20);
+  t.task.tell({ type: "engine-end", tokens_out: 21, decode_ms: 5, stop_reason: "length" });
+  await t.clock.flush();
+  const kinds = (es: StreamEvent[]) => es.filter((e) => e.type !== "metrics").map((e) => (e.type === "token" ? e.data.i : e.type));
+  expect(kinds(late)).toEqual(["started", ...Array.from({ length: 21 }, (_, i) => i), "end"]);
+  expect(late).toEqual(t.events);
+  expect(t.transcripts[0]!.content.events.filter((e) => e.type === "tokens")).toEqual([{ type: "tokens", data: { from: 0, t: Array.from({ length: 21 }, (_, i) => `w${i}`) } }]);
 });

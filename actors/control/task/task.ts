@@ -1,17 +1,18 @@
 // One actor per job: queued → assigned → streaming → ended. Fans events out to subscribers in
-// order, replays what a late subscriber missed, emits `metrics` frames while streaming, enforces
-// the deadline and the watchdog (wall/idle), and guarantees that nothing but the final `end`
-// follows an acknowledged cancel. At its end it spends the session's budget and stores its
-// transcript as an artifact.
+// order, replays what a late subscriber missed (a window from memory, the rest from the state
+// store, see stream-log.ts), emits `metrics` frames while streaming, enforces the deadline and
+// the watchdog (wall/idle), and guarantees that nothing but the final `end` follows an
+// acknowledged cancel. At its end it spends the session's budget and has its transcript
+// assembled from the stored stream; the last event goes out once that transcript is committed.
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
-import { apiError, type Budgets, decodeTimeout, type ErrorEnvelope, internalError, retriableError, type StreamEvent, type StreamSink, type TaskSpec, workerReset } from "../../../contract/index.ts";
+import { apiError, type Budgets, decodeTimeout, type ErrorEnvelope, internalError, retriableError, type StreamEvent, type TaskSpec, workerReset } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 import { onTimeProbability } from "../scheduler/admission.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
 import type { AdmissionInfo, TaskHooks, TaskMsg, TaskTimeouts } from "./protocol.ts";
-import { transcriptArtifact } from "./transcript.ts";
+import { STREAM_DEFAULTS, StreamLog } from "./stream-log.ts";
 
 export interface TaskOptions {
   scheduler: SchedulerRef;
@@ -23,6 +24,8 @@ export interface TaskOptions {
   timeouts?: TaskTimeouts;
   /** Cadence of `metrics` frames while streaming (0 = off). */
   metricsIntervalMs?: number;
+  /** Recent events kept in memory for late subscribers, and events per stored chunk. */
+  stream?: { window?: number; chunkEvents?: number };
 }
 
 type Phase = "queued" | "assigned" | "streaming" | "ended";
@@ -35,8 +38,13 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     const { log, metrics, scheduler, hooks } = options;
     const timeouts = options.timeouts ?? {};
     const metricsEvery = options.metricsIntervalMs ?? 1000;
-    const events: StreamEvent[] = [];
-    const subscribers = new Set<StreamSink>();
+    const stream = new StreamLog({
+      window: options.stream?.window ?? STREAM_DEFAULTS.window,
+      chunkEvents: options.stream?.chunkEvents ?? STREAM_DEFAULTS.chunkEvents,
+      append: (chunk) => hooks.stream.append(spec.task_id, chunk),
+      replay: (from, to) => hooks.stream.replay(spec.task_id, from, to),
+      onReplayError: (e) => log.error("Could not replay a stream's stored events", { job_id: spec.task_id, error: String(e) }),
+    });
     const admittedAt = ctx.clock.now();
     let phase: Phase = "queued";
     let placement: { node_id: string; pool_id: string; agent: AgentRef } | undefined;
@@ -56,35 +64,32 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       if (uncounted > 0) tokenCounter?.inc(uncounted);
       uncounted = 0;
     };
-    /** The last event while its transcript is being stored. */
-    let finalEvent: StreamEvent | undefined;
+    /** The last event is held while its transcript is being stored. */
+    let holding = false;
     const logFields = () => ({ job_id: spec.task_id, session_id: spec.session_id, correlation_id: admission.correlation_id, ...labels });
     const latencyLabels = () => ({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, node_id: labels.node_id, priority: spec.priority });
 
-    const emit = (event: StreamEvent) => {
-      events.push(event);
-      for (const sink of subscribers) sink.push(event);
-    };
+    const emit = (event: StreamEvent) => stream.emit(event);
 
     const decodeMs = () => (startedAt === undefined ? 0 : Math.max(0, ctx.clock.now() - startedAt));
 
-    /** Emits the last event and lets subscribers go. */
-    const close = (event: StreamEvent) => {
-      if (finalEvent !== event) return; // already closed
-      finalEvent = undefined;
-      emit(event);
-      subscribers.clear();
+    /** Sends the held last event, lets subscribers go, and keeps the ended task around for a while. */
+    const close = (stopping = false) => {
+      if (!holding) return;
+      holding = false;
+      stream.release();
+      if (!stopping) ctx.after(options.retentionMs, { type: "expire" });
     };
 
     /**
-     * Ends the task. The transcript is stored before the last event goes out, so a client that
+     * Ends the task. The transcript is committed before the last event goes out, so a client that
      * saw `end` can fetch it; `immediate` (shutdown) does not wait for the store.
      */
     const finish = (event: StreamEvent, immediate = false) => {
       if (phase === "ended") return;
       const wasQueued = phase === "queued";
       phase = "ended";
-      finalEvent = event;
+      holding = true;
       countTokens();
       const decode = decodeMs();
       scheduler.tell({ type: "task-ended", task_id: spec.task_id, decode_ms: decode, tokens_out: tokens, first_token_ms: firstTokenMs });
@@ -93,10 +98,10 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       }
       if (spec.session_id) hooks.spend(spec.session_id, spec.task_id, tokens, decode);
       const queueMs = (startedAt ?? (wasQueued ? ctx.clock.now() : admittedAt)) - admittedAt;
-      const stored = hooks.transcript(transcriptArtifact({ spec, events: [...events, event], tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id }));
-      if (immediate) close(event);
-      else ctx.pipeToSelf(stored, () => ({ type: "closed" }));
-      ctx.after(options.retentionMs, { type: "expire" });
+      const last = stream.hold(event);
+      const stored = hooks.stream.finish(spec.task_id, last, { spec, last: event, tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id });
+      if (immediate) close(true);
+      else ctx.pipeToSelf(stored, () => ({ type: "closed", last }));
     };
 
     const fail = (error: ErrorEnvelope, immediate = false) => {
@@ -279,15 +284,15 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       receive(msg) {
         switch (msg.type) {
           case "subscribe":
-            for (const e of events) msg.sink.push(e);
-            if (phase !== "ended" || finalEvent) subscribers.add(msg.sink);
+            stream.subscribe(msg.sink);
             return { budgets };
           case "closed":
-            if (finalEvent) close(finalEvent);
+            stream.stored(msg.last);
+            close();
             return;
           case "unsubscribe": {
-            const removed = subscribers.delete(msg.sink);
-            if (removed && msg.cancel_if_last && subscribers.size === 0) cancel("disconnect");
+            const removed = stream.unsubscribe(msg.sink);
+            if (removed && msg.cancel_if_last && stream.watchers === 0) cancel("disconnect");
             return removed;
           }
           case "cancel":
@@ -326,6 +331,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             kvWarmth = msg.kv_warmth;
             return;
           case "expire":
+            hooks.stream.discard(spec.task_id);
             ctx.stopSelf();
             return;
           default:
@@ -339,7 +345,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
         } else if (phase !== "ended") {
           fail(retriableError("INTERNAL", "control plane is shutting down"), true);
         }
-        if (finalEvent) close(finalEvent);
+        close(true);
       },
     };
   };

@@ -2,15 +2,19 @@
 // inputs redacted, seed, timings, outcome, and the stream's events. Token texts are the stream itself; the prompt
 // never leaves the task (only its length and digest do). Consecutive token frames are folded into
 // one `tokens` entry {from, t:[...]}: the same information, but a 50 000-token transcript is one
-// array of strings instead of 50 000 objects to canonicalize and hash at the task's end.
+// array of strings instead of 50 000 objects to canonicalize and hash at the task's end. The
+// stream reaches the store in folded chunks as it goes; the transcript is assembled from them.
 
 import { createHash } from "node:crypto";
 import type { StreamEvent, TaskSpec } from "../../../contract/index.ts";
+import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TranscriptArtifact } from "./protocol.ts";
 
-export interface TranscriptInput {
+/** What the task knows at its end; the events come from the store. */
+export interface TranscriptHeader {
   spec: TaskSpec;
-  events: readonly StreamEvent[];
+  /** The stream's last event (`end` or `error`). */
+  last: StreamEvent;
   tokens: number;
   decodeMs: number;
   queueMs: number;
@@ -27,9 +31,8 @@ export function redactRequest(spec: TaskSpec): Record<string, unknown> {
   };
 }
 
-export function transcriptArtifact(input: TranscriptInput): TranscriptArtifact {
-  const { spec, events, labels } = input;
-  const last = events.at(-1);
+export function transcriptArtifact(input: TranscriptHeader, entries: TranscriptEntry[]): TranscriptArtifact {
+  const { spec, labels, last } = input;
   const outcome = last?.type === "error" ? "failed" : last?.type === "end" && last.data.canceled ? "canceled" : "completed";
   return {
     kind: "trace",
@@ -43,7 +46,7 @@ export function transcriptArtifact(input: TranscriptInput): TranscriptArtifact {
       decode_time_ms: input.decodeMs,
       queue_time_ms: Math.max(0, input.queueMs),
       ...(last?.type === "error" ? { error: last.data } : {}),
-      events: foldTokens(events),
+      events: entries,
     },
     tags: ["sse", "stream", `task:${spec.task_id}`, ...(spec.session_id ? [`session:${spec.session_id}`] : [])],
     metadata: { engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, replica_id: labels.replica_id, node_id: input.nodeId },
@@ -52,12 +55,15 @@ export function transcriptArtifact(input: TranscriptInput): TranscriptArtifact {
 
 export type TranscriptEntry = StreamEvent | { type: "tokens"; data: { from: number; t: string[] } };
 
+type TokenRun = { type: "tokens"; data: { from: number; t: string[] } };
+
+/** Consecutive tokens with consecutive indexes become one run (so unfolding gives the same events back). */
 export function foldTokens(events: readonly StreamEvent[]): TranscriptEntry[] {
   const out: TranscriptEntry[] = [];
-  let run: { type: "tokens"; data: { from: number; t: string[] } } | undefined;
+  let run: TokenRun | undefined;
   for (const e of events) {
     if (e.type === "token") {
-      if (!run) {
+      if (!run || run.data.from + run.data.t.length !== e.data.i) {
         run = { type: "tokens", data: { from: e.data.i, t: [] } };
         out.push(run);
       }
@@ -65,6 +71,42 @@ export function foldTokens(events: readonly StreamEvent[]): TranscriptEntry[] {
     } else {
       run = undefined;
       out.push(e);
+    }
+  }
+  return out;
+}
+
+/** The events of stored chunks that fall in [from, to), in order. */
+export function unfoldChunks(chunks: readonly StreamChunk[], from = 0, to = Number.MAX_SAFE_INTEGER): StreamEvent[] {
+  const out: StreamEvent[] = [];
+  for (const chunk of chunks) {
+    let seq = chunk.seq;
+    for (const entry of chunk.entries as TranscriptEntry[]) {
+      if (entry.type === "tokens") {
+        entry.data.t.forEach((t, k) => {
+          if (seq >= from && seq < to) out.push({ type: "token", data: { t, i: entry.data.from + k } });
+          seq++;
+        });
+      } else {
+        if (seq >= from && seq < to) out.push(entry);
+        seq++;
+      }
+    }
+  }
+  return out;
+}
+
+/** The transcript's entries from a stream's chunks: runs split by a chunk boundary are joined again. */
+export function joinChunks(chunks: readonly StreamChunk[]): TranscriptEntry[] {
+  const out: TranscriptEntry[] = [];
+  for (const chunk of chunks) {
+    for (const entry of chunk.entries as TranscriptEntry[]) {
+      const prev = out.at(-1);
+      if (entry.type === "tokens" && prev?.type === "tokens" && prev.data.from + prev.data.t.length === entry.data.from) {
+        for (const t of entry.data.t) prev.data.t.push(t);
+      } else {
+        out.push(entry.type === "tokens" ? { type: "tokens", data: { from: entry.data.from, t: [...entry.data.t] } } : entry);
+      }
     }
   }
   return out;

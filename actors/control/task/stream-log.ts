@@ -1,0 +1,167 @@
+// A task's stream with bounded memory: events are numbered from 0, handed to the state store in
+// chunks of `chunkEvents` (tokens folded), and only a window of recent events stays in memory
+// (plus what the store has not committed yet). A subscriber that joins after the window moved
+// on gets the earlier events from the store, then the window, then the live events that came
+// meanwhile, in order, without gaps or duplicates. The last event can be held: stored, but not
+// sent to anyone until `release()` (the task sends it once its transcript is committed); after
+// that, with everything committed, the stream keeps no events in memory at all.
+
+import { internalError, type StreamEvent, type StreamSink } from "../../../contract/index.ts";
+import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
+import { foldTokens } from "./transcript.ts";
+
+export interface StreamLogOptions {
+  /** Recent events kept in memory for late subscribers. */
+  window: number;
+  /** Events per chunk handed to the store. */
+  chunkEvents: number;
+  /** Hands a chunk to the store; resolves once it is committed. */
+  append(chunk: StreamChunk): Promise<void>;
+  /** The stored events of [from, to). */
+  replay(from: number, to: number): Promise<StreamEvent[]>;
+  /** Told when a late subscriber's replay failed (it gets an error event instead). */
+  onReplayError?(error: unknown): void;
+}
+
+export const STREAM_DEFAULTS = { window: 128, chunkEvents: 64 };
+
+export class StreamLog {
+  /** Events [base, base + events.length) in memory. */
+  private events: StreamEvent[] = [];
+  private base = 0;
+  /** Events handed to the store / committed by it. */
+  private sent = 0;
+  private committed = 0;
+  private readonly subscribers = new Set<StreamSink>();
+  /** Late subscribers waiting for their replay, with the events that went out meanwhile. */
+  private readonly catching = new Map<StreamSink, StreamEvent[]>();
+  private held: StreamEvent | undefined;
+  private closed = false;
+
+  constructor(private readonly options: StreamLogOptions) {}
+
+  /** Events so far (the held one included). */
+  get total(): number {
+    return this.base + this.events.length;
+  }
+
+  /** Events in memory now: bounded by the window plus what the store has not committed. */
+  get inMemory(): number {
+    return this.events.length;
+  }
+
+  /** Subscribers, live or catching up. */
+  get watchers(): number {
+    return this.subscribers.size + this.catching.size;
+  }
+
+  /** Records `event` and sends it to every subscriber. */
+  emit(event: StreamEvent): void {
+    this.record(event);
+    this.deliver(event);
+    if (this.total - this.sent >= this.options.chunkEvents) this.store(this.take());
+  }
+
+  /** Records the last event without sending it; answers the events not yet handed to the store (the transcript's last chunk). */
+  hold(event: StreamEvent): StreamChunk | undefined {
+    this.record(event);
+    this.held = event;
+    return this.take(); // the caller stores it, and tells `stored()`
+  }
+
+  /** The held last chunk was committed by the caller. */
+  stored(chunk: StreamChunk | undefined): void {
+    if (!chunk) return;
+    this.sent = Math.max(this.sent, chunk.seq + chunk.count);
+    this.acknowledge(chunk.seq + chunk.count);
+  }
+
+  /** Sends the held last event and lets every subscriber go; nothing follows it. */
+  release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const last = this.held;
+    this.held = undefined;
+    if (last) this.deliver(last);
+    this.subscribers.clear();
+    // Everything is committed: an ended stream keeps nothing in memory, late subscribers read the store.
+    if (this.committed >= this.total) {
+      this.base = this.total;
+      this.events = [];
+    }
+  }
+
+  subscribe(sink: StreamSink): void {
+    const visible = this.total - (this.held ? 1 : 0);
+    const window = this.events.slice(0, visible - this.base);
+    if (this.base === 0) {
+      for (const e of window) sink.push(e);
+      if (!this.closed) this.subscribers.add(sink);
+      return;
+    }
+    // Events before the window are committed (the window only moves past committed ones).
+    const upTo = this.base;
+    this.catching.set(sink, window);
+    this.options.replay(0, upTo).then(
+      (stored) => {
+        const buffered = this.catching.get(sink);
+        if (!buffered) return; // unsubscribed meanwhile
+        this.catching.delete(sink);
+        for (const e of stored) sink.push(e);
+        for (const e of buffered) sink.push(e);
+        if (!this.closed) this.subscribers.add(sink);
+      },
+      (error) => {
+        if (!this.catching.delete(sink)) return;
+        this.options.onReplayError?.(error);
+        sink.push({ type: "error", data: internalError("could not replay the stream's earlier events") });
+      },
+    );
+  }
+
+  unsubscribe(sink: StreamSink): boolean {
+    return this.subscribers.delete(sink) || this.catching.delete(sink);
+  }
+
+  private record(event: StreamEvent): void {
+    this.events.push(event);
+    this.trim();
+  }
+
+  private deliver(event: StreamEvent): void {
+    for (const sink of this.subscribers) sink.push(event);
+    for (const buffered of this.catching.values()) buffered.push(event);
+  }
+
+  /** The events not yet handed to the store, as one chunk. */
+  private take(): StreamChunk | undefined {
+    if (this.total === this.sent) return undefined;
+    const seq = this.sent;
+    const slice = this.events.slice(seq - this.base);
+    this.sent = this.total;
+    return { seq, count: slice.length, entries: foldTokens(slice) };
+  }
+
+  private store(chunk: StreamChunk | undefined): void {
+    if (!chunk) return;
+    // A chunk is retried by the store until it commits; a rejection means the store closed (shutdown).
+    this.options.append(chunk).then(
+      () => this.acknowledge(chunk.seq + chunk.count),
+      () => {},
+    );
+  }
+
+  private acknowledge(upTo: number): void {
+    this.committed = Math.max(this.committed, upTo);
+    this.trim();
+  }
+
+  /** Drops what is both committed and out of the window, a chunk's worth at a time. */
+  private trim(): void {
+    const keepFrom = Math.min(this.committed, this.total - this.options.window);
+    if (keepFrom - this.base >= this.options.chunkEvents) {
+      this.events.splice(0, keepFrom - this.base);
+      this.base = keepFrom;
+    }
+  }
+}
