@@ -16,7 +16,11 @@ export interface EngineRequest {
 
 export type EngineEvent =
   | { type: "started"; engine_version: string; tokens_in?: number }
-  | { type: "token"; t: string; i: number }
+  /**
+   * `more`: the engine already sent what follows (it arrived in the same read), so whoever relays
+   * tokens may wait for it and send them together; absent or false, send what you hold now.
+   */
+  | { type: "token"; t: string; i: number; more?: boolean }
   /** `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end. */
   | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number };
 

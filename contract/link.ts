@@ -204,6 +204,8 @@ export type TaskEngineMsg =
       tokens_in?: number;
     }
   | { type: "engine-token"; t: string; i: number }
+  /** Tokens `from`, `from + 1`, … that the engine produced together: one message instead of one each. */
+  | { type: "engine-tokens"; from: number; t: string[] }
   | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number }
   | { type: "engine-error"; error: ErrorEnvelope };
 

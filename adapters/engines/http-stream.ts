@@ -54,7 +54,8 @@ export function deadline(clock: Clock, ms: number | undefined, what = "the reque
   return { signal: c.signal, cancel: () => timer?.cancel(), fired: () => c.signal.aborted };
 }
 
-export type SseItem = { kind: "open" } | { kind: "data"; data: string } | { kind: "canceled" } | { kind: "eof" };
+/** `more` on a data item: another item of the same read follows at once. */
+export type SseItem = { kind: "open" } | { kind: "data"; data: string; more: boolean } | { kind: "canceled" } | { kind: "eof" };
 
 export interface SseRequest {
   url: string;
@@ -122,9 +123,10 @@ export async function* sseStream(req: SseRequest): AsyncGenerator<SseItem> {
         if (req.canceled.aborted) return yield { kind: "canceled" };
         if (chunk.done) return yield { kind: "eof" };
         parser.feed(decoder.decode(chunk.value, { stream: true }));
-        for (const event of pending.splice(0)) {
+        const events = pending.splice(0);
+        for (let k = 0; k < events.length; k++) {
           if (req.canceled.aborted) return yield { kind: "canceled" };
-          yield { kind: "data", data: event.data };
+          yield { kind: "data", data: events[k]!.data, more: k < events.length - 1 };
         }
       }
     } finally {

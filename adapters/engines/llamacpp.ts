@@ -174,7 +174,9 @@ export class LlamaCppEngine implements EngineAdapter {
           if (canceled.aborted) return yield canceledEnd();
           if (chunk.done) break;
           parser.feed(decoder.decode(chunk.value, { stream: true }));
-          for (const event of pending.splice(0)) {
+          const events = pending.splice(0);
+          for (let k = 0; k < events.length; k++) {
+            const event = events[k]!;
             if (event.data === "[DONE]") continue;
             let data: Record<string, any>;
             try {
@@ -184,7 +186,7 @@ export class LlamaCppEngine implements EngineAdapter {
             }
             if (data.error) throw new EngineError(errorCode(data.error), `engine failed the request: ${data.error.message ?? JSON.stringify(data.error)}`);
             if (canceled.aborted) return yield canceledEnd();
-            if (typeof data.content === "string" && data.content !== "") yield { type: "token", t: data.content, i: i++ };
+            if (typeof data.content === "string" && data.content !== "") yield { type: "token", t: data.content, i: i++, ...(k < events.length - 1 ? { more: true } : {}) };
             if (data.stop === true) {
               const ms = data.timings?.predicted_ms;
               const promptTokens = typeof data.tokens_evaluated === "number" ? data.tokens_evaluated : data.timings?.prompt_n;

@@ -207,7 +207,7 @@ export class OpenAiEngine implements EngineAdapter {
           }
           const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
           const text = this.#api === "chat" ? choice?.delta?.content : choice?.text;
-          if (typeof text === "string" && text !== "") yield { type: "token", t: text, i: i++ };
+          if (typeof text === "string" && text !== "") yield { type: "token", t: text, i: i++, ...(item.more ? { more: true } : {}) };
           if (choice?.finish_reason != null) finish = choice.finish_reason;
           if (typeof chunk.usage?.completion_tokens === "number") usageTokens = chunk.usage.completion_tokens;
         }

@@ -172,7 +172,7 @@ export class TgiEngine implements EngineAdapter {
         if (!started) yield start();
         const token = data.token as { text?: unknown; special?: unknown } | undefined;
         if (token) generated++;
-        if (token && token.special !== true && typeof token.text === "string" && token.text !== "") yield { type: "token", t: token.text, i: i++ };
+        if (token && token.special !== true && typeof token.text === "string" && token.text !== "") yield { type: "token", t: token.text, i: i++, ...(item.more ? { more: true } : {}) };
         if (data.generated_text != null) {
           const d = data.details as { finish_reason?: unknown; generated_tokens?: unknown } | null;
           return yield {

@@ -162,6 +162,20 @@ test("at its end the task spends its session budget and stores a redacted transc
   expect(tr.metadata).toMatchObject({ engine: "mock", pool_id: "p1", replica_id: "r0", node_id: "n1" });
 });
 
+test("a batch of tokens from the node is the same stream as tokens one by one: each counted, in order, in the transcript", async () => {
+  const t = await setup();
+  await t.start();
+  await t.token(0);
+  t.task.tell({ type: "engine-tokens", from: 1, t: ["w1", "w2", "w3"] });
+  await t.token(4);
+  t.task.tell({ type: "engine-end", tokens_out: 5, decode_ms: 10, stop_reason: "length" });
+  await t.clock.flush();
+  const tokens = t.events.filter((e) => e.type === "token").map((e) => e.data);
+  expect(tokens).toEqual([0, 1, 2, 3, 4].map((i) => ({ t: `w${i}`, i })));
+  expect(t.events.at(-1)).toMatchObject({ type: "end", data: { tokens_out: 5 } });
+  expect(t.transcripts[0]!.content.events[1]).toEqual({ type: "tokens", data: { from: 0, t: ["w0", "w1", "w2", "w3", "w4"] } });
+});
+
 test("a subscriber joining after the window gets the stored events, the window and the live ones, in order, once", async () => {
   const t = await setup({}, {}, { window: 4, chunkEvents: 2 });
   await t.start();

@@ -188,30 +188,39 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       });
     };
 
+    /** One token of the stream, in order (alone or from a batch). */
+    const onToken = (t: string, i: number) => {
+      lastActivity = ctx.clock.now();
+      if (firstTokenMs === undefined) {
+        firstTokenMs = lastActivity - admittedAt;
+        metrics.firstToken.observe(latencyLabels(), firstTokenMs);
+        if (spec.session_id) {
+          const at = { node_id: labels.node_id, pool_id: labels.pool_id, replica_id: labels.replica_id };
+          ctx.pipeToSelf(hooks.warm(spec.session_id, at), (o) => ({ type: "warmth", kv_warmth: o.ok && o.value }));
+        }
+      }
+      tokens++;
+      if (++uncounted >= TOKEN_COUNT_BATCH) countTokens();
+      emit({ type: "token", data: { t, i } });
+      if (tokens === 1 && metricsEvery > 0) {
+        requestMetrics();
+        ctx.after(metricsEvery, { type: "metrics-tick" });
+      }
+    };
+
     const onEngine = (msg: TaskEngineMsg) => {
       if (phase === "ended" || phase === "queued") return; // late frames after cancel/failure
       switch (msg.type) {
         case "engine-started":
           if (phase !== "streaming") onStarted(msg);
           return;
+        case "engine-tokens":
+          if (phase !== "streaming") return;
+          for (let k = 0; k < msg.t.length && phase === "streaming"; k++) onToken(msg.t[k]!, msg.from + k);
+          return;
         case "engine-token":
           if (phase !== "streaming") return;
-          lastActivity = ctx.clock.now();
-          if (firstTokenMs === undefined) {
-            firstTokenMs = lastActivity - admittedAt;
-            metrics.firstToken.observe(latencyLabels(), firstTokenMs);
-            if (spec.session_id) {
-              const at = { node_id: labels.node_id, pool_id: labels.pool_id, replica_id: labels.replica_id };
-              ctx.pipeToSelf(hooks.warm(spec.session_id, at), (o) => ({ type: "warmth", kv_warmth: o.ok && o.value }));
-            }
-          }
-          tokens++;
-          if (++uncounted >= TOKEN_COUNT_BATCH) countTokens();
-          emit({ type: "token", data: { t: msg.t, i: msg.i } });
-          if (tokens === 1 && metricsEvery > 0) {
-            requestMetrics();
-            ctx.after(metricsEvery, { type: "metrics-tick" });
-          }
+          onToken(msg.t, msg.i);
           return;
         case "engine-end": {
           const decode = decodeMs();

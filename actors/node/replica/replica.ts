@@ -47,7 +47,12 @@ interface Stream {
   sink: TaskSinkRef;
   /** True once the sink heard the stream's last word (end or error). */
   closed: boolean;
+  /** Consecutive tokens held while the engine says more follow at once (see `forward`). */
+  batch?: { from: number; t: string[] };
 }
+
+/** Most tokens sent in one message; a longer burst is cut. */
+const MAX_TOKEN_BATCH = 256;
 
 export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
   return (ctx) => {
@@ -90,9 +95,35 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
       pool.tell({ type: "ending", task_id: stream.task_id });
     };
 
+    /** Sends the tokens held for `stream`, as one message; false when the sink is unreachable. */
+    const sendTokens = (stream: Stream): boolean => {
+      const b = stream.batch;
+      if (!b) return true;
+      stream.batch = undefined;
+      if (stream.closed) return true;
+      return stream.sink.tell(b.t.length === 1 ? { type: "engine-token", t: b.t[0]!, i: b.from } : { type: "engine-tokens", from: b.from, t: b.t }).ok;
+    };
+
+    /**
+     * Relays one engine event to the task. Tokens the engine marks `more` (what follows arrived in
+     * the same read) are held and go out together with the next ones, as one `engine-tokens`
+     * message: one envelope, one serialisation and one delivery for a burst instead of one each.
+     * The hold never outlives the burst: the event without `more` that ends it sends it.
+     */
     const forward = (stream: Stream, ev: EngineEvent): boolean => {
       // The sink already heard its last word (a drain stopped the stream): nothing more for it.
       if (stream.closed) return true;
+      if (ev.type === "token") {
+        const b = stream.batch;
+        if (b && ev.i === b.from + b.t.length) b.t.push(ev.t);
+        else {
+          if (!sendTokens(stream)) return false;
+          stream.batch = { from: ev.i, t: [ev.t] };
+        }
+        if (ev.more && stream.batch!.t.length < MAX_TOKEN_BATCH) return true;
+        return sendTokens(stream);
+      }
+      if (!sendTokens(stream)) return false;
       const msg =
         ev.type === "started"
           ? {
@@ -104,9 +135,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
               engine_version: ev.engine_version,
               tokens_in: ev.tokens_in,
             }
-          : ev.type === "token"
-            ? { type: "engine-token" as const, t: ev.t, i: ev.i }
-            : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason, ...(ev.tokens_in !== undefined ? { tokens_in: ev.tokens_in } : {}) };
+          : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason, ...(ev.tokens_in !== undefined ? { tokens_in: ev.tokens_in } : {}) };
       if (ev.type === "end") closing(stream);
       return stream.sink.tell(msg).ok;
     };
@@ -119,10 +148,12 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           if (!forward(stream, ev)) stream.controller.abort(new Error("sink unreachable"));
           if (stream.controller.signal.aborted && ev.type !== "end") continue;
         }
+        sendTokens(stream); // an engine that stopped without an end event
         return undefined;
       } catch (error) {
         const e = error instanceof EngineError ? error : new EngineError("INTERNAL", describe(error));
         if (!stream.closed) {
+          sendTokens(stream); // the tokens before the failure, then the failure
           closing(stream);
           stream.sink.tell({
             type: "engine-error",
@@ -198,6 +229,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             let aborted = 0;
             for (const [taskId, stream] of streams) {
               if (stream.closed) continue;
+              sendTokens(stream);
               closing(stream);
               aborted++;
               stream.sink.tell({ type: "engine-error", error: msg.error });
@@ -266,6 +298,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
         for (const [, stream] of streams) {
           stream.controller.abort(new Error(why));
           if (!stream.closed) {
+            sendTokens(stream);
             stream.closed = true;
             stream.sink.tell({ type: "engine-error", error: workerReset(`engine replica reset: ${why}`, { pool_id: options.poolId }) });
           }
