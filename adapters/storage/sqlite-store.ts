@@ -50,7 +50,8 @@ export interface SqliteStoreOptions {
 
 export const STORE_DEFAULTS = {
   flushMs: 5,
-  maxBatch: 512,
+  // One commit (one fsync) per batch: 512 capped 1-token tasks at ~3,600/s on 2 cores, 4096 at ~5,700/s.
+  maxBatch: 4096,
   highWaterItems: 10_000,
   highWaterBytes: 256 * 1024 * 1024,
   maxAgeMs: 7 * 24 * 3600 * 1000,

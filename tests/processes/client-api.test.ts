@@ -104,5 +104,9 @@ test("the client contract across real processes with a token", async () => {
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain("secret-prompt-4711");
   }
-  expect(control.lines.some((l) => l.msg?.startsWith("Accepted request; queued at position"))).toBe(true);
+  // One info line per task, its outcome, with the request's correlation id.
+  const ended = control.lines.filter((l) => l.msg?.startsWith("Stream ended after"));
+  expect(ended.length).toBeGreaterThan(0);
+  expect(ended.every((l) => typeof l.correlation_id === "string" && typeof l.node_id === "string" && typeof l.queue_time_ms === "number")).toBe(true);
+  expect(control.lines.some((l) => l.msg?.startsWith("Accepted request"))).toBe(false); // debug only
 }, 30_000);

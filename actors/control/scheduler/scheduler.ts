@@ -177,7 +177,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             expectedTokens: expectedTokens(item.spec),
           });
           metrics.placementDecisions.inc(decisionLabels(decision));
-          log.info(`Placed task on pool ${decision.pool_id} of node ${decision.node_id}`, {
+          // Per task at debug: at thousands of tasks per second one info line per task (its outcome) is what logs can carry.
+          log.debug(`Placed task on pool ${decision.pool_id} of node ${decision.node_id}`, {
             job_id: item.spec.task_id,
             node_id: decision.node_id,
             pool_id: decision.pool_id,
@@ -291,7 +292,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       }
       queued.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false });
       metrics.tasksEnqueued.inc({ engine, engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
-      log.info(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, {
+      log.debug(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, {
         job_id: spec.task_id,
         session_id: spec.session_id,
         correlation_id: correlationId,

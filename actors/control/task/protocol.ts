@@ -58,9 +58,11 @@ export interface StreamHooks {
   replay(task_id: string, from: number, to: number): Promise<StreamEvent[]>;
   /**
    * Appends the last chunk, assembles the transcript from the stored stream and stores it as an
-   * artifact. Resolves once it is committed, or once the failure is logged and counted; never rejects.
+   * artifact. Resolves once it is committed, or once the failure is logged and counted; never
+   * rejects. A stream that is all in `last` (nothing stored before) needs no chunk at all: its
+   * transcript is made from `last` alone, and `finish` answers false (no chunk was stored).
    */
-  finish(task_id: string, last: StreamChunk | undefined, header: TranscriptHeader): Promise<void>;
+  finish(task_id: string, last: StreamChunk | undefined, header: TranscriptHeader): Promise<boolean>;
   /** The task is gone: its stored chunks may go (the transcript holds the events). */
   discard(task_id: string): void;
 }

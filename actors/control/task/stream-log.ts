@@ -37,6 +37,8 @@ export class StreamLog {
   private readonly catching = new Map<StreamSink, StreamEvent[]>();
   private held: StreamEvent | undefined;
   private closed = false;
+  /** Whether any chunk of this stream went to the store (else there is nothing to discard). */
+  everStored = false;
 
   constructor(private readonly options: StreamLogOptions) {}
 
@@ -72,6 +74,7 @@ export class StreamLog {
   /** The held last chunk was committed by the caller. */
   stored(chunk: StreamChunk | undefined): void {
     if (!chunk) return;
+    this.everStored = true;
     this.sent = Math.max(this.sent, chunk.seq + chunk.count);
     this.acknowledge(chunk.seq + chunk.count);
   }
@@ -144,6 +147,7 @@ export class StreamLog {
 
   private store(chunk: StreamChunk | undefined): void {
     if (!chunk) return;
+    this.everStored = true;
     // A chunk is retried by the store until it commits; a rejection means the store closed (shutdown).
     this.options.append(chunk).then(
       () => this.acknowledge(chunk.seq + chunk.count),

@@ -53,6 +53,7 @@ async function setup(spec: Partial<TaskSpec> = {}, opts: { wall_ms?: number; idl
       finish: async (_id, last, header) => {
         if (last) chunks.push(last);
         transcripts.push(transcriptArtifact(header, joinChunks(chunks)));
+        return true;
       },
       discard: () => {},
     },

@@ -101,7 +101,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       const last = stream.hold(event);
       const stored = hooks.stream.finish(spec.task_id, last, { spec, last: event, tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id });
       if (immediate) close(true);
-      else ctx.pipeToSelf(stored, () => ({ type: "closed", last }));
+      else ctx.pipeToSelf(stored, (o) => ({ type: "closed", last: o.ok && o.value ? last : undefined }));
     };
 
     const fail = (error: ErrorEnvelope, immediate = false) => {
@@ -170,7 +170,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       metrics.tasksStarted.inc({ ...labels, priority: spec.priority });
       tokensIn = msg.tokens_in;
       if (msg.tokens_in) metrics.tokensIn.inc(labels, msg.tokens_in);
-      log.info("Stream started", { ...logFields(), queue_position: admission.queue_position, predicted_start_ms: admission.predicted_start_ms, tokens_in: msg.tokens_in, queue_time_ms: startedAt - admittedAt });
+      log.debug("Stream started", { ...logFields(), queue_position: admission.queue_position, predicted_start_ms: admission.predicted_start_ms, tokens_in: msg.tokens_in, queue_time_ms: startedAt - admittedAt });
       if (timeouts.wall_ms) ctx.after(timeouts.wall_ms, { type: "watchdog", kind: "wall" });
       if (timeouts.idle_ms) ctx.after(timeouts.idle_ms, { type: "watchdog", kind: "idle" });
       emit({
@@ -224,10 +224,13 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           return;
         case "engine-end": {
           const decode = decodeMs();
+          // The task's one info line: its outcome, with where it ran and how long it waited.
           log.info(`Stream ended after ${tokens} tokens`, {
             ...logFields(),
             queue_position: admission.queue_position,
             predicted_start_ms: admission.predicted_start_ms,
+            queue_time_ms: startedAt === undefined ? undefined : startedAt - admittedAt,
+            first_token_ms: firstTokenMs,
             tokens_in: tokensIn,
             tokens_out: tokens,
             decode_time_ms: decode,
@@ -340,7 +343,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             kvWarmth = msg.kv_warmth;
             return;
           case "expire":
-            hooks.stream.discard(spec.task_id);
+            if (stream.everStored) hooks.stream.discard(spec.task_id);
             ctx.stopSelf();
             return;
           default:
