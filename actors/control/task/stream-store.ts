@@ -7,7 +7,7 @@
 // dropped silently.
 
 import type { Clock, Logger } from "../../../runtime/index.ts";
-import { ArtifactV2, type ArtifactDocumentV2 } from "../../../contract/index.ts";
+import type { ArtifactDocumentV2, ArtifactV2 } from "../../../contract/index.ts";
 import type { StateStore, StreamChunk } from "../../../adapters/storage/state-store.ts";
 import { artifactId } from "../artifacts/canonical.ts";
 import type { StreamHooks } from "./protocol.ts";
@@ -48,7 +48,9 @@ export function createStreamHooks(options: StreamStoreOptions): StreamStoreHooks
       if (next !== expected) {
         log.error("A task transcript is missing stored events", { job_id: task_id, events_stored: next });
       }
-      const artifact = ArtifactV2.parse({ ...transcriptArtifact(header, joinChunks(chunks)), parent: null });
+      // Built here from typed parts, so not checked again against the API's schema (a zod pass
+      // over the whole transcript cost more than storing it).
+      const artifact: ArtifactV2 = { ...transcriptArtifact(header, joinChunks(chunks)), parent: null };
       const id = artifactId(artifact);
       const doc: ArtifactDocumentV2 = {
         id,
