@@ -113,6 +113,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const sessionsRef: SessionsRef = system.ref("control/sessions");
   const budgetDefaults = defaultBudgets(options.sessions);
   const catalogRef: CatalogRef = system.ref("control/catalog");
+  /** Retired models, as the catalog tells its lifecycle changes (and its entries when it loads). */
+  const retiredModels = new Set<string>();
+  const onLifecycle = (c: { model_id: string; state: string }) => void (c.state === "Retired" ? retiredModels.add(c.model_id) : retiredModels.delete(c.model_id));
   const artifactsRef: ArtifactsRef = system.ref("control/artifacts");
   const catalogMetrics: CatalogMetrics = {
     verification: (result, reason) => metrics.catalogVerifications.inc({ result, reason, engine: "" }),
@@ -162,7 +165,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       intensity: { maxRestarts: 5, periodMs: 10_000 },
       children: [
         { id: "sessions", start: sessionsActor({ log, ...options.sessions, store }), mailbox: { capacity: 10_000 } },
-        { id: "catalog", start: catalogActor({ store, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy }), mailbox: { capacity: 1000 } },
+        { id: "catalog", start: catalogActor({ store, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy, onLifecycle }), mailbox: { capacity: 1000 } },
         { id: "artifacts", start: artifactsActor({ store, log }), mailbox: { capacity: 10_000 } },
         { id: "tasks", start: supervisor({ strategy: "one_for_one" }), mailbox: { capacity: 10_000 } },
         {
@@ -176,7 +179,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             policy: options.policy,
             rateLimits: options.rateLimits,
             sessions: gate,
-            modelRetired: async (model_id) => (await catalogRef.ask({ type: "lifecycle", model_id })) === "Retired",
+            modelRetired: (model_id) => retiredModels.has(model_id),
           }),
           mailbox: { capacity: 10_000 },
         },

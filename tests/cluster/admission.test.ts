@@ -78,6 +78,19 @@ test("the configured retry hint (ORCHD_RETRY_AFTER_MS) is what a retriable refus
   await cancel(c, running.json.task_id);
 });
 
+test("a model the catalog retired is refused at admission (MODEL_NOT_AVAILABLE) until it is active again", async () => {
+  const c = await oneSlot();
+  const post = (path: string, body: unknown) => fetch(`${c.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  expect((await post("/v2/catalog/models", { id: "tiny" })).status).toBe(201);
+  expect((await post("/v2/catalog/models/tiny/state", { state: "Retired" })).status).toBe(202);
+  const refused = await submitTask(c.url, { model_ref: "tiny", prompt: "x", max_tokens: 2 });
+  expect(refused.status).toBe(503);
+  expect(refused.json).toMatchObject({ code: "MODEL_NOT_AVAILABLE", message: "model 'tiny' is retired in the catalog" });
+  expect((await post("/v2/catalog/models/tiny/state", { state: "Active" })).status).toBe(202);
+  const accepted = await submitTask(c.url, { model_ref: "tiny", prompt: "x", max_tokens: 2 });
+  expect(accepted.status).toBe(202);
+});
+
 test("drop-lru evicts the oldest queued task of the same or lower priority; its client sees QUEUE_FULL_DROP_LRU", async () => {
   const c = await oneSlot({ capacity: 1, policy: "drop-lru" });
   const running = await submitTask(c.url, { model_ref: "tiny", prompt: "busy", max_tokens: 5000 });

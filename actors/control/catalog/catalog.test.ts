@@ -81,6 +81,7 @@ test("entries survive a restart: every change is committed to the store and load
   store = undefined;
   const again = await start();
   expect(again.calls).toEqual(["state tiny Retired"]); // the gauge is set for loaded entries
+  expect(again.changes).toEqual([{ model_id: "tiny", state: "Retired" }]); // and admission hears it
   expect(await again.catalog.ask({ type: "lifecycle", model_id: "tiny" })).toBe("Retired");
   expect(await again.catalog.ask({ type: "lifecycle", model_id: "other" })).toBeUndefined();
   expect((await again.catalog.ask({ type: "list" })).map((m) => m.id)).toEqual(["tiny"]);

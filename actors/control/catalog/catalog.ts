@@ -21,7 +21,7 @@ export interface CatalogOptions {
   trustPolicy?: TrustPolicy;
   /** Relative `source_url` paths resolve against this (default: the process's working directory). */
   baseDir?: string;
-  /** Told after every durable lifecycle change (created Active, state change, deleted). */
+  /** Told each entry's lifecycle when the catalog loads, then after every durable change (created Active, state change, deleted). */
   onLifecycle?: (change: LifecycleChange) => void;
 }
 
@@ -153,7 +153,10 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
     return {
       async init() {
         models = parseEntries(await store.catalog.load());
-        for (const m of models.values()) metrics?.modelState(m.id, m.lifecycle);
+        for (const m of models.values()) {
+          metrics?.modelState(m.id, m.lifecycle);
+          options.onLifecycle?.({ model_id: m.id, state: m.lifecycle });
+        }
         log.info(`Catalog loaded with ${models.size} model(s)`);
       },
       async receive(msg) {

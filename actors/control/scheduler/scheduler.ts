@@ -39,8 +39,11 @@ export interface SchedulerOptions {
   policy?: AdmissionPolicy;
   rateLimits?: RateLimits;
   sessions: SessionGate;
-  /** Refuses models the catalog has retired. */
-  modelRetired?: (model_ref: string) => Promise<boolean>;
+  /**
+   * Refuses models the catalog has retired. Synchronous on purpose: an admission must not wait
+   * for another actor (the catalog tells the control plane its lifecycle changes as they happen).
+   */
+  modelRetired?: (model_ref: string) => boolean;
 }
 
 interface Queued {
@@ -251,7 +254,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         const { ok: _, ...error } = feasible;
         return reject(error.retriable || error.code === "POOL_UNAVAILABLE" ? retriableError(error.code, error.message, { ...error, retriable: true }) : error, engine);
       }
-      if (options.modelRetired && (await options.modelRetired(spec.model_ref))) {
+      if (options.modelRetired?.(spec.model_ref)) {
         return reject(apiError("MODEL_NOT_AVAILABLE", `model '${spec.model_ref}' is retired in the catalog`), engine);
       }
       const view = capacityFor(spec.model_ref);
