@@ -158,3 +158,22 @@ test("the transcript is assembled from the stored chunks: one token run, the red
   expect(JSON.stringify(doc)).not.toContain("private words");
   expect(ref!.id).toBe(artifactId({ kind: doc.kind, content: doc.content, tags: doc.tags, parent: null, metadata: doc.metadata }));
 });
+
+test("a stream that ended within its first chunk keeps its events packed; a subscriber after the end gets them all, in order", async () => {
+  const log = streamLog("t6", 128, 64);
+  const metrics: StreamEvent = { type: "metrics", data: { queue_depth: 1, on_time_probability: 1, kv_warmth: false, tokens_budget_remaining: 5, time_budget_remaining_ms: 5, cost_budget_remaining: 1, tokens_out: 2, human: "two so far" } };
+  const all: StreamEvent[] = [started, token(0), token(1), metrics, token(2), end(3)];
+  for (const e of all.slice(0, -1)) log.emit(e);
+  const last = log.hold(end(3));
+  expect(last).toMatchObject({ seq: 0, count: 6 });
+  log.stored(undefined); // stored only inside the transcript, not as a chunk
+  log.release();
+  expect(log.inMemory).toBe(6);
+  for (let k = 0; k < 2; k++) {
+    const after = collector();
+    log.subscribe(after.sink);
+    await after.until(all.length);
+    expect(after.events).toEqual(all);
+  }
+  expect(log.watchers).toBe(0);
+});

@@ -5,14 +5,14 @@
 // acknowledged cancel. At its end it spends the session's budget and has its transcript
 // assembled from the stored stream; the last event goes out once that transcript is committed.
 
-import type { ActorFactory, Logger } from "../../../runtime/index.ts";
+import type { ActorContext, ActorFactory, Behavior, Logger } from "../../../runtime/index.ts";
 import { apiError, type Budgets, decodeTimeout, type ErrorEnvelope, internalError, retriableError, type StreamEvent, type TaskSpec, workerReset } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 import { onTimeProbability } from "../scheduler/admission.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
 import type { AdmissionInfo, TaskHooks, TaskMsg, TaskTimeouts } from "./protocol.ts";
-import { STREAM_DEFAULTS, StreamLog } from "./stream-log.ts";
+import { endedTask, switchable, taskStream } from "./ended.ts";
 
 export interface TaskOptions {
   scheduler: SchedulerRef;
@@ -34,17 +34,14 @@ type Phase = "queued" | "assigned" | "streaming" | "ended";
 const TOKEN_COUNT_BATCH = 64;
 
 export function taskActor(options: TaskOptions, spec: TaskSpec, admission: AdmissionInfo): ActorFactory<TaskMsg> {
-  return (ctx) => {
+  // Once released, the task hands over to a small behavior and its live state can go (ended.ts).
+  return (ctx) => switchable<TaskMsg>((become) => live(ctx, become));
+
+  function live(ctx: ActorContext<TaskMsg>, become: (next: Behavior<TaskMsg>) => void): Behavior<TaskMsg> {
     const { log, metrics, scheduler, hooks } = options;
     const timeouts = options.timeouts ?? {};
     const metricsEvery = options.metricsIntervalMs ?? 1000;
-    const stream = new StreamLog({
-      window: options.stream?.window ?? STREAM_DEFAULTS.window,
-      chunkEvents: options.stream?.chunkEvents ?? STREAM_DEFAULTS.chunkEvents,
-      append: (chunk) => hooks.stream.append(spec.task_id, chunk),
-      replay: (from, to) => hooks.stream.replay(spec.task_id, from, to),
-      onReplayError: (e) => log.error("Could not replay a stream's stored events", { job_id: spec.task_id, error: String(e) }),
-    });
+    const stream = taskStream(spec.task_id, hooks.stream, log, options.stream);
     const admittedAt = ctx.clock.now();
     let phase: Phase = "queued";
     let placement: { node_id: string; pool_id: string; agent: AgentRef } | undefined;
@@ -78,7 +75,9 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       if (!holding) return;
       holding = false;
       stream.release();
-      if (!stopping) ctx.after(options.retentionMs, { type: "expire" });
+      if (stopping) return;
+      ctx.after(options.retentionMs, { type: "expire" });
+      become(endedTask(ctx, spec.task_id, stream, budgets, hooks.stream));
     };
 
     /**
@@ -360,5 +359,5 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
         close(true);
       },
     };
-  };
+  }
 }
