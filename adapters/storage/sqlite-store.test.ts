@@ -147,4 +147,7 @@ test("retention evicts by age first, then the oldest artifacts until under the s
   expect(report.evicted.artifact).toBe(4);
   expect(sized.store.storedBytes()).toBeLessThanOrEqual(3000);
   expect(sized.store.storedBytes()).toBe(fresh<{ n: number }>("SELECT SUM(bytes) AS n FROM artifacts")[0]!.n);
+  // An evicted artifact's tag rows go with it: only the survivors are listed under their tag.
+  expect(fresh<{ id: string }>("SELECT id FROM artifact_tags ORDER BY created_ms").map((r) => r.id)).toEqual([doc(5, 0).id, doc(6, 0).id]);
+  expect((await sized.store.artifacts.list({ tags: ["t"], limit: 100 })).map((r) => r.created_ms)).toEqual([1_006, 1_005]);
 });
