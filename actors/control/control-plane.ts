@@ -18,7 +18,7 @@ import {
   type Logger,
   type SupervisorRef,
 } from "../../runtime/index.ts";
-import { type ArtifactsPort, type CatalogPort, type ControlPort, type NodesPort, type PoolsPort, type SessionsPort, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
+import { type ArtifactsPort, type CatalogPort, type ControlPort, type NodesPort, type PoolsPort, type SessionsPort, type StreamEvent, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
 import { createPoolsPort } from "./pools/index.ts";
 import { artifactsActor, createArtifactsPort, type ArtifactsRef } from "./artifacts/index.ts";
 import { catalogActor, createCatalogPort, type CatalogMetrics, type CatalogRef } from "./catalog/index.ts";
@@ -36,6 +36,7 @@ import type { TaskHooks, TaskRef, TaskTimeouts } from "./task/protocol.ts";
 import { capabilities } from "./capabilities.ts";
 import { taskActor } from "./task/task.ts";
 import { openControlState, type StateOptions } from "./state.ts";
+import { unfoldTranscript, type TranscriptEntry } from "./task/transcript.ts";
 
 export interface ControlPlaneOptions {
   log: Logger;
@@ -47,7 +48,12 @@ export interface ControlPlaneOptions {
   nodeTimeoutMs?: number;
   /** Heartbeat interval nodes are told to use. */
   heartbeatMs?: number;
-  /** How long an ended task stays available for late subscribers. */
+  /**
+   * How long an ended task's actor stays after its transcript is committed (default 0). Late
+   * subscribers and cancels after that are answered from the stored transcript, so this only
+   * trades memory for a store read: at thousands of tasks per second, 60 s of ended actors held
+   * gigabytes.
+   */
   taskRetentionMs?: number;
   /** ORCHD_ADMISSION_POLICY. */
   policy?: AdmissionPolicy;
@@ -90,7 +96,8 @@ export const CONTROL_DEFAULTS = {
   capacity: 256,
   nodeTimeoutMs: 30_000,
   heartbeatMs: 10_000,
-  taskRetentionMs: 60_000,
+  // An ended task stops once its transcript is committed; later subscribers read the transcript.
+  taskRetentionMs: 0,
 };
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -214,6 +221,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const taskRef = (id: string): TaskRef => system.ref(`control/tasks/${id}`);
   const stopped = (e: unknown) => e instanceof ActorStoppedError || (e instanceof RuntimeError && e.code === "ACTOR_STOPPED");
 
+  /** The stream of an ended task from its stored transcript; undefined when there is none. */
+  const endedStream = async (taskId: string): Promise<StreamEvent[] | undefined> => {
+    const [ref] = await store.artifacts.list({ tags: [`task:${taskId}`], kind: "trace", limit: 1 });
+    const doc = ref && (await store.artifacts.get(ref.id));
+    const entries = (doc?.content as { job_id?: unknown; events?: unknown } | undefined)?.events;
+    if (!doc || doc.content.job_id !== taskId || !Array.isArray(entries)) return undefined;
+    return unfoldTranscript(entries as TranscriptEntry[]);
+  };
+
   const port: ControlPort = {
     async submit(request, meta) {
       // A store that cannot keep up refuses new work instead of dropping transcripts later.
@@ -228,8 +244,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       try {
         ({ budgets } = await ref.ask({ type: "subscribe", sink }));
       } catch (e) {
-        if (stopped(e)) return undefined;
-        throw e;
+        if (!stopped(e)) throw e;
+        // An ended task: its whole stream, from its transcript (kept for the store's retention).
+        const events = await endedStream(taskId);
+        if (!events) return undefined;
+        for (const event of events) sink.push(event);
+        return { unsubscribe: () => {} };
       }
       return {
         budgets,
@@ -240,8 +260,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       try {
         return await taskRef(taskId).ask({ type: "cancel", reason });
       } catch (e) {
-        if (stopped(e)) return "unknown";
-        throw e;
+        if (!stopped(e)) throw e;
+        // Canceling an ended task changes nothing and is not an error, as while it was alive.
+        return (await endedStream(taskId)) ? "canceled" : "unknown";
       }
     },
     nodes: () => registry.ask({ type: "list" }),

@@ -41,6 +41,31 @@ test("a late subscriber first receives what it missed, then the live stream, ide
   expect(lateFrames.at(-1)!.event).toBe("end");
 });
 
+test("after a task's actor is gone, a subscriber gets its whole stream from the transcript and a cancel is a no-op", async () => {
+  const c = await start(0);
+  const path = (id: string) => `control/tasks/${id}`;
+  const id = "gone-task";
+  const gone = new Promise<void>((resolve) => {
+    const off = c.control.plane.system.events.on((e) => {
+      if (e.type === "stopped" && e.path === path(id)) {
+        off();
+        resolve();
+      }
+    });
+  });
+  const t = await submitTask(c.url, { task_id: id, model_ref: "tiny", prompt: "gone", max_tokens: 6 });
+  const first = await collect(`${c.url}${t.json.streams.sse}`);
+  await gone; // the ended task stops once its transcript is committed
+  expect(c.control.plane.system.isAlive(path(t.json.task_id))).toBe(false);
+  const later = await collect(`${c.url}${t.json.streams.sse}`);
+  const shape = (fs: Frame[]) => fs.map((f) => [f.event, f.event === "token" ? f.data : undefined]);
+  expect(shape(later.frames)).toEqual(shape(first.frames));
+  expect(later.frames.at(-1)).toMatchObject({ event: "end", data: { tokens_out: 6 } });
+  expect((await fetch(`${c.url}/v2/tasks/${t.json.task_id}/cancel`, { method: "POST" })).status).toBe(204);
+  expect((await fetch(`${c.url}/v2/tasks/nope/events`)).status).toBe(404);
+  expect((await fetch(`${c.url}/v2/tasks/nope/cancel`, { method: "POST" })).status).toBe(404);
+});
+
 test("verbose readers get narration on metrics frames; others get the same frames without it", async () => {
   const c = await start(20, 50);
   const t = await submitTask(c.url, { model_ref: "tiny", prompt: "talk", max_tokens: 10 });

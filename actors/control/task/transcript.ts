@@ -96,6 +96,11 @@ export function unfoldChunks(chunks: readonly StreamChunk[], from = 0, to = Numb
   return out;
 }
 
+/** A transcript's events, unfolded: what its stream sent, in order. */
+export function unfoldTranscript(entries: readonly TranscriptEntry[]): StreamEvent[] {
+  return unfoldChunks([{ seq: 0, count: Number.MAX_SAFE_INTEGER, entries: entries as unknown[] }]);
+}
+
 /** The transcript's entries from a stream's chunks: runs split by a chunk boundary are joined again. */
 export function joinChunks(chunks: readonly StreamChunk[]): TranscriptEntry[] {
   const out: TranscriptEntry[] = [];
