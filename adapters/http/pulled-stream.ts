@@ -32,6 +32,7 @@ export function createPulledStream(signal: AbortSignal): PulledStream {
   let closed = false;
   let left = false;
   let subscription: Subscription | undefined;
+  let flushQueued = false;
 
   const leave = () => {
     if (closed || left) return;
@@ -79,7 +80,14 @@ export function createPulledStream(signal: AbortSignal): PulledStream {
       if (lastQueued || left) return;
       pending.push(text);
       if (last) lastQueued = true;
-      flush();
+      // Pieces written in the same turn (the tokens of one burst) go out as one chunk: one
+      // encode and one enqueue instead of one per token.
+      if (flushQueued) return;
+      flushQueued = true;
+      queueMicrotask(() => {
+        flushQueued = false;
+        flush();
+      });
     },
     backlog: () => pending.length - head,
     ended: () => lastQueued || left,
