@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Clock, Logger } from "../../runtime/index.ts";
+import { RealClock, type Clock, type Logger, type Timer } from "../../runtime/index.ts";
 import { retriableError, type ErrorEnvelope } from "../../contract/index.ts";
 import type { ControlMetrics } from "../../adapters/metrics/index.ts";
 import { migrateLegacyFiles } from "../../adapters/storage/migrate.ts";
@@ -89,9 +89,11 @@ export async function openControlState(options: StateOptions, deps: { log: Logge
     },
     async close() {
       // Transcripts of tasks ended by the shutdown are being assembled: let them reach the queue.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([streams.drain(), new Promise<void>((r) => (timer = setTimeout(r, STORE_DEFAULTS.closeTimeoutMs)))]);
-      clearTimeout(timer);
+      // Real time: a shutdown is bounded by the wall clock, whatever clock the tasks run on.
+      const wall = new RealClock();
+      let timer: Timer | undefined;
+      await Promise.race([streams.drain(), new Promise<void>((r) => (timer = wall.setTimeout(r, STORE_DEFAULTS.closeTimeoutMs)))]);
+      timer?.cancel();
       const { unwritten } = await store.close();
       if (unwritten > 0) log.error(`Closed the state store with ${unwritten} write(s) not committed`, { unwritten });
       if (ephemeral) rmSync(ephemeral, { recursive: true, force: true });

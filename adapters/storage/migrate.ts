@@ -36,9 +36,9 @@ interface MigrationLog {
 
 export async function migrateLegacyFiles(store: SqliteStateStore, sources: LegacySources, options: { log: MigrationLog; now: number; maxAgeMs: number }): Promise<MigrationReport> {
   const report: MigrationReport = { catalog: 0, artifacts: 0, skipped: 0 };
-  if (sources.catalogRoot) report.catalog = await migrateCatalog(store, resolve(sources.catalogRoot), options.log);
+  if (sources.catalogRoot) report.catalog = await migrateCatalog(store, resolve(sources.catalogRoot), options.log, options.now);
   if (sources.artifactsRoot) {
-    const r = await migrateArtifacts(store, resolve(sources.artifactsRoot), options.now - options.maxAgeMs, options.log);
+    const r = await migrateArtifacts(store, resolve(sources.artifactsRoot), options.now - options.maxAgeMs, options.log, options.now);
     report.artifacts = r.imported;
     report.skipped = r.skipped;
   }
@@ -49,12 +49,12 @@ function done(store: SqliteStateStore, key: string): boolean {
   return store.reader.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get(key) !== null;
 }
 
-async function markDone(store: SqliteStateStore, key: string, count: number): Promise<void> {
-  await store.write("catalog", { t: "meta", key, value: JSON.stringify({ count, at: Date.now() }) });
+async function markDone(store: SqliteStateStore, key: string, count: number, at: number): Promise<void> {
+  await store.write("catalog", { t: "meta", key, value: JSON.stringify({ count, at }) });
 }
 
 /** The catalog index into `catalog_models`. A malformed index refuses the start, naming the file. */
-async function migrateCatalog(store: SqliteStateStore, root: string, log: MigrationLog): Promise<number> {
+async function migrateCatalog(store: SqliteStateStore, root: string, log: MigrationLog, now: number): Promise<number> {
   const key = `migrated:catalog:${root}`;
   if (done(store, key)) return 0;
   const path = join(root, LEGACY_INDEX_FILE);
@@ -82,12 +82,12 @@ async function migrateCatalog(store: SqliteStateStore, root: string, log: Migrat
     await Promise.all(writes);
     log.info(`Imported ${count} catalog model(s) from ${path} into the state database`, { path, models: count });
   }
-  await markDone(store, key, count);
+  await markDone(store, key, count, now);
   return count;
 }
 
 /** Artifact files listed in `refs.jsonl` and younger than `cutoff`; unreadable ones are skipped and counted. */
-async function migrateArtifacts(store: SqliteStateStore, root: string, cutoff: number, log: MigrationLog): Promise<{ imported: number; skipped: number }> {
+async function migrateArtifacts(store: SqliteStateStore, root: string, cutoff: number, log: MigrationLog, now: number): Promise<{ imported: number; skipped: number }> {
   const key = `migrated:artifacts:${root}`;
   if (done(store, key)) return { imported: 0, skipped: 0 };
   const refsPath = join(root, REFS_FILE);
@@ -125,7 +125,7 @@ async function migrateArtifacts(store: SqliteStateStore, root: string, cutoff: n
     if (imported + skipped > 0) log.info(`Imported ${imported} artifact(s) from ${root} into the state database`, { root, artifacts: imported, skipped });
     if (skipped > 0) log.warn(`Skipped ${skipped} artifact(s) of ${root}: older than the retention age, or unreadable`, { root, skipped });
   }
-  await markDone(store, key, imported);
+  await markDone(store, key, imported, now);
   return { imported, skipped };
 }
 

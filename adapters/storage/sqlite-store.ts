@@ -24,6 +24,7 @@ import {
   type StreamStore,
 } from "./state-store.ts";
 import { WriteQueue } from "./write-queue.ts";
+import { RealClock, type Clock, type Timer } from "../../runtime/index.ts";
 
 export interface RetentionPolicy {
   /** Artifacts, transcripts and stream chunks older than this are evicted. */
@@ -39,8 +40,10 @@ export interface RetentionPolicy {
 export interface SqliteStoreOptions {
   /** The state directory; created when missing. */
   dir: string;
-  /** Clock of stream chunks' ages and of retention (default Date.now). */
+  /** Clock of stream chunks' ages and of retention (default: `clock`'s). */
   now?: () => number;
+  /** Times batching, retries and retention passes: real time unless a test injects one. */
+  clock?: Clock;
   flushMs?: number;
   maxBatch?: number;
   highWater?: { items?: number; bytes?: number };
@@ -124,7 +127,8 @@ export class SqliteStateStore implements StateStore {
   private readonly now: () => number;
   private bytes: number;
   private retention: RetentionPolicy;
-  private retentionTimer: ReturnType<typeof setInterval> | undefined;
+  private retentionTimer: Timer | undefined;
+  private readonly clock: Clock;
   private retaining: Promise<EvictionReport> | undefined;
   private closed = false;
 
@@ -133,7 +137,8 @@ export class SqliteStateStore implements StateStore {
     private readonly writer: WriterThread,
     private readonly options: SqliteStoreOptions,
   ) {
-    const now = options.now ?? Date.now;
+    this.clock = options.clock ?? new RealClock();
+    const now = options.now ?? (() => this.clock.now());
     this.now = () => Math.round(now());
     this.read = openDatabase(path, true);
     this.bytes = Number(this.read.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'stored_bytes'").get()?.value ?? 0);
@@ -148,12 +153,10 @@ export class SqliteStateStore implements StateStore {
       maxBatch: options.maxBatch ?? STORE_DEFAULTS.maxBatch,
       highWater: { items: options.highWater?.items ?? STORE_DEFAULTS.highWaterItems, bytes: options.highWater?.bytes ?? STORE_DEFAULTS.highWaterBytes },
       observer: options.observer,
+      clock: this.clock,
     });
     this.retention = options.retention ?? { maxAgeMs: STORE_DEFAULTS.maxAgeMs, maxBytes: STORE_DEFAULTS.maxBytes, intervalMs: STORE_DEFAULTS.retentionIntervalMs };
-    if (this.retention.intervalMs > 0) {
-      this.retentionTimer = setInterval(() => void this.retain().catch(() => {}), this.retention.intervalMs);
-      this.retentionTimer.unref?.();
-    }
+    if (this.retention.intervalMs > 0) this.scheduleRetention(this.retention.intervalMs);
     this.artifacts = this.artifactStore();
     this.streams = this.streamStore();
     this.catalog = this.recordStore("catalog_models", "catalog");
@@ -187,7 +190,7 @@ export class SqliteStateStore implements StateStore {
   async close(timeoutMs = STORE_DEFAULTS.closeTimeoutMs): Promise<{ unwritten: number }> {
     if (this.closed) return { unwritten: 0 };
     this.closed = true;
-    clearInterval(this.retentionTimer);
+    this.retentionTimer?.cancel();
     await this.retaining?.catch(() => {});
     const unwritten = await this.queue.close(timeoutMs);
     await this.writer.call({ type: "close" }).catch(() => {});
@@ -231,6 +234,17 @@ export class SqliteStateStore implements StateStore {
       report.bytes += r.freed;
       if (!r.more || this.closed) return report;
     }
+  }
+
+  /** A retention pass every `intervalMs`, the next timed once this one is done; none after close. */
+  private scheduleRetention(intervalMs: number): void {
+    this.retentionTimer = this.clock.setTimeout(() => {
+      void this.retain()
+        .catch(() => {})
+        .finally(() => {
+          if (!this.closed) this.scheduleRetention(intervalMs);
+        });
+    }, intervalMs);
   }
 
   private artifactStore(): ArtifactStore {

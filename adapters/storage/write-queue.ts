@@ -8,6 +8,7 @@
 
 import type { Op, OpResult } from "./sqlite-ops.ts";
 import { StoreClosedError, type StoreKind, type StoreObserver } from "./state-store.ts";
+import { RealClock, type Clock, type Timer } from "../../runtime/index.ts";
 
 export interface WriteQueueOptions {
   /** Commits the ops in one transaction; resolves with one result per op, or rejects. */
@@ -21,6 +22,8 @@ export interface WriteQueueOptions {
   /** First retry delay after a failed commit; doubles up to `retryMaxMs`. */
   retryMs?: number;
   retryMaxMs?: number;
+  /** Times the flush delay and retries: real time unless a test injects one. */
+  clock?: Clock;
 }
 
 interface Waiter {
@@ -45,13 +48,15 @@ export class WriteQueue {
   private seq = 0;
   private settledThrough = 0;
   private inflight = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: Timer | undefined;
+  private readonly clock: Clock;
   private failures = 0;
   private retryDelay: number;
   private closed = false;
   private readonly flushWaiters: { target: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: WriteQueueOptions) {
+    this.clock = options.clock ?? new RealClock();
     this.retryDelay = options.retryMs ?? 50;
   }
 
@@ -101,10 +106,10 @@ export class WriteQueue {
   /** Refuses new writes and waits for the queued ones, at most `timeoutMs`; answers how many were left. */
   async close(timeoutMs: number): Promise<number> {
     this.closed = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.flush(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
-    clearTimeout(this.timer);
+    let timer: Timer | undefined;
+    await Promise.race([this.flush(), new Promise<void>((r) => (timer = this.clock.setTimeout(r, timeoutMs)))]);
+    timer?.cancel();
+    this.timer?.cancel();
     this.timer = undefined;
     const left = this.queue.length;
     for (const item of this.queue.splice(0)) for (const w of item.waiters) w.reject(new StoreClosedError());
@@ -117,11 +122,11 @@ export class WriteQueue {
     if (this.inflight || this.queue.length === 0) return;
     if (this.failures > 0 && this.timer) return; // a retry is already timed
     if (now || this.queue.length >= this.options.maxBatch) {
-      clearTimeout(this.timer);
+      this.timer?.cancel();
       this.timer = undefined;
       void this.run();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => {
+      this.timer = this.clock.setTimeout(() => {
         this.timer = undefined;
         void this.run();
       }, this.options.flushMs);
@@ -175,7 +180,7 @@ export class WriteQueue {
       this.options.observer?.failed?.([...new Set(batch.map((i) => i.kind))], error!, delay);
       if (delay !== undefined) {
         this.retryDelay = Math.min(this.options.retryMaxMs ?? 5000, this.retryDelay * 2);
-        this.timer = setTimeout(() => {
+        this.timer = this.clock.setTimeout(() => {
           this.timer = undefined;
           void this.run();
         }, delay);
