@@ -168,6 +168,8 @@ test("a batch of tokens from the node is the same stream as tokens one by one: e
   await t.start();
   await t.token(0);
   t.task.tell({ type: "engine-tokens", from: 1, t: ["w1", "w2", "w3"] });
+  t.task.tell({ type: "engine-tokens", from: 1, t: "w1" } as never); // malformed: ignored, the task lives on
+  t.task.tell({ type: "engine-tokens", from: Number.NaN, t: ["x"] } as never);
   await t.token(4);
   t.task.tell({ type: "engine-end", tokens_out: 5, decode_ms: 10, stop_reason: "length" });
   await t.clock.flush();

@@ -215,7 +215,12 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           return;
         case "engine-tokens":
           if (phase !== "streaming") return;
-          for (let k = 0; k < msg.t.length && phase === "streaming"; k++) onToken(msg.t[k]!, msg.from + k);
+          // From a node, over the wire: a malformed batch is ignored, never a crash of the task.
+          if (!Array.isArray(msg.t) || !Number.isSafeInteger(msg.from) || msg.t.length > 4096) return;
+          for (let k = 0; k < msg.t.length && phase === "streaming"; k++) {
+            const t = msg.t[k];
+            if (typeof t === "string") onToken(t, msg.from + k);
+          }
           return;
         case "engine-token":
           if (phase !== "streaming") return;
