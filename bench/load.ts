@@ -6,7 +6,8 @@
 //                 transcripts stored vs lost, 503s of a state store that is behind, the store's
 //                 size on disk, and whether admitted tasks reached their end
 //   2. relay      the bench's engine server directly vs a minimal proxy vs /v1/completions vs
-//                 /v2/tasks + SSE: tokens/s, CPU µs per token per process, TTFT
+//                 /v2/tasks + SSE: tokens/s, CPU µs per token per process, TTFT under load,
+//                 then TTFT on an idle path (sequential single streams, paths interleaved)
 //   3. scale      10,000 open streams, 2,000 × 2,000-token streams, 2,000 × 50 tokens/s paced:
 //                 peak control RSS, completion, delivered ÷ offered tokens/s
 // Every process it starts is stopped (process groups), also on failure and Ctrl-C. Each control

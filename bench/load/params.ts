@@ -20,6 +20,9 @@ export const DEFAULTS = {
   relayStreams: 100,
   relayTokens: 1000,
   relayRounds: 5,
+  ttftRequests: 300, // then, idle path: sequential single streams per path, interleaved (engine, proxy, v1, v2, ...)
+  ttftTokens: 4, // ... of this many tokens each
+  ttftGapMs: 5, // ... with this pause after each stream (its after-work settles before the next)
   // 3. scale
   openStreams: 10_000, // (a) concurrent open streams
   openTokens: 10, // (a) tokens per stream ...
@@ -54,6 +57,7 @@ const QUICK: Partial<typeof DEFAULTS> = {
   relayStreams: 20,
   relayTokens: 200,
   relayRounds: 1,
+  ttftRequests: 50,
   openStreams: 500,
   openTokens: 4,
   openIntervalMs: 500,

@@ -8,10 +8,15 @@
 // per token of each process in the path (/proc utime+stime), TTFT p50/p99 over every stream of
 // every round, and the TTFT added to the engine's own. After the rounds: the state store's size
 // on disk (every v1 and v2 stream is stored as it runs, and its transcript at its end).
+// The rounds' TTFT is mostly queueing behind the other streams started at the same instant, so
+// then, with the same processes: idle-path TTFT, N sequential single streams of a few tokens per
+// path, interleaved stream by stream (gen-ttft.ts), nothing else in flight; per path p50/p99/max,
+// and the TTFT added to the engine's (difference of the percentiles, and the median of the
+// per-round differences: each round has one stream per path, close together in time).
 
 import { cpuSnapshot } from "./procs.ts";
-import { MAX_HTTP_REQUESTS, runStreamGen, startCluster, startServer, storeSnapshot, type Cluster, type StoreSnapshot, type StreamGenResult } from "./services.ts";
-import { addCounts, latencySummary, median, r0, r3, type LatencySummary } from "./stats.ts";
+import { MAX_HTTP_REQUESTS, runStreamGen, runTtftGen, startCluster, startServer, storeSnapshot, type Cluster, type StoreSnapshot, type StreamGenResult } from "./services.ts";
+import { addCounts, latencySummary, median, pct, r0, r3, type LatencySummary } from "./stats.ts";
 import type { Params } from "./params.ts";
 
 export const RELAY_PATHS = ["engine", "proxy", "v1", "v2"] as const;
@@ -31,6 +36,28 @@ export interface RelayPathResult {
   outcomes: Record<string, number>;
 }
 
+export interface IdleTtftPathResult {
+  path: Path;
+  /** Streams that ended ok (the TTFT samples); `requests` were sent. */
+  n: number;
+  outcomes: Record<string, number>;
+  ttft: LatencySummary;
+  /** vs the engine directly: p50/p99 of this path minus the engine's, and the median of the per-round differences. */
+  added_ms?: { p50: number; p99: number; p50_of_round_differences: number; rounds_compared: number };
+  /** /v2 only: from sending POST /v2/tasks to its 202 (the SSE stream is opened then). */
+  accepted?: LatencySummary;
+}
+
+export interface IdleTtftResult {
+  requests: number;
+  tokens: number;
+  gap_ms: number;
+  warmup_rounds: number;
+  order: string;
+  elapsed_ms: number;
+  paths: IdleTtftPathResult[];
+}
+
 export interface RelayResult {
   streams: number;
   tokens: number;
@@ -39,7 +66,11 @@ export interface RelayResult {
   proxy_events: { parsed: number; expected: number };
   /** The control plane's state store after every round (its write queue emptied first). */
   store?: StoreSnapshot;
+  /** After the rounds: sequential single streams per path, nothing else in flight. */
+  idle_ttft?: IdleTtftResult;
 }
+
+const TTFT_WARMUP_ROUNDS = 10;
 
 export async function runRelay(p: Params, dir: string, say: (s: string) => void): Promise<RelayResult> {
   const engine = await startServer(dir, "relay-engine", "engine-server.ts", ["--model", "bench"]);
@@ -111,7 +142,56 @@ export async function runRelay(p: Params, dir: string, say: (s: string) => void)
     const store = await storeSnapshot(c);
     say(`relay: store on disk ${(store.disk_bytes / 1048576).toFixed(1)} MB, ${JSON.stringify({ ...store, kind: undefined })}`);
     for (const x of paths) say(`relay ${x.path}: ${x.tokens_per_s_median} tokens/s (median), CPU µs/token ${JSON.stringify(x.cpu_us_per_token)}, TTFT p50 ${x.ttft.p50_ms} ms p99 ${x.ttft.p99_ms} ms`);
-    return { streams: p.relayStreams, tokens: p.relayTokens, rounds: p.relayRounds, paths, proxy_events, store };
+
+    // Idle path: the store's queue is empty (storeSnapshot waited for it); let the rounds' after-work settle.
+    await Bun.sleep(1000);
+    say(`relay: idle-path TTFT, ${p.ttftRequests} sequential streams x ${p.ttftTokens} tokens per path, interleaved (after ${TTFT_WARMUP_ROUNDS} warm-up rounds)`);
+    const g = await runTtftGen(dir, {
+      targets: RELAY_PATHS.map((path) => {
+        const { kind, base, path: url } = spec(path, 1, p.ttftTokens);
+        return { name: path, kind, base, path: url };
+      }),
+      model: "bench",
+      tokens: p.ttftTokens,
+      rounds: p.ttftRequests,
+      warmup: TTFT_WARMUP_ROUNDS,
+      gapMs: p.ttftGapMs,
+      timeoutMs: 30_000,
+    });
+    const byPath = new Map(g.result.targets.map((t) => [t.name, t]));
+    const samples = (t: { ttft_ms: (number | null)[] }) => t.ttft_ms.filter((v): v is number => v !== null);
+    const engineT = byPath.get("engine")!;
+    const engineSummary = latencySummary(samples(engineT));
+    const idlePaths: IdleTtftPathResult[] = RELAY_PATHS.map((path) => {
+      const t = byPath.get(path)!;
+      const ttft = latencySummary(samples(t));
+      const x: IdleTtftPathResult = { path, n: ttft.n, outcomes: t.outcomes, ttft };
+      if (path !== "engine") {
+        const diffs: number[] = [];
+        for (let r = 0; r < g.result.rounds; r++) {
+          const a = t.ttft_ms[r];
+          const e = engineT.ttft_ms[r];
+          if (a !== null && a !== undefined && e !== null && e !== undefined) diffs.push(a - e);
+        }
+        const sorted = Float64Array.from(diffs).sort();
+        x.added_ms = { p50: r3(ttft.p50_ms - engineSummary.p50_ms), p99: r3(ttft.p99_ms - engineSummary.p99_ms), p50_of_round_differences: r3(pct(sorted, 0.5)), rounds_compared: diffs.length };
+      }
+      if (t.accepted_ms) x.accepted = latencySummary(t.accepted_ms.filter((v): v is number => v !== null));
+      if (ttft.n !== p.ttftRequests) say(`relay idle TTFT ${path}: only ${ttft.n} of ${p.ttftRequests} streams ended ok: ${JSON.stringify(t.outcomes)}`);
+      say(`relay idle TTFT ${path.padEnd(6)}: p50 ${ttft.p50_ms} ms, p99 ${ttft.p99_ms} ms, max ${ttft.max_ms} ms${x.added_ms ? `, added p50 ${x.added_ms.p50} ms p99 ${x.added_ms.p99} ms (median of round differences ${x.added_ms.p50_of_round_differences} ms)` : ""}`);
+      return x;
+    });
+    const idle_ttft: IdleTtftResult = {
+      requests: p.ttftRequests,
+      tokens: p.ttftTokens,
+      gap_ms: p.ttftGapMs,
+      warmup_rounds: TTFT_WARMUP_ROUNDS,
+      order: `round r: one stream per path, one at a time, starting at path r mod ${RELAY_PATHS.length} of ${RELAY_PATHS.join(", ")}`,
+      elapsed_ms: r0(g.result.elapsed_ms),
+      paths: idlePaths,
+    };
+    say(`relay: idle-path TTFT took ${(g.wall_ms / 1000).toFixed(1)} s`);
+    return { streams: p.relayStreams, tokens: p.relayTokens, rounds: p.relayRounds, paths, proxy_events, store, idle_ttft };
   } finally {
     await cluster?.stop();
     await proxy.proc.stop();

@@ -12,6 +12,7 @@ import { freePort, ROOT, spawnProc, type Proc } from "./procs.ts";
 import { promSum, promValue } from "./stats.ts";
 import type { RequestGenSpec } from "./gen-requests.ts";
 import type { StreamGenSpec } from "./gen-streams.ts";
+import type { TtftGenResult, TtftGenSpec } from "./gen-ttft.ts";
 
 /** Lets a client hold more than Bun's default 256 concurrent fetches to one host. */
 export const MAX_HTTP_REQUESTS = "65535";
@@ -164,6 +165,13 @@ export async function runStreamGen(dir: string, spec: Omit<StreamGenSpec, "out">
   const out = join(dir, "gen", `streams-${++seq}.json`);
   mkdirSync(join(dir, "gen"), { recursive: true });
   return runGen<StreamGenResult>(dir, `gen-streams-${seq}`, "gen-streams.ts", { ...spec, out }, out);
+}
+
+/** Sequential single streams through several targets, interleaved (idle-path time to first token). */
+export async function runTtftGen(dir: string, spec: Omit<TtftGenSpec, "out">): Promise<GenRun<TtftGenResult>> {
+  const out = join(dir, "gen", `ttft-${++seq}.json`);
+  mkdirSync(join(dir, "gen"), { recursive: true });
+  return runGen<TtftGenResult>(dir, `gen-ttft-${seq}`, "gen-ttft.ts", { ...spec, out }, out);
 }
 
 /** Runs several stream generators at once (to spread sockets over processes) and merges them. */

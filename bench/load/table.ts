@@ -86,8 +86,12 @@ function admissionTables(p: Params, a: AdmissionResult): string[] {
   return out;
 }
 
+const RELAY_NAME: Record<string, string> = { engine: "engine directly", proxy: "minimal Bun proxy (parses every event)", v1: "control `/v1/completions` (stream)", v2: "control `POST /v2/tasks` + SSE" };
+/** Sub-millisecond latencies: 3 decimals under 1 ms (and for differences, which may be negative). */
+const fineMs = (x: number) => (Math.abs(x) < 1 ? fmt(x, 3) : ms(x));
+
 function relayTable(r: RelayResult): string[] {
-  const name: Record<string, string> = { engine: "engine directly", proxy: "minimal Bun proxy (parses every event)", v1: "control `/v1/completions` (stream)", v2: "control `POST /v2/tasks` + SSE" };
+  const name = RELAY_NAME;
   const out = [`### Relay: ${fmt(r.streams)} concurrent streams × ${fmt(r.tokens)} tokens, ${r.rounds} rounds interleaved`, ""];
   out.push("| path | tokens/s (median of rounds) | CPU µs per token: engine / proxy / node / control | TTFT p50 / p99 ms | added TTFT p50 / p99 ms | streams |", "|---|---|---|---|---|---|");
   for (const x of r.paths) {
@@ -99,6 +103,24 @@ function relayTable(r: RelayResult): string[] {
   }
   if (r.store) out.push("", `State store after the relay rounds (v1 and v2 streams): ${storeDisk(r.store)} on disk; store_backpressure_total ${r.store.store_backpressure === undefined ? "–" : fmt(r.store.store_backpressure)}, transcripts_lost_total ${r.store.transcripts_lost === undefined ? "–" : fmt(r.store.transcripts_lost)}.`);
   out.push("", `The proxy parsed ${fmt(r.proxy_events.parsed)} SSE events (expected ${fmt(r.proxy_events.expected)}: every token, finish, usage and [DONE] event of its streams).`);
+  if (r.idle_ttft) out.push("", ...idleTtftTable(r.idle_ttft));
+  return out;
+}
+
+function idleTtftTable(t: NonNullable<RelayResult["idle_ttft"]>): string[] {
+  const out = [`### Relay: time to first token on an idle path (${fmt(t.requests)} sequential streams, interleaved)`, ""];
+  out.push("| path | TTFT p50 / p99 / max ms | added p50 / p99 ms (percentile − engine's) | added p50 ms (median of per-round differences) | streams |", "|---|---|---|---|---|");
+  for (const x of t.paths) {
+    const a = x.added_ms;
+    out.push(
+      `| ${RELAY_NAME[x.path]} | ${fineMs(x.ttft.p50_ms)} / ${fineMs(x.ttft.p99_ms)} / ${fineMs(x.ttft.max_ms)} | ${a ? `${fineMs(a.p50)} / ${fineMs(a.p99)}` : "–"} | ${a ? fineMs(a.p50_of_round_differences) : "–"} | ${statuses(x.outcomes)} |`,
+    );
+  }
+  const v2 = t.paths.find((x) => x.accepted);
+  out.push(
+    "",
+    `Each round: one stream of ${fmt(t.tokens)} tokens per path, one at a time (nothing else in flight), ${fmt(t.gap_ms)} ms pause after each, the round's first path rotating; ${t.warmup_rounds} warm-up rounds not counted; keep-alive connections. TTFT: from sending the request (on \`/v2\`: \`POST /v2/tasks\`, the SSE stream opened right after the 202) to the first token.${v2?.accepted ? ` \`/v2\` 202 after p50 ${fineMs(v2.accepted.p50_ms)} / p99 ${fineMs(v2.accepted.p99_ms)} ms.` : ""} Target: added p50 ≤ 0.3 ms, p99 ≤ 1 ms.`,
+  );
   return out;
 }
 
