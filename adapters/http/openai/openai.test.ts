@@ -9,7 +9,7 @@ import { createControlApp } from "../control-app.ts";
 import type { ControlPort, StreamSink, Subscription } from "../../../contract/index.ts";
 import { CHAT_END, chatPrompt } from "./chat-format.ts";
 import { fromEnvelope } from "./errors.ts";
-import { finishReason, replyId, usageOf, type ReplyInfo } from "./render.ts";
+import { deltaChunk, deltaLine, finishReason, replyId, usageOf, type ReplyInfo } from "./render.ts";
 import { fromChat, fromCompletion } from "./request.ts";
 import { registerOpenAiRoutes } from "./routes.ts";
 import { ChatCompletionRequest, CompletionRequest } from "./schemas.ts";
@@ -158,4 +158,15 @@ describe("routes", () => {
     expect(big.status).toBe(413);
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe("invalid_params");
   });
+});
+
+test("a token's data: line is built from a template, byte for byte what serialising its chunk gives", () => {
+  const texts = ["hello", "", " \"quoted\" \\ back", "new\nline\ttab", "émoji 🦙", "\u0000nul", "</script>", "\u2028"];
+  for (const kind of ["chat", "text"] as const) {
+    for (const includeUsage of [false, true]) {
+      const r: ReplyInfo = { kind, id: replyId(kind, "t-1"), created: 1_700_000_000, model: "m\"odel", includeUsage };
+      const line = deltaLine(r);
+      for (const t of texts) expect(line(t)).toBe(`data: ${JSON.stringify(deltaChunk(r, t))}\n\n`);
+    }
+  }
 });

@@ -84,6 +84,19 @@ export function deltaChunk(r: ReplyInfo, text: string): Chunk {
   return chunk(r, { text });
 }
 
+/**
+ * The `data:` line of a token's delta chunk, as text: the reply's constant parts are serialised
+ * once, only the token's own text per token. The same bytes as JSON.stringify(deltaChunk(r, t)).
+ */
+export function deltaLine(r: ReplyInfo): (text: string) => string {
+  const mark = "\u0000llorch-token\u0000";
+  const whole = JSON.stringify(deltaChunk(r, mark));
+  const at = whole.indexOf(JSON.stringify(mark));
+  const head = `data: ${whole.slice(0, at)}`;
+  const tail = `${whole.slice(at + JSON.stringify(mark).length)}\n\n`;
+  return (text) => head + JSON.stringify(text) + tail;
+}
+
 export function finishChunk(r: ReplyInfo, finish: FinishReason): Chunk {
   return r.kind === "chat" ? chunk(r, { finish }) : chunk(r, { text: "", finish });
 }

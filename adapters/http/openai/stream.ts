@@ -13,13 +13,15 @@ import type { z } from "zod";
 import { type ControlPort, type EndData, type ErrorEnvelope, internalError, type StartedData, type StreamSink, type Subscription } from "../../../contract/index.ts";
 import { createPulledStream } from "../pulled-stream.ts";
 import { canceledError, fromEnvelope } from "./errors.ts";
-import { deltaChunk, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
+import { deltaLine, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
 
 const DONE = "data: [DONE]\n\n";
 
 export interface ChunkStream {
   body: ReadableStream<Uint8Array>;
   send(data: unknown): void;
+  /** Sends a `data:` line already serialised. */
+  sendLine(line: string): void;
   /** Sends `data: [DONE]` and closes. */
   done(): void;
   /** Sends one error line and closes. */
@@ -33,6 +35,7 @@ export function createChunkStream(signal: AbortSignal): ChunkStream {
   return {
     body: stream.body,
     send: (data) => stream.write(`data: ${JSON.stringify(data)}\n\n`),
+    sendLine: (line) => stream.write(line),
     done: () => stream.write(DONE, true),
     fail: (data) => stream.write(`data: ${JSON.stringify(data)}\n\n`, true),
     attach: stream.attach,
@@ -51,6 +54,7 @@ export interface StreamPlan {
 export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
   const { reply } = plan;
   let started: z.infer<typeof StartedData> | undefined;
+  const tokenLine = deltaLine(reply);
   const opening = openingChunk(reply, plan.echo);
   if (opening) stream.send(opening);
   return {
@@ -60,7 +64,7 @@ export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
           started = event.data;
           return;
         case "token":
-          return stream.send(deltaChunk(reply, event.data.t));
+          return stream.sendLine(tokenLine(event.data.t));
         case "metrics":
           return;
         case "end":
