@@ -76,13 +76,16 @@ describe("mock llama-server", () => {
     const dir = mkdtempSync(join(tmpdir(), "llorch-model-"));
     dirs.push(dir);
     writeFileSync(join(dir, "tiny.gguf"), "GGUF");
-    const engine = launch(["--model", join(dir, "tiny.gguf"), "--load-ms", "2500", "--slots", "3", "--ctx", "1024", "--build-info", "b42-test"]);
-    // The first answer comes while the model is still loading (2.5 s is far beyond start-up, also on a busy machine).
+    // It stays loading until the test creates this file: no race with a busy machine's start-up.
+    const loadedFile = join(dir, "loaded");
+    const engine = launch(["--model", join(dir, "tiny.gguf"), "--load-until", loadedFile, "--slots", "3", "--ctx", "1024", "--build-info", "b42-test"]);
     let loading: Response | undefined;
     while (!loading) loading = await fetch(`${engine.url}/health`).catch(() => undefined);
     expect(loading.status).toBe(503);
     expect(await loading.json()).toEqual({ error: { code: 503, message: "Loading model", type: "unavailable_error" } });
     expect((await fetch(`${engine.url}/props`)).status).toBe(503);
+    expect(engine.log()).not.toContain("main: model loaded");
+    writeFileSync(loadedFile, "");
     await waitHealthy(engine.url, { intervalMs: 20, exited: engine.proc.exited });
     expect(await (await fetch(`${engine.url}/health`)).json()).toEqual({ status: "ok" });
     expect(await (await fetch(`${engine.url}/props`)).json()).toMatchObject({

@@ -6,7 +6,7 @@
 // engine supervision must survive: slow load, crash (optionally with a CUDA error), VRAM OOM at
 // start, a hung /health, a SIGTERM that is ignored, a grandchild process in its group.
 
-import { statSync, writeSync } from "node:fs";
+import { existsSync, statSync, writeSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { RealClock } from "../../runtime/index.ts";
 
@@ -26,6 +26,8 @@ export interface MockEngineFlags {
   ctx: number;
   tokenDelayMs: number;
   loadMs: number;
+  /** Stays loading until this file exists (checked at each request): a test decides when. */
+  loadUntil?: string;
   crashAfterTokens?: number;
   crashCuda: boolean;
   eosAfterTokens?: number;
@@ -67,6 +69,7 @@ export function parseMockEngineFlags(argv: string[]): MockEngineFlags {
     else if (IGNORED.has(name)) continue;
     else if (IGNORED_WITH_VALUE.has(name)) needValue();
     else if (name === "--host") flags.host = needValue();
+    else if (name === "--load-until") flags.loadUntil = needValue();
     else if (name === "--model" || name === "-m") flags.model = needValue();
     else if (name === "--build-info") flags.buildInfo = needValue();
     else if (NUMERIC[name]) {
@@ -147,7 +150,14 @@ export function runMockEngine(flags: MockEngineFlags): void {
     const helper = Bun.spawn([process.execPath, "-e", "setInterval(() => {}, 1 << 30)"], { stdio: ["ignore", "ignore", "ignore"] });
     out(`mock: helper process pid=${helper.pid}`);
   }
-  const loadedAt = clock.now() + flags.loadMs;
+  // Ready exactly when "model loaded" is logged, as llama-server: no window where /health says ok
+  // before the log does.
+  let loaded = flags.loadMs <= 0 && flags.loadUntil === undefined;
+  function modelLoaded(): void {
+    if (loaded && flags.loadUntil !== undefined) return;
+    out("main: model loaded");
+    loaded = true;
+  }
   const busy: boolean[] = Array.from({ length: flags.slots }, () => false);
   const waiting: (() => void)[] = [];
   const m = { prompt: 0, predicted: 0, decode: 0, processing: 0, deferred: 0 };
@@ -269,7 +279,8 @@ export function runMockEngine(flags: MockEngineFlags): void {
     idleTimeout: 0, // SSE streams and a hung /health may stay silent for long
     async fetch(req) {
       const path = new URL(req.url).pathname;
-      const loading = clock.now() < loadedAt;
+      if (!loaded && flags.loadUntil !== undefined && existsSync(flags.loadUntil)) modelLoaded();
+      const loading = !loaded;
       if (path === "/health" || path === "/v1/health") {
         if (flags.hangHealth) return new Promise<Response>(() => {});
         return loading ? apiError(503, "unavailable_error", "Loading model") : json({ status: "ok" });
@@ -293,8 +304,10 @@ export function runMockEngine(flags: MockEngineFlags): void {
     },
   });
   out(`main: server is listening on http://${flags.host}:${server.port} - starting the main loop`);
-  if (flags.loadMs > 0) clock.setTimeout(() => out("main: model loaded"), flags.loadMs);
-  else out("main: model loaded");
+  if (flags.loadUntil === undefined) {
+    if (flags.loadMs > 0) clock.setTimeout(modelLoaded, flags.loadMs);
+    else modelLoaded();
+  }
 
   process.on("SIGTERM", () => {
     if (flags.ignoreSigterm) return void out("mock: ignoring SIGTERM");
