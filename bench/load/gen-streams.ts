@@ -9,6 +9,7 @@
 // Usage: bun bench/load/gen-streams.ts '<spec json>'   (needs BUN_CONFIG_MAX_HTTP_REQUESTS > streams)
 
 import { writeFileSync } from "node:fs";
+import { frameBatches, frameMeaning } from "./frames.ts";
 
 export interface StreamGenSpec {
   kind: "openai" | "v2";
@@ -37,7 +38,6 @@ let open = 0;
 let peakOpen = 0;
 let delivered = 0;
 const stop = new AbortController();
-const TOKEN_TEXT = /"text":"[^"]/;
 
 const count = (what: string) => (outcomes[what] = (outcomes[what] ?? 0) + 1);
 const addTokens = (n: number) => {
@@ -76,22 +76,13 @@ async function oneStream(k: number): Promise<void> {
     open++;
     peakOpen = Math.max(peakOpen, open);
     try {
-      const decoder = new TextDecoder();
-      let buf = "";
-      for await (const chunk of res.body!) {
-        buf += decoder.decode(chunk, { stream: true });
+      for await (const frames of frameBatches(res.body!)) {
         let n = 0;
-        let i: number;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (spec.kind === "v2") {
-            if (frame.startsWith("event: token")) n++;
-            else if (frame.startsWith("event: end")) outcome = "ok";
-            else if (frame.startsWith("event: error")) outcome = `error ${frame.match(/"code":"([^"]+)"/)?.[1] ?? "?"}`;
-          } else if (frame === "data: [DONE]") outcome = "ok";
-          else if (frame.startsWith('data: {"error"')) outcome = `error ${frame.match(/"code":"?([^",]+)/)?.[1] ?? "?"}`;
-          else if (TOKEN_TEXT.test(frame)) n++;
+        for (const frame of frames) {
+          const m = frameMeaning(spec.kind, frame);
+          if (m.kind === "token") n++;
+          else if (m.kind === "end") outcome = "ok";
+          else if (m.kind === "error") outcome = `error ${m.code}`;
         }
         if (n > 0) {
           if (first < 0) first = rel() - started;

@@ -13,6 +13,7 @@
 // Usage: bun bench/load/gen-ttft.ts '<spec json>'
 
 import { writeFileSync } from "node:fs";
+import { frameBatches, frameMeaning } from "./frames.ts";
 
 export interface TtftTarget {
   name: string;
@@ -39,7 +40,6 @@ export interface TtftGenResult {
 }
 
 const spec = JSON.parse(process.argv[2]!) as TtftGenSpec;
-const TOKEN_TEXT = /"text":"[^"]/;
 const JSON_HEADERS = { "content-type": "application/json" };
 
 /** One stream read to its end: TTFT (ms from sending the first request), time to the 202 on /v2, outcome. */
@@ -63,23 +63,12 @@ async function oneStream(t: TtftTarget, k: number): Promise<{ ttft: number | nul
       res = await fetch(`${t.base}${t.path}`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ model: spec.model, prompt, max_tokens: spec.tokens, stream: true }), signal });
     }
     if (res.status !== 200) throw new Error(`stream ${res.status}`);
-    const decoder = new TextDecoder();
-    let buf = "";
-    for await (const chunk of res.body!) {
-      buf += decoder.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const frame = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        let token = false;
-        if (t.kind === "v2") {
-          if (frame.startsWith("event: token")) token = true;
-          else if (frame.startsWith("event: end")) outcome = "ok";
-          else if (frame.startsWith("event: error")) outcome = `error ${frame.match(/"code":"([^"]+)"/)?.[1] ?? "?"}`;
-        } else if (frame === "data: [DONE]") outcome = "ok";
-        else if (frame.startsWith('data: {"error"')) outcome = `error ${frame.match(/"code":"?([^",]+)/)?.[1] ?? "?"}`;
-        else if (TOKEN_TEXT.test(frame)) token = true;
-        if (token) {
+    for await (const frames of frameBatches(res.body!)) {
+      for (const frame of frames) {
+        const m = frameMeaning(t.kind, frame);
+        if (m.kind === "end") outcome = "ok";
+        else if (m.kind === "error") outcome = `error ${m.code}`;
+        else if (m.kind === "token") {
           if (first < 0) first = performance.now() - t0;
           tokens++;
         }
