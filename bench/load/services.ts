@@ -69,7 +69,7 @@ export async function startCluster(dir: string, name: string, pools: Pool[], env
   const cfg = join(dir, `${name}-pools.json`); // JSON is YAML: the node reads either
   writeFileSync(cfg, JSON.stringify({ pools: pools.map((p) => ({ ...p, allow_cpu: true })) }, null, 2));
   const port = freePort();
-  const control = spawnProc(`${name}-control`, ["bun", "actors/control/main.ts", "--addr", `127.0.0.1:${port}`], {
+  const control = spawnProc(`${name}-control`, ["bun", ...bunFlags("BENCH_CONTROL_BUN_FLAGS"), "actors/control/main.ts", "--addr", `127.0.0.1:${port}`], {
     dir,
     cwd: codeRoot,
     env: { ...NO_TOKEN, LLORCH_LOG_LEVEL: "info", ...storeEnv, ...env.control },
@@ -95,6 +95,11 @@ export async function startCluster(dir: string, name: string, pools: Pool[], env
       await control.stop();
     },
   };
+}
+
+/** Extra flags for bun itself (e.g. `--smol`) from an environment variable, to compare runtimes' settings. */
+function bunFlags(variable: string): string[] {
+  return (process.env[variable] ?? "").split(/\s+/).filter((f) => f.length > 0);
 }
 
 /** Starts one of the bench's own servers (engine, proxy, floor) on a free port. */
