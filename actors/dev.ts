@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { memoryLinkPair } from "../adapters/transport/index.ts";
 import { openNvml } from "../host/index.ts";
 import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../engines/tiny-model/tiny-gguf.ts";
-import { exitOnFatal, processLogger, runMain, UsageError, VERSION } from "./cli.ts";
+import { COMMON_FLAGS, exitOnFatal, helpOrVersion, processLogger, runMain, UsageError, VERSION } from "./cli.ts";
 import { controlSettings } from "./control/config.ts";
 import { runControl } from "./control/run.ts";
 import { builtinPool, PoolConfig } from "./node/config.ts";
@@ -19,13 +19,10 @@ const log = processLogger({ service: "dev" });
 
 await runMain(log, async () => {
   const { values } = parseArgs({
-    options: { addr: { type: "string" }, config: { type: "string" }, "state-dir": { type: "string" }, model: { type: "string" }, help: { type: "boolean" } },
+    options: { addr: { type: "string" }, config: { type: "string" }, "state-dir": { type: "string" }, model: { type: "string" }, ...COMMON_FLAGS },
     strict: true,
   });
-  if (values.help) {
-    console.log("usage: bun run dev [--model PATH] [--addr HOST:PORT] [--config FILE] [--state-dir DIR]\nenv: as for `bun run control`");
-    process.exit(0);
-  }
+  helpOrVersion(values, "usage: bun run dev [-h|--help] [--version] [--model PATH] [--addr HOST:PORT] [--config FILE] [--state-dir DIR]\nenv: as for `bun run control`");
   const settings = controlSettings(values);
   let file: string;
   if (values.model) {

@@ -8,7 +8,15 @@ import type { PortResult } from "./errors.ts";
 export const ArtifactKind = z.enum(["plan", "summary", "diff", "trace", "transcript", "logs", "other"]);
 export type ArtifactKind = z.infer<typeof ArtifactKind>;
 
-const JsonObject = z.record(z.string(), z.unknown());
+/**
+ * A JSON object, passed through as it came: z.record would copy it key by key, and assigning a
+ * `__proto__` key to the copy sets its prototype instead, so the stored document would not be the
+ * one sent (and its id would not be the SHA-256 of what the client hashed).
+ */
+const JsonObject = z.custom<Record<string, unknown>>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  "expected an object",
+).meta({ type: "object", additionalProperties: {} });
 
 /** POST /v2/artifacts. The id is the SHA-256 of this document's canonical JSON, as sent. */
 export const ArtifactV2 = z

@@ -3,6 +3,7 @@
 // "sha256:<64 lowercase hex>"; artifact ids are the bare 64 hex (docs/contract.md#catalog).
 
 import { z } from "zod";
+import { isSafeText, safeText } from "./ids.ts";
 import type { PortResult } from "./errors.ts";
 
 export const SHA256_DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -37,10 +38,10 @@ export const CatalogModelRequestV2 = z
       .string({ error: "id required" })
       .min(1, "id required")
       .max(512)
-      .refine((id) => id.trim() === id && !/[\u0000-\u001f\u007f]/.test(id), "id must not have surrounding spaces or control characters"),
+      .refine((id) => id.trim() === id && isSafeText(id), "id must not have surrounding spaces, control characters or lone surrogates"),
     digest: Sha256Digest.optional(),
     /** `file:` URL or plain path for a local model; remote schemes are stored as given. */
-    source_url: z.string().min(1).max(4096).optional(),
+    source_url: safeText(4096).optional(),
     tags: z.array(z.string().max(256)).max(64).optional(),
     manifests: z.array(Manifest).max(1024).optional(),
     signatures: z.array(Signature).max(64).optional(),
@@ -88,7 +89,7 @@ export const CatalogVerifyResponse = z.object({
 export type CatalogVerifyResponse = z.infer<typeof CatalogVerifyResponse>;
 
 export const CatalogStateRequest = z
-  .object({ state: Lifecycle, deadline_ms: z.number().int().optional() })
+  .object({ state: Lifecycle, deadline_ms: z.number().int().max(2 ** 31 - 1).optional() })
   .strict();
 export type CatalogStateRequest = z.infer<typeof CatalogStateRequest>;
 

@@ -36,12 +36,17 @@ export interface Subscription {
   unsubscribe(options?: { cancelIfLast?: boolean }): void;
 }
 
+/** A subscription the subscriber limits refused (429 ADMISSION_REJECT, `subscriber-limit`). */
+export interface SubscribeRefused {
+  refused: ErrorEnvelope;
+}
+
 export interface ControlPort {
   /** Whether the control plane's actor tree is up, and how many nodes are online. */
   ready(): Promise<{ ready: boolean; nodes_online: number }>;
   submit(request: TaskRequestV2, meta: SubmitMeta): Promise<AdmitOutcome>;
-  /** Undefined when the task is unknown. Missed events are replayed first. */
-  subscribe(taskId: string, sink: StreamSink): Promise<Subscription | undefined>;
+  /** Undefined when the task is unknown; refused over the subscriber limits. Missed events are replayed first. */
+  subscribe(taskId: string, sink: StreamSink): Promise<Subscription | SubscribeRefused | undefined>;
   /** "unknown" when no such task exists. Once this resolves, no token follows. */
   cancel(taskId: string, reason: "client" | "disconnect"): Promise<"canceled" | "unknown">;
   nodes(): Promise<NodeInfo[]>;

@@ -5,6 +5,8 @@
 // docs/contract.md explains each part and why it is so.
 
 export * from "./errors.ts";
+export * from "./json.ts";
+export * from "./ids.ts";
 export * from "./task.ts";
 export * from "./pool.ts";
 export * from "./node.ts";

@@ -6,6 +6,7 @@ import type { ActorRef } from "../runtime/index.ts";
 import type { EngineRequest } from "./engine.ts";
 import { ErrorEnvelope } from "./errors.ts";
 import { GpuInfo, NodeCapabilities } from "./node.ts";
+import { Id } from "./ids.ts";
 import { PoolView } from "./pool.ts";
 
 export const REGISTRY_PATH = "control/registry";
@@ -14,7 +15,7 @@ export const AGENT_PATH = "node/agent";
 /** Node → control registry. */
 export const RegisterPayload = z.object({
   type: z.literal("register"),
-  node_id: z.string().min(1).max(128),
+  node_id: Id,
   machine_id: z.string().max(128).optional(),
   version: z.string().max(64).optional(),
   address: z.string().max(512).optional(),
@@ -23,7 +24,7 @@ export const RegisterPayload = z.object({
 });
 export const HeartbeatPayload = z.object({
   type: z.literal("heartbeat"),
-  node_id: z.string().min(1),
+  node_id: Id,
   pools: z.array(PoolView).max(256),
   /** The latest GPU sample (VRAM, utilisation). */
   gpus: z.array(GpuInfo).max(64).optional(),
@@ -32,7 +33,8 @@ export const HeartbeatPayload = z.object({
 /** `agent` is absent for a node registered over REST (tools): it is listed, never given tasks. */
 export type RegisterMsg = z.infer<typeof RegisterPayload> & { agent?: AgentRef };
 export type HeartbeatMsg = z.infer<typeof HeartbeatPayload>;
-export type DeregisterMsg = { type: "deregister"; node_id: string };
+export const DeregisterPayload = z.object({ type: z.literal("deregister"), node_id: Id }).strict();
+export type DeregisterMsg = z.infer<typeof DeregisterPayload>;
 
 export interface RegisterReply {
   ok: boolean;
@@ -210,3 +212,85 @@ export type TaskEngineMsg =
   | { type: "engine-error"; error: ErrorEnvelope };
 
 export type TaskSinkRef = ActorRef<TaskEngineMsg>;
+
+// What a node may send, checked at the control plane's end of the link before any actor sees it
+// (actors/control/links). Strict: an unknown field is refused, as on the HTTP API.
+
+/** Most tokens in one `engine-tokens` batch (a replica sends at most 256). */
+export const MAX_TOKENS_PER_BATCH = 4096;
+/** Longest text of one token. */
+export const MAX_TOKEN_CHARS = 65_536;
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Label = z.string().min(1).max(256);
+
+export const EngineStartedPayload = z
+  .object({
+    type: z.literal("engine-started"),
+    node_id: Id,
+    pool_id: Id,
+    replica_id: Label,
+    engine: Label,
+    engine_version: z.string().max(256),
+    tokens_in: Count.optional(),
+  })
+  .strict();
+export const EngineTokenPayload = z.object({ type: z.literal("engine-token"), t: z.string().max(MAX_TOKEN_CHARS), i: Count }).strict();
+export const EngineTokensPayload = z
+  .object({ type: z.literal("engine-tokens"), from: Count, t: z.array(z.string().max(MAX_TOKEN_CHARS)).min(1).max(MAX_TOKENS_PER_BATCH) })
+  .strict();
+export const EngineEndPayload = z
+  .object({
+    type: z.literal("engine-end"),
+    tokens_out: Count,
+    decode_ms: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
+    stop_reason: z.enum(["length", "stop", "canceled"]),
+    tokens_in: Count.optional(),
+  })
+  .strict();
+export const EngineErrorPayload = z.object({ type: z.literal("engine-error"), error: ErrorEnvelope.strict() }).strict();
+
+/** The schema of each message a node may send a task, by type. */
+export const TASK_ENGINE_PAYLOADS = {
+  "engine-started": EngineStartedPayload,
+  "engine-token": EngineTokenPayload,
+  "engine-tokens": EngineTokensPayload,
+  "engine-end": EngineEndPayload,
+  "engine-error": EngineErrorPayload,
+} as const;
+
+// The schemas describe the messages the actors handle: a change to one side fails to compile.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _sameEngineMsgs: Same<{ [K in keyof typeof TASK_ENGINE_PAYLOADS]: z.infer<(typeof TASK_ENGINE_PAYLOADS)[K]> }[keyof typeof TASK_ENGINE_PAYLOADS], TaskEngineMsg> = true;
+void _sameEngineMsgs;
+
+/**
+ * The token messages, checked by hand: they are the relay's hot path (one per token or per batch),
+ * and these few comparisons cost a fraction of the zod parse. They accept exactly what
+ * EngineTokenPayload and EngineTokensPayload accept (link.test.ts holds them to it).
+ */
+export function isEngineTokenPayload(p: unknown): boolean {
+  if (typeof p !== "object" || p === null || Array.isArray(p)) return false;
+  const o = p as Record<string, unknown>;
+  let keys = 0;
+  for (const _ in o) keys++;
+  return keys === 3 && o.type === "engine-token" && typeof o.t === "string" && o.t.length <= MAX_TOKEN_CHARS && isCount(o.i);
+}
+
+export function isEngineTokensPayload(p: unknown): boolean {
+  if (typeof p !== "object" || p === null || Array.isArray(p)) return false;
+  const o = p as Record<string, unknown>;
+  let keys = 0;
+  for (const _ in o) keys++;
+  if (keys !== 3 || o.type !== "engine-tokens" || !isCount(o.from)) return false;
+  const t = o.t;
+  if (!Array.isArray(t) || t.length === 0 || t.length > MAX_TOKENS_PER_BATCH) return false;
+  for (let k = 0; k < t.length; k++) {
+    const s = t[k];
+    if (typeof s !== "string" || s.length > MAX_TOKEN_CHARS) return false;
+  }
+  return true;
+}
+
+function isCount(v: unknown): boolean {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}

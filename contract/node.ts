@@ -4,6 +4,7 @@
 // availability) but is never given a task (docs/contract.md#nodes).
 
 import { z } from "zod";
+import { Id } from "./ids.ts";
 import { PoolView } from "./pool.ts";
 
 /** One GPU as a node reports it (NVML inventory, plus the latest sample in heartbeats). */
@@ -54,7 +55,7 @@ const PoolIn = z.union([
   z.string().min(1).max(128),
   z
     .object({
-      pool_id: z.string().min(1).max(128),
+      pool_id: Id,
       ready: z.boolean(),
       draining: z.boolean().default(false),
       slots_free: z.number().int().min(0).default(0),
@@ -71,7 +72,7 @@ const PoolIn = z.union([
 
 export const RegisterRequest = z
   .object({
-    node_id: z.string().min(1).max(128),
+    node_id: Id,
     machine_id: z.string().max(128).optional(),
     address: z.string().max(512).optional(),
     version: z.string().max(64).optional(),
@@ -104,8 +105,8 @@ export function toPoolView(p: z.infer<typeof PoolIn>): PoolView {
 export interface NodesPort {
   list(): Promise<NodeInfo[]>;
   register(request: RegisterRequest): Promise<{ ok: boolean; message: string }>;
-  /** Undefined when the node is unknown. */
-  heartbeat(nodeId: string, request: HeartbeatRequest): Promise<{ next_heartbeat_ms: number } | undefined>;
-  /** False when the node is unknown. */
-  deregister(nodeId: string): Promise<boolean>;
+  /** Undefined when the node is unknown; "linked" when a node link speaks for it (REST may not). */
+  heartbeat(nodeId: string, request: HeartbeatRequest): Promise<{ next_heartbeat_ms: number } | "linked" | undefined>;
+  /** False when the node is unknown; "linked" when a live node link speaks for it. */
+  deregister(nodeId: string): Promise<boolean | "linked">;
 }

@@ -4,6 +4,7 @@
 // link (docs/contract.md#pools-control).
 
 import { z } from "zod";
+import { Id, safeText } from "./ids.ts";
 import { ErrorEnvelope } from "./errors.ts";
 import { PreparationStep } from "./task.ts";
 
@@ -34,7 +35,7 @@ export const MAX_DRAIN_DEADLINE_MS = 86_400_000;
 /** How long a reload waits for in-flight tasks when the request names no deadline. */
 export const DEFAULT_RELOAD_DRAIN_MS = 30_000;
 
-const NodeId = z.string().min(1).max(128);
+const NodeId = Id;
 
 export const PoolDrainRequest = z
   .object({
@@ -48,7 +49,7 @@ export type PoolDrainRequest = z.infer<typeof PoolDrainRequest>;
 
 export const PoolReloadRequest = z
   .object({
-    new_model_ref: z.string().min(1).max(1024),
+    new_model_ref: safeText(1024),
     /** Bound on waiting for in-flight tasks before the swap (default 30 s); past it, nothing changes. */
     deadline_ms: z.number().int().min(0).max(MAX_DRAIN_DEADLINE_MS).optional(),
     node_id: NodeId.optional(),

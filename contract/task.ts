@@ -3,7 +3,11 @@
 // upstream contract exactly (docs/contract.md#tasks).
 
 import { z } from "zod";
+import { Id, safeText } from "./ids.ts";
 import { ErrorEnvelope } from "./errors.ts";
+
+/** Longest task deadline: the longest one timer can wait (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TASK_DEADLINE_MS = 2 ** 31 - 1;
 
 export const Priority = z.enum(["interactive", "batch"]);
 export type Priority = z.infer<typeof Priority>;
@@ -11,10 +15,10 @@ export type Priority = z.infer<typeof Priority>;
 export const PlacementRequest = z
   .object({
     mode: z.enum(["pin", "prefer", "auto"]).default("auto"),
-    pin_pool_id: z.string().min(1).max(256).optional(),
-    node_id: z.string().min(1).max(128).optional(),
-    prefer_pools: z.array(z.string().min(1).max(256)).max(64).optional(),
-    avoid_pools: z.array(z.string().min(1).max(256)).max(64).optional(),
+    pin_pool_id: Id.optional(),
+    node_id: Id.optional(),
+    prefer_pools: z.array(Id).max(64).optional(),
+    avoid_pools: z.array(Id).max(64).optional(),
     /** Exact match with a pool's devices, e.g. "0,1". */
     require_device_mask: z.string().max(256).optional(),
     allow_fallback: z.boolean().default(true),
@@ -24,10 +28,10 @@ export type PlacementRequest = z.infer<typeof PlacementRequest>;
 
 export const TaskRequestV2 = z
   .object({
-    task_id: z.string().min(1).max(128).optional(),
-    session_id: z.string().min(1).max(128).optional(),
+    task_id: Id.optional(),
+    session_id: Id.optional(),
     workload: z.enum(["completion", "embedding", "rerank"]).default("completion"),
-    model_ref: z.string().min(1).max(1024),
+    model_ref: safeText(1024),
     engine: z.enum(["llamacpp", "vllm", "tgi", "triton", "openai", "mock"]).optional(),
     ctx: z.number().int().min(0).default(0),
     priority: Priority.default("interactive"),
@@ -37,7 +41,7 @@ export const TaskRequestV2 = z
     prompt: z.string().max(1_000_000).default(""),
     inputs: z.array(z.string()).optional(),
     max_tokens: z.number().int().min(1).max(50_000),
-    deadline_ms: z.number().int().optional(),
+    deadline_ms: z.number().int().max(MAX_TASK_DEADLINE_MS).optional(),
     expected_tokens: z.number().int().min(0).optional(),
     kv_hint: z.enum(["reuse", "cold"]).optional(),
     placement: PlacementRequest.optional(),

@@ -23,6 +23,15 @@ export interface Behavior<M extends Message> {
 
 export type ActorFactory<M extends Message> = (ctx: ActorContext<M>) => Behavior<M>;
 
+/**
+ * What a throw from `receive` does. "crash" (the default, OTP's way): the actor fails and its
+ * supervisor decides, counting the restart toward its intensity. "resume" (Akka's Resume): the
+ * message fails alone (an ask is answered with ActorFailedError) and the actor keeps its state and
+ * goes on with the next message, so bad input cannot become a crash loop that takes its
+ * supervisor, or the process, down. Failures in init and terminate still crash.
+ */
+export type MessageFailure = "crash" | "resume";
+
 export interface ActorContext<M extends Message> {
   readonly path: string;
   readonly self: ActorRef<M, any>;
@@ -105,6 +114,7 @@ export class ActorCell<M extends Message> {
     readonly path: string,
     private readonly factory: ActorFactory<M>,
     mailbox: MailboxOptions,
+    private readonly onMessageFailure: MessageFailure = "crash",
   ) {
     this.mailbox = new Mailbox(mailbox);
     this.stopped = new Promise((r) => (this.resolveStopped = r));
@@ -191,6 +201,11 @@ export class ActorCell<M extends Message> {
         if (env.reply && !this.replyTaken) env.reply.resolve(result);
       } catch (error) {
         env.reply?.reject(new ActorFailedError(this.path, env.msg.type, error));
+        if (this.onMessageFailure === "resume") {
+          this.current = undefined;
+          events.emit({ type: "message-failed", path: this.path, msg: env.msg.type, error: describe(error) });
+          continue;
+        }
         this.current = undefined;
         this.processing = false;
         this.fail(error);

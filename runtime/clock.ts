@@ -28,12 +28,26 @@ function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void
   });
 }
 
+/**
+ * The longest delay one host timer takes (2^31 - 1 ms, about 24.8 days): a longer one overflows
+ * and fires at once. RealClock waits out longer delays in steps of this size.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class RealClock implements Clock {
   now(): number {
     return Date.now();
   }
+  /** A delay past MAX_TIMER_MS (Infinity included) is waited out in steps; NaN or < 0 counts as 0. */
   setTimeout(fn: () => void, ms: number): Timer {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    let remaining = ms > 0 ? ms : 0;
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = () => {
+      const step = Math.min(remaining, MAX_TIMER_MS);
+      remaining -= step;
+      handle = setTimeout(remaining > 0 ? arm : fn, step);
+    };
+    arm();
     return { cancel: () => clearTimeout(handle) };
   }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -4,6 +4,8 @@ export type InspectEvent =
   | { type: "spawned"; path: string }
   | { type: "delivered"; path: string; msg: string }
   | { type: "failed"; path: string; error: string }
+  /** A handler threw on one message and the actor, set to resume, kept running (see SpawnOptions). */
+  | { type: "message-failed"; path: string; msg: string; error: string }
   | { type: "restarted"; path: string; attempt: number; delayMs: number }
   | { type: "stopped"; path: string; reason: string }
   | { type: "dead-letter"; path: string; msg: string; reason: DeadLetterReason }

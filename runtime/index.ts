@@ -1,4 +1,4 @@
-export { RealClock, SimClock, flushMicrotasks, type Clock, type Timer } from "./clock.ts";
+export { RealClock, SimClock, flushMicrotasks, MAX_TIMER_MS, type Clock, type Timer } from "./clock.ts";
 export {
   RuntimeError,
   AskTimeoutError,
@@ -22,7 +22,7 @@ export {
   type ReplyHandle,
   type SendResult,
 } from "./ref.ts";
-export { ActorCell, type ActorContext, type ActorFactory, type Behavior, type ExitReason, type Outcome } from "./cell.ts";
+export { ActorCell, type ActorContext, type ActorFactory, type Behavior, type ExitReason, type MessageFailure, type Outcome } from "./cell.ts";
 export { ActorSystem, type SystemOptions, type SpawnOptions } from "./system.ts";
 export {
   supervisor,
@@ -40,4 +40,4 @@ export {
   type RestartType,
 } from "./supervisor.ts";
 export { checkRestartIntensity, DEFAULT_RESTART_INTENSITY, backoffDelay, type RestartIntensity, type BackoffPolicy } from "./policy.ts";
-export { createLogger, type Logger, type LogFields, type LogSink } from "./log.ts";
+export { createLogger, textLine, type Logger, type LogFields, type LogFormat, type LogLevel, type LogSink } from "./log.ts";

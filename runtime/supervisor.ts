@@ -4,7 +4,7 @@
 // itself knows no backoff. When the intensity is exceeded the supervisor stops its children and
 // fails itself, which escalates to its own parent.
 
-import type { ActorContext, ActorFactory, ActorCell, ExitReason } from "./cell.ts";
+import type { ActorContext, ActorFactory, ActorCell, ExitReason, MessageFailure } from "./cell.ts";
 import { describe } from "./errors.ts";
 import type { MailboxOptions } from "./mailbox.ts";
 import { checkRestartIntensity, DEFAULT_RESTART_INTENSITY, type RestartIntensity } from "./policy.ts";
@@ -40,6 +40,8 @@ export interface ChildSpec {
   /** Delay before each restart (negative counts as 0); without it the child restarts at once. */
   restartDelay?: RestartDelayHook;
   mailbox?: Partial<MailboxOptions>;
+  /** "resume": a throw while handling one message fails that message only (see MessageFailure). */
+  onMessageFailure?: MessageFailure;
 }
 
 export interface SupervisorSpec {
@@ -196,7 +198,7 @@ class SupervisorBehavior {
   private async startOne(child: Child): Promise<void> {
     const gen = ++child.gen;
     child.status = "running";
-    child.cell = await this.ctx.system.spawnCell(child.path, child.spec.start, { mailbox: child.spec.mailbox }, (reason, cell) => {
+    child.cell = await this.ctx.system.spawnCell(child.path, child.spec.start, { mailbox: child.spec.mailbox, onMessageFailure: child.spec.onMessageFailure }, (reason, cell) => {
       // Ignored for a stale generation (a newer cell replaced this one) or a child we are stopping.
       if (child.gen !== gen || child.status !== "running") return;
       // Past the mailbox capacity: a supervisor must always hear about its children's exits.

@@ -1,7 +1,7 @@
 // The actor system: a registry of cells by path, the clock, inspection events and dead-letter
 // counts. No globals: two systems in one process never see each other.
 
-import { ActorCell, ReplyImpl, type ActorFactory, type ExitReason } from "./cell.ts";
+import { ActorCell, ReplyImpl, type ActorFactory, type ExitReason, type MessageFailure } from "./cell.ts";
 import { RealClock, type Clock } from "./clock.ts";
 import { ActorStoppedError, AskTimeoutError, MailboxFullError } from "./errors.ts";
 import { EventBus, type DeadLetterReason, type InspectEvent } from "./events.ts";
@@ -17,6 +17,7 @@ export interface SystemOptions {
 
 export interface SpawnOptions {
   mailbox?: Partial<MailboxOptions>;
+  onMessageFailure?: MessageFailure;
 }
 
 export class ActorSystem {
@@ -56,7 +57,7 @@ export class ActorSystem {
   ): Promise<ActorCell<M>> {
     const existing = this.cells.get(path);
     if (existing && existing.status !== "stopped") throw new Error(`an actor already runs at ${path}`);
-    const cell = new ActorCell<M>(this, path, factory, { ...DEFAULT_MAILBOX, ...options.mailbox });
+    const cell = new ActorCell<M>(this, path, factory, { ...DEFAULT_MAILBOX, ...options.mailbox }, options.onMessageFailure);
     if (onExit) cell.onExit = (reason) => onExit(reason, cell);
     this.cells.set(path, cell);
     await cell.start();

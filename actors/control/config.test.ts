@@ -2,6 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { checkBind } from "../cli.ts";
 import { controlSettings, parseControlConfig } from "./config.ts";
 
 const dirs: string[] = [];
@@ -76,4 +77,40 @@ test("retention and the store's queue: variables over the file; the old roots ar
     artifactsRoot: "/old/artifacts",
   });
   expect(controlSettings({}, {})).toMatchObject({ retention: { maxAgeMs: undefined, maxBytes: undefined }, catalogRoot: undefined });
+});
+
+test("client keys, the scrape token and TLS: flags over the environment; short secrets refused", () => {
+  const keys = controlSettings({ "api-keys-file": "/etc/llorch/keys.yaml" }, { LLORCH_API_KEYS_FILE: "/other.yaml", LLORCH_API_KEYS: "a:0123456789abcdef" });
+  expect(keys).toMatchObject({ keysFile: "/etc/llorch/keys.yaml", keysEnv: "a:0123456789abcdef", metricsToken: undefined, tls: undefined });
+  expect(controlSettings({}, { LLORCH_API_KEYS_FILE: "/other.yaml" }).keysFile).toBe("/other.yaml");
+  expect(controlSettings({}, { LLORCH_METRICS_TOKEN: "scrape-0123456789abcdef" }).metricsToken).toBe("scrape-0123456789abcdef");
+  expect(() => controlSettings({}, { LLORCH_METRICS_TOKEN: "short" })).toThrow(/LLORCH_METRICS_TOKEN must be at least 16/);
+  expect(() => controlSettings({}, { LLORCH_TLS_CERT: "/x.pem" })).toThrow(/--tls-cert and --tls-key/);
+  expect(() => controlSettings({ "tls-cert": "/nonexistent/c.pem", "tls-key": "/nonexistent/k.pem" }, {})).toThrow(/--tls-cert \/nonexistent\/c.pem: cannot read it: ENOENT/);
+});
+
+test("a non-loopback bind needs a credential for clients and one for nodes", () => {
+  expect(() => checkBind("127.0.0.1", undefined, { keys: false, nodeToken: false })).not.toThrow();
+  expect(() => checkBind("0.0.0.0", "t".repeat(16), { keys: false, nodeToken: false })).not.toThrow();
+  expect(() => checkBind("0.0.0.0", undefined, { keys: true, nodeToken: true })).not.toThrow();
+  expect(() => checkBind("0.0.0.0", undefined, { keys: true, nodeToken: false })).toThrow(/without LLORCH_NODE_TOKEN/);
+  expect(() => checkBind("0.0.0.0", undefined, { keys: false, nodeToken: true })).toThrow(/without LLORCH_API_TOKEN or client keys/);
+  expect(() => checkBind("0.0.0.0", undefined)).toThrow(/without LLORCH_API_TOKEN;/);
+  // The environment read by controlSettings: keys and a node token allow it.
+  expect(controlSettings({ addr: "0.0.0.0:0" }, { LLORCH_API_KEYS: `ci:${"k".repeat(16)}`, LLORCH_NODE_TOKEN: "n".repeat(16) })).toMatchObject({ hostname: "0.0.0.0" });
+});
+
+test("upstream variable names map onto ours: seconds become milliseconds, ours wins only when they agree", () => {
+  const s = controlSettings({}, { ORCHESTRATORD_NODE_TIMEOUT_SECS: "45", ORCHESTRATORD_ADDR: "127.0.0.1:9003" });
+  expect(s.nodeTimeoutMs).toBe(45_000);
+  expect(s.port).toBe(9003);
+  // Both names, same meaning: fine; different values: refused, naming both.
+  expect(controlSettings({}, { ORCHESTRATORD_NODE_TIMEOUT_SECS: "2", ORCHESTRATORD_NODE_TIMEOUT_MS: "2000" }).nodeTimeoutMs).toBe(2000);
+  expect(() => controlSettings({}, { ORCHESTRATORD_NODE_TIMEOUT_SECS: "2", ORCHESTRATORD_NODE_TIMEOUT_MS: "3000" })).toThrow(
+    /ORCHESTRATORD_NODE_TIMEOUT_MS and its upstream name ORCHESTRATORD_NODE_TIMEOUT_SECS/,
+  );
+  expect(() => controlSettings({}, { ORCHESTRATORD_NODE_TIMEOUT_SECS: "1.5" })).toThrow(/ORCHESTRATORD_NODE_TIMEOUT_SECS must be an integer ≥ 1/);
+  // A flag still wins over either variable; the TLS names reach the same checks as ours.
+  expect(controlSettings({ addr: "127.0.0.1:9004" }, { ORCHESTRATORD_ADDR: "127.0.0.1:9003" }).port).toBe(9004);
+  expect(() => controlSettings({}, { ORCHESTRATORD_TLS_CERT: "/x.pem" })).toThrow(/--tls-cert and --tls-key/);
 });

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { apiToken, checkBind, parseAddr, UsageError } from "../cli.ts";
+import { apiToken, checkBind, errnoText, MIN_TOKEN_LENGTH, nodeToken, parseAddr, UsageError } from "../cli.ts";
 import { ConfigError, parseConfigText } from "../config-file.ts";
 import { CONTROL_DEFAULTS } from "./control-plane.ts";
 import { DEFAULT_RETRY_AFTER_MS } from "../../contract/index.ts";
@@ -48,7 +48,16 @@ export const ControlConfigFile = z
     /** Migration sources only: imported into the state database on first start. */
     artifacts: z.object({ root: z.string().min(1).optional() }).strict().optional(),
     catalog: z.object({ root: z.string().min(1).optional() }).strict().optional(),
-    limits: z.object({ max_body_bytes: PositiveInt.optional() }).strict().optional(),
+    limits: z
+      .object({
+        max_body_bytes: PositiveInt.optional(),
+        idle_timeout_s: PositiveInt.max(255).optional(),
+        catalog_roots: z.array(z.string().min(1)).optional(),
+        max_subscribers: PositiveInt.optional(),
+        max_subscribers_per_task: PositiveInt.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ControlConfigFile = z.infer<typeof ControlConfigFile>;
@@ -61,6 +70,35 @@ export interface ControlFlags {
   addr?: string;
   config?: string;
   "state-dir"?: string;
+  "api-keys-file"?: string;
+  "tls-cert"?: string;
+  "tls-key"?: string;
+}
+
+/** A secret read from the environment: refused when shorter than MIN_TOKEN_LENGTH. */
+function secret(env: Env, name: string): string | undefined {
+  const value = nonEmpty(env[name]);
+  if (value !== undefined && value.length < MIN_TOKEN_LENGTH) throw new UsageError(`${name} must be at least ${MIN_TOKEN_LENGTH} characters`);
+  return value;
+}
+
+/** --tls-cert/--tls-key (LLORCH_TLS_CERT/LLORCH_TLS_KEY): both or neither, read as PEM at start-up. */
+function tlsFiles(flags: ControlFlags, env: Env): { cert: string; key: string } | undefined {
+  const certPath = nonEmpty(flags["tls-cert"]) ?? nonEmpty(env.LLORCH_TLS_CERT);
+  const keyPath = nonEmpty(flags["tls-key"]) ?? nonEmpty(env.LLORCH_TLS_KEY);
+  if (!certPath && !keyPath) return undefined;
+  if (!certPath || !keyPath) throw new UsageError("--tls-cert and --tls-key (LLORCH_TLS_CERT, LLORCH_TLS_KEY) go together");
+  const pem = (path: string, what: string, marker: RegExp) => {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      throw new UsageError(`${what} ${path}: cannot read it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    if (!marker.test(text)) throw new UsageError(`${what} ${path}: not a PEM file`);
+    return text;
+  };
+  return { cert: pem(certPath, "--tls-cert", /-----BEGIN CERTIFICATE-----/), key: pem(keyPath, "--tls-key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/) };
 }
 
 type Env = Record<string, string | undefined>;
@@ -73,6 +111,17 @@ function int(env: Env, name: string, min: number): number | undefined {
   return n;
 }
 
+/** Bun caps a connection's idle timeout at 255 s. */
+function idleTimeout(seconds: number | undefined): number | undefined {
+  if (seconds !== undefined && seconds > 255) throw new UsageError(`ORCHD_IDLE_TIMEOUT_S must be at most 255, got '${seconds}'`);
+  return seconds;
+}
+
+/** ORCHD_CATALOG_ROOTS: directories separated by ':' (the PATH convention). */
+function catalogRoots(raw: string | undefined): string[] | undefined {
+  return raw?.split(":").filter((p) => p !== "").map((p) => resolve(p));
+}
+
 /** An empty variable counts as unset, as for the integer ones. */
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
@@ -82,6 +131,40 @@ function bool(env: Env, name: string): boolean {
   return ["1", "true", "yes"].includes((env[name] ?? "").toLowerCase());
 }
 
+/**
+ * Upstream llama-orch's variable names that mean exactly what one of ours means, and how a value
+ * converts (docs/configuration.md#upstream-variable-names). Ours wins when only it is set; both
+ * set to different values refuses start-up rather than guessing.
+ */
+export const UPSTREAM_ENV_ALIASES: readonly { upstream: string; ours: string; convert?: (raw: string) => string }[] = [
+  { upstream: "ORCHESTRATORD_ADDR", ours: "ORCHD_ADDR" },
+  { upstream: "ORCHESTRATORD_TLS_CERT", ours: "LLORCH_TLS_CERT" },
+  { upstream: "ORCHESTRATORD_TLS_KEY", ours: "LLORCH_TLS_KEY" },
+  {
+    upstream: "ORCHESTRATORD_NODE_TIMEOUT_SECS",
+    ours: "ORCHESTRATORD_NODE_TIMEOUT_MS",
+    convert: (raw) => {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`ORCHESTRATORD_NODE_TIMEOUT_SECS must be an integer ≥ 1, got '${raw}'`);
+      return String(n * 1000);
+    },
+  },
+];
+
+/** The environment with each upstream name copied onto ours (see UPSTREAM_ENV_ALIASES). */
+export function withUpstreamAliases(env: Env): Env {
+  const out: Env = { ...env };
+  for (const { upstream, ours, convert } of UPSTREAM_ENV_ALIASES) {
+    const raw = nonEmpty(env[upstream]);
+    if (raw === undefined) continue;
+    const value = convert ? convert(raw) : raw;
+    const own = nonEmpty(env[ours]);
+    if (own !== undefined && own !== value) throw new UsageError(`${ours} and its upstream name ${upstream} are both set, to different values; set only ${ours}`);
+    out[ours] = value;
+  }
+  return out;
+}
+
 /** `$XDG_STATE_HOME/llama-orch`, else `~/.local/state/llama-orch` (systemd passes its StateDirectory). */
 export function defaultStateDir(env: Env = process.env): string {
   const xdg = nonEmpty(env.XDG_STATE_HOME);
@@ -89,7 +172,8 @@ export function defaultStateDir(env: Env = process.env): string {
 }
 
 /** Everything `bun run control` (and `bun run dev`) needs, resolved and checked. */
-export function controlSettings(flags: ControlFlags, env: Env = process.env) {
+export function controlSettings(flags: ControlFlags, rawEnv: Env = process.env) {
+  const env = withUpstreamAliases(rawEnv);
   const configPath = flags.config ?? env.ORCHD_CONFIG;
   let file: ControlConfigFile = {};
   if (configPath) {
@@ -97,18 +181,21 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
     try {
       text = readFileSync(configPath, "utf8");
     } catch (error) {
-      throw new ConfigError(`${configPath}: cannot read the config file: ${(error as Error).message}`);
+      throw new ConfigError(`cannot read the config file ${configPath}: ${errnoText(error)}`);
     }
     file = parseControlConfig(text, configPath);
   }
   const addr = parseAddr(flags.addr ?? nonEmpty(env.ORCHD_ADDR) ?? file.addr ?? "127.0.0.1:8080", "--addr");
   const token = apiToken();
-  checkBind(addr.hostname, token);
+  const keys = nonEmpty(flags["api-keys-file"]) ?? nonEmpty(env.LLORCH_API_KEYS_FILE) ?? nonEmpty(env.LLORCH_API_KEYS);
+  checkBind(addr.hostname, token, { keys: keys !== undefined, nodeToken: nonEmpty(env.LLORCH_NODE_TOKEN) !== undefined });
   const policy = nonEmpty(env.ORCHD_ADMISSION_POLICY) ?? file.admission?.policy ?? "reject";
   if (policy !== "reject" && policy !== "drop-lru") throw new UsageError(`ORCHD_ADMISSION_POLICY must be 'reject' or 'drop-lru' (got '${policy}')`);
   return {
     ...addr,
     token,
+    /** LLORCH_NODE_TOKEN: nodes join with it, and only with it, when set. */
+    nodeToken: nodeToken(),
     authOptional: bool(env, "AUTH_OPTIONAL"),
     capacity: int(env, "ORCHD_ADMISSION_CAPACITY", 1) ?? file.admission?.capacity ?? CONTROL_DEFAULTS.capacity,
     policy: policy as "reject" | "drop-lru",
@@ -144,6 +231,17 @@ export function controlSettings(flags: ControlFlags, env: Env = process.env) {
     artifactsRoot: nonEmpty(env.ORCH_ARTIFACTS_FS_ROOT) ?? file.artifacts?.root,
     catalogRoot: nonEmpty(env.ORCHD_CATALOG_ROOT) ?? file.catalog?.root,
     maxBodyBytes: int(env, "ORCHD_MAX_BODY_BYTES", 1) ?? file.limits?.max_body_bytes,
+    /** Named client keys: a file re-read when it changes, and/or `name:key,…` (see ClientKeys). */
+    keysFile: nonEmpty(flags["api-keys-file"]) ?? nonEmpty(env.LLORCH_API_KEYS_FILE),
+    keysEnv: nonEmpty(env.LLORCH_API_KEYS),
+    metricsToken: secret(env, "LLORCH_METRICS_TOKEN"),
+    tls: tlsFiles(flags, env),
+    idleTimeoutS: idleTimeout(int(env, "ORCHD_IDLE_TIMEOUT_S", 1) ?? file.limits?.idle_timeout_s),
+    catalogRoots: catalogRoots(nonEmpty(env.ORCHD_CATALOG_ROOTS)) ?? file.limits?.catalog_roots,
+    subscribers: {
+      total: int(env, "ORCHD_MAX_SUBSCRIBERS", 1) ?? file.limits?.max_subscribers,
+      perTask: int(env, "ORCHD_MAX_SUBSCRIBERS_PER_TASK", 1) ?? file.limits?.max_subscribers_per_task,
+    },
   };
 }
 export type ControlSettings = ReturnType<typeof controlSettings>;

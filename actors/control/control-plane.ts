@@ -9,6 +9,7 @@
 //   ├─ scheduler   admission queue, placement, leases
 //   └─ registry    node membership
 
+import { join } from "node:path";
 import {
   ActorStoppedError,
   ActorSystem,
@@ -18,7 +19,7 @@ import {
   type Logger,
   type SupervisorRef,
 } from "../../runtime/index.ts";
-import { type ArtifactsPort, type CatalogPort, type ControlPort, type NodesPort, type PoolsPort, type SessionsPort, type StreamEvent, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
+import { type ArtifactsPort, type CatalogPort, type ControlPort, type NodesPort, type PoolsPort, retriableError, type SessionsPort, type StreamEvent, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
 import { createPoolsPort } from "./pools/index.ts";
 import { artifactsActor, createArtifactsPort, type ArtifactsRef } from "./artifacts/index.ts";
 import { catalogActor, createCatalogPort, type CatalogMetrics, type CatalogRef } from "./catalog/index.ts";
@@ -28,6 +29,8 @@ import type { StateStore } from "../../adapters/storage/state-store.ts";
 import { REGISTRY_PATH } from "../../contract/link.ts";
 import type { RegistryRef } from "./registry/protocol.ts";
 import { nodeRegistry } from "./registry/registry.ts";
+import { createLinkBook } from "./links/link-book.ts";
+import { NODE_LINK_EXPORTS, nodeLinkGate } from "./links/node-gate.ts";
 import type { SchedulerRef } from "./scheduler/protocol.ts";
 import type { RateLimits } from "./scheduler/admission.ts";
 import { scheduler, type AdmissionPolicy, type SessionGate } from "./scheduler/scheduler.ts";
@@ -35,6 +38,8 @@ import { defaultBudgets, sessionsActor, sessionsPort, type SessionsOptions, type
 import type { TaskHooks, TaskRef, TaskTimeouts } from "./task/protocol.ts";
 import { capabilities } from "./capabilities.ts";
 import { taskActor } from "./task/task.ts";
+import { SUBSCRIBER_DEFAULTS, SubscriberLimits, type SubscriberLimitsOptions } from "./task/subscribers.ts";
+import { MetricsTicker } from "./task/ticker.ts";
 import { openControlState, type StateOptions } from "./state.ts";
 import { unfoldTranscript, type TranscriptEntry } from "./task/transcript.ts";
 
@@ -66,10 +71,14 @@ export interface ControlPlaneOptions {
   stateDir?: string;
   /** The old catalog index directory (ORCHD_CATALOG_ROOT): imported into the store on first start. */
   catalogRoot?: string;
+  /** Directories catalog verify may hash files under (ORCHD_CATALOG_ROOTS); default: `<stateDir>/models`. */
+  catalogRoots?: string[];
   /** The old artifact directory (ORCH_ARTIFACTS_FS_ROOT): imported into the store on first start. */
   artifactsRoot?: string;
   retention?: StateOptions["retention"];
   storeQueue?: StateOptions["queue"];
+  /** Open stream subscribers per task and in all (ORCHD_MAX_SUBSCRIBERS_PER_TASK, ORCHD_MAX_SUBSCRIBERS). */
+  subscribers?: Partial<SubscriberLimitsOptions>;
   /** Late-subscriber window and chunk size of task streams. */
   stream?: { window?: number; chunkEvents?: number };
   trustPolicy?: TrustPolicy;
@@ -100,6 +109,11 @@ export const CONTROL_DEFAULTS = {
   taskRetentionMs: 0,
 };
 
+/** Without a state directory (tests), the working directory, against which relative paths resolve. */
+function catalogRoots(options: ControlPlaneOptions): string[] | undefined {
+  return options.catalogRoots ?? (options.stateDir === undefined ? undefined : [join(options.stateDir, "models")]);
+}
+
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const system = new ActorSystem({ name: "control", clock: options.clock, random: options.random });
   const metrics = createControlMetrics();
@@ -107,6 +121,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   system.events.on((e) => {
     if (e.type === "dead-letter") metrics.deadLetters.inc({ reason: e.reason });
     if (e.type === "failed") log.error(`Actor ${e.path} failed: ${e.error}`, { actor: e.path });
+    if (e.type === "message-failed") log.error(`Actor ${e.path} failed on a ${e.msg} message and goes on: ${e.error}`, { actor: e.path });
   });
   const state = await openControlState(
     { stateDir: options.stateDir, legacy: { catalogRoot: options.catalogRoot, artifactsRoot: options.artifactsRoot }, retention: options.retention, queue: options.storeQueue },
@@ -124,6 +139,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const retiredModels = new Set<string>();
   const onLifecycle = (c: { model_id: string; state: string }) => void (c.state === "Retired" ? retiredModels.add(c.model_id) : retiredModels.delete(c.model_id));
   const artifactsRef: ArtifactsRef = system.ref("control/artifacts");
+  /** Which link speaks for which node, and which link each running task was dispatched over. */
+  const linkBook = createLinkBook();
   const catalogMetrics: CatalogMetrics = {
     verification: (result, reason) => metrics.catalogVerifications.inc({ result, reason, engine: "" }),
     modelState: (model_id, state) => {
@@ -140,8 +157,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     affinity: (session_id) => sessionsRef.ask({ type: "affinity", session_id }),
     defaults: () => budgetDefaults,
   };
+  const queueDepth = async () => (await schedulerRef.ask({ type: "status" })).queue_depth;
+  const ticker = new MetricsTicker(system.clock, options.metricsIntervalMs ?? 1000, queueDepth);
   const hooks: TaskHooks = {
-    queueDepth: async () => (await schedulerRef.ask({ type: "status" })).queue_depth,
+    queueDepth,
+    ticker,
     budgets: async (session_id) => (session_id ? sessionsRef.ask({ type: "budgets", session_id }) : budgetDefaults),
     warm: async (session_id, at) => (await sessionsRef.ask({ type: "warm", session_id, ...at }))?.kv_warmth ?? false,
     spend: (session_id, task_id, tokens_out, decode_ms) => void sessionsRef.tell({ type: "spend", session_id, task_id, tokens_out, decode_ms }),
@@ -170,13 +190,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     supervisor({
       strategy: "one_for_one",
       intensity: { maxRestarts: 5, periodMs: 10_000 },
+      // A throw on one message (bad input, a bug one request hits) fails that request alone: the
+      // children resume with their state, so no request can build a crash loop that exits the process.
       children: [
-        { id: "sessions", start: sessionsActor({ log, ...options.sessions, store }), mailbox: { capacity: 10_000 } },
-        { id: "catalog", start: catalogActor({ store, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy, onLifecycle }), mailbox: { capacity: 1000 } },
-        { id: "artifacts", start: artifactsActor({ store, log }), mailbox: { capacity: 10_000 } },
+        { id: "sessions", onMessageFailure: "resume", start: sessionsActor({ log, ...options.sessions, store }), mailbox: { capacity: 10_000 } },
+        { id: "catalog", onMessageFailure: "resume", start: catalogActor({ store, log, metrics: catalogMetrics, trustPolicy: options.trustPolicy, onLifecycle, roots: catalogRoots(options) }), mailbox: { capacity: 1000 } },
+        { id: "artifacts", onMessageFailure: "resume", start: artifactsActor({ store, log }), mailbox: { capacity: 10_000 } },
         { id: "tasks", start: supervisor({ strategy: "one_for_one" }), mailbox: { capacity: 10_000 } },
         {
           id: "scheduler",
+          onMessageFailure: "resume",
           start: scheduler({
             tasks,
             taskFactory,
@@ -187,11 +210,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             rateLimits: options.rateLimits,
             sessions: gate,
             modelRetired: (model_id) => retiredModels.has(model_id),
+            links: linkBook.tasks,
           }),
           mailbox: { capacity: 10_000 },
         },
         {
           id: "registry",
+          onMessageFailure: "resume",
           start: nodeRegistry({
             scheduler: schedulerRef,
             log,
@@ -200,6 +225,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             // Nodes must beat well inside the timeout, or a short timeout makes them flap.
             heartbeatMs: options.heartbeatMs ?? Math.max(100, Math.min(CONTROL_DEFAULTS.heartbeatMs, Math.floor(nodeTimeoutMs / 3))),
             sweepMs: Math.max(50, Math.min(10_000, Math.floor(nodeTimeoutMs / 3))),
+            links: linkBook.nodes,
           }),
           mailbox: { capacity: 10_000 },
         },
@@ -209,11 +235,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   try {
     await spawned;
   } catch (e) {
+    ticker.stop();
     await system.shutdown();
     await state.close();
     throw e;
   }
   const shutdown = async () => {
+    ticker.stop();
     await system.shutdown();
     await state.close();
   };
@@ -230,6 +258,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     return unfoldTranscript(entries as TranscriptEntry[]);
   };
 
+  const subscribers = new SubscriberLimits({
+    total: options.subscribers?.total ?? SUBSCRIBER_DEFAULTS.total,
+    perTask: options.subscribers?.perTask ?? SUBSCRIBER_DEFAULTS.perTask,
+  });
   const port: ControlPort = {
     async submit(request, meta) {
       // A store that cannot keep up refuses new work instead of dropping transcripts later.
@@ -240,10 +272,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
     async subscribe(taskId: string, sink: StreamSink) {
       const ref = taskRef(taskId);
+      const slot = subscribers.acquire(taskId, sink);
+      if (!slot.ok) {
+        const what = slot.scope === "task" ? `task ${taskId} already has ${slot.limit} subscribers` : `${slot.limit} streams are open`;
+        return { refused: retriableError("ADMISSION_REJECT", `subscriber limit: ${what}`, { policy_label: "subscriber-limit" }) };
+      }
       let budgets;
       try {
-        ({ budgets } = await ref.ask({ type: "subscribe", sink }));
+        ({ budgets } = await ref.ask({ type: "subscribe", sink: slot.sink }));
       } catch (e) {
+        slot.release();
         if (!stopped(e)) throw e;
         // An ended task: its whole stream, from its transcript (kept for the store's retention).
         const events = await endedStream(taskId);
@@ -253,7 +291,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }
       return {
         budgets,
-        unsubscribe: (opts = {}) => void ref.tell({ type: "unsubscribe", sink, cancel_if_last: opts.cancelIfLast }),
+        unsubscribe: (opts = {}) => {
+          slot.release();
+          ref.tell({ type: "unsubscribe", sink: slot.sink, cancel_if_last: opts.cancelIfLast });
+        },
       };
     },
     async cancel(taskId, reason) {
@@ -290,7 +331,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       },
       async heartbeat(node_id, req) {
         const reply = await registry.ask({ type: "heartbeat", node_id, pools: req.pools.map(toPoolView), gpus: req.gpus });
-        return reply.ok ? { next_heartbeat_ms: reply.next_heartbeat_ms } : undefined;
+        return reply.ok ? { next_heartbeat_ms: reply.next_heartbeat_ms } : reply.linked ? "linked" : undefined;
       },
       deregister: (node_id) => registry.ask({ type: "deregister", node_id }),
     },
@@ -299,9 +340,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       log,
       queueDepth: () => schedulerRef.ask({ type: "status" }).then((s) => s.queue_depth),
       drainEvents: metrics.drainEvents,
+      healthChecked: (pool_id, outcome, ms) => {
+        metrics.poolHealthChecks.inc({ pool_id, outcome });
+        if (ms !== undefined) metrics.poolHealthDuration.observe({ pool_id }, ms);
+      },
     }),
     acceptLink(link) {
-      const endpoint = new RemoteEndpoint(system, link, { exports: [REGISTRY_PATH, "control/tasks/"] });
+      // Nodes are untrusted: each envelope passes the link's gate (links/node-gate.ts), and a
+      // node may not hand the control plane refs into its own system.
+      const endpoint = new RemoteEndpoint(system, link, {
+        exports: NODE_LINK_EXPORTS,
+        authorize: nodeLinkGate(link.id, linkBook),
+        peerRefs: false,
+        onRefused: (reason) => metrics.linkRejected.inc({ reason }),
+      });
       endpoint.onClose((reason) => registry.tell({ type: "link-down", link_id: endpoint.id, reason }));
       return endpoint;
     },

@@ -2,12 +2,13 @@
 //   --control URL (ORCHESTRATORD_URL)   --node-id ID (POOL_MANAGERD_NODE_ID, default hostname)
 //   --addr HOST:PORT (POOL_MANAGERD_ADDR, ops HTTP)   --config FILE (POOL_MANAGERD_CONFIG)
 //   --runtime-dir DIR (POOL_MANAGERD_RUNTIME_DIR, default .runtime: engine logs, pid files, handoffs)
+//   --tls-ca FILE (LLORCH_TLS_CA: PEM CA the https:// control plane's certificate must chain to)
 
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { createNodeApp, NODE_LINK_PATH, serve } from "../../adapters/http/index.ts";
 import { ClientWsLink } from "../../adapters/transport/index.ts";
-import { apiToken, checkBind, envInt, exitOnFatal, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
+import { apiToken, nodeToken, checkBind, COMMON_FLAGS, envInt, exitOnFatal, helpOrVersion, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
 import { builtinPool, parseNodeConfig, type NodeConfigFile } from "./config.ts";
 import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
 import { handoffSettings } from "./handoff/index.ts";
@@ -18,6 +19,14 @@ import { createNodeMetrics } from "../../adapters/metrics/index.ts";
 import { DEFAULT_RETRY_AFTER_MS, setRetryAfterDefault } from "../../contract/index.ts";
 
 const log = processLogger({ service: "node" });
+
+export const NODE_USAGE =
+  "usage: bun run node [-h|--help] [--version] (--config FILE | --model PATH [--allow-cpu]) [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR] [--tls-ca FILE]\n" +
+  "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
+  "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN LLORCH_NODE_TOKEN NVML_LIBRARY_PATH\n" +
+  "     POOL_MANAGERD_WATCH_INTERVAL_MS POOL_MANAGERD_AUTO_DELETE_HANDOFF POOL_MANAGERD_ALLOW_DOWNLOADS\n" +
+  "     POOL_MANAGERD_MODEL_CACHE POOL_MANAGERD_RETRY_AFTER_MS HF_TOKEN LLORCH_TLS_CA\n" +
+  "     LLORCH_LOG_LEVEL (debug|info|warn|error) LLORCH_LOG_FORMAT (json|text; default text on a terminal)";
 
 if (import.meta.main) {
   await runMain(log, async () => {
@@ -30,20 +39,12 @@ if (import.meta.main) {
         "runtime-dir": { type: "string" },
         model: { type: "string" },
         "allow-cpu": { type: "boolean" },
-        help: { type: "boolean" },
+        "tls-ca": { type: "string" },
+        ...COMMON_FLAGS,
       },
       strict: true,
     });
-    if (values.help) {
-      console.log(
-        "usage: bun run node (--config FILE | --model PATH [--allow-cpu]) [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR]\n" +
-          "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
-          "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN NVML_LIBRARY_PATH\n" +
-          "     POOL_MANAGERD_WATCH_INTERVAL_MS POOL_MANAGERD_AUTO_DELETE_HANDOFF POOL_MANAGERD_ALLOW_DOWNLOADS\n" +
-          "     POOL_MANAGERD_MODEL_CACHE POOL_MANAGERD_RETRY_AFTER_MS HF_TOKEN",
-      );
-      process.exit(0);
-    }
+    helpOrVersion(values, NODE_USAGE);
     const configPath = values.config ?? process.env.POOL_MANAGERD_CONFIG;
     let config: NodeConfigFile;
     if (values.model) {
@@ -67,10 +68,21 @@ if (import.meta.main) {
     }
     if (linkUrl.protocol !== "http:" && linkUrl.protocol !== "https:") throw new UsageError(`--control must be http(s)://, got '${controlUrl}'`);
     linkUrl.protocol = linkUrl.protocol === "https:" ? "wss:" : "ws:";
+    const caPath = values["tls-ca"] ?? (process.env.LLORCH_TLS_CA || undefined);
+    let ca: string | undefined;
+    if (caPath) {
+      if (linkUrl.protocol !== "wss:") throw new UsageError(`--tls-ca needs an https:// control plane, got '${controlUrl}'`);
+      const caFile = Bun.file(caPath);
+      if (!(await caFile.exists())) throw new UsageError(`--tls-ca ${caPath} does not exist`);
+      ca = await caFile.text();
+      if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--tls-ca ${caPath}: not a PEM certificate file`);
+    }
     const nodeId = values["node-id"] ?? process.env.POOL_MANAGERD_NODE_ID ?? config.node_id ?? hostname();
     const addr = parseAddr(values.addr ?? process.env.POOL_MANAGERD_ADDR ?? "127.0.0.1:9200", "--addr");
+    // The ops HTTP takes the clients' token; the link dials with the node token when one is set.
     const token = apiToken();
     checkBind(addr.hostname, token);
+    const linkToken = nodeToken() ?? token;
     const heartbeatMs = envInt("POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS", 10, 1) * 1000;
     const gpuIntervalMs = envInt("POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS", 10_000, 100);
     // The retry hint of the node's retriable errors (pool unavailable, engine reset), as on the control plane.
@@ -112,7 +124,7 @@ if (import.meta.main) {
       models,
       version: VERSION,
       onFatal: exitOnFatal(log),
-      connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token, signal }),
+      connect: (signal) => ClientWsLink.connect(linkUrl.toString(), { token: linkToken, signal, ca }),
     });
     let server;
     try {

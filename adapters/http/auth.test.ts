@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
-import { authorize, isLoopbackHost, parseBearer, tokenFp6, tokensEqual } from "./auth.ts";
+import { authEnabled, authorize, identifyToken, isLoopbackHost, parseBearer, tokenFp6, tokensEqual, type KeyLookup } from "./auth.ts";
 
 const TOKEN = "s3cret-token-0123456789";
 
@@ -13,12 +13,18 @@ describe("parseBearer", () => {
     expect(parseBearer(`  Bearer   ${TOKEN}  `)).toEqual({ ok: true, token: TOKEN });
   });
 
+  test("the scheme is case-insensitive", () => {
+    for (const scheme of ["bearer", "BEARER", "bEaReR"]) expect(parseBearer(`${scheme} ${TOKEN}`)).toEqual({ ok: true, token: TOKEN });
+    expect(parseBearer(`bearer\t${TOKEN}`)).toEqual({ ok: true, token: TOKEN });
+  });
+
   const refused: [string, string | null | undefined][] = [
     ["no header", undefined],
     ["a null header", null],
     ["an empty header", ""],
     ["another scheme", `Basic ${TOKEN}`],
-    ["a lowercase scheme", `bearer ${TOKEN}`],
+    ["a scheme glued to the token", `Bearer${TOKEN}`],
+    ["a longer scheme name", `Bearerx ${TOKEN}`],
     ["no token", "Bearer "],
     ["a control character in the token", "Bearer abc\u0001def"],
     ["a DEL in the token", "Bearer abc\u007fdef"],
@@ -117,5 +123,37 @@ describe("authorize", () => {
 
   test("without AUTH_OPTIONAL, loopback peers still need the token", () => {
     expect(authorize(undefined, TOKEN, { remoteLoopback: true })).toMatchObject({ ok: false, code: "MISSING_TOKEN" });
+  });
+});
+
+describe("authorize with named client keys", () => {
+  const KEY_A = "alice-key-0123456789abcdef";
+  const keys: KeyLookup = { lookup: (t) => (t === KEY_A ? { name: "alice" } : undefined) };
+  const empty: KeyLookup = { lookup: () => undefined };
+
+  test("a named key is identified by its name only", () => {
+    const outcome = authorize(`bearer ${KEY_A}`, { keys });
+    expect(outcome).toEqual({ ok: true, identity: "key:alice" });
+    expect(JSON.stringify(outcome)).not.toContain(KEY_A);
+  });
+
+  test("the legacy token keeps its fp6 identity beside the keys", () => {
+    expect(authorize(`Bearer ${TOKEN}`, { token: TOKEN, keys })).toEqual({ ok: true, identity: `token:${tokenFp6(TOKEN)}` });
+    expect(authorize(`Bearer ${KEY_A}`, { token: TOKEN, keys })).toEqual({ ok: true, identity: "key:alice" });
+    expect(authorize("Bearer neither-token-nor-key", { token: TOKEN, keys })).toEqual({ ok: false, code: "BAD_TOKEN", identity: `token:${tokenFp6("neither-token-nor-key")}` });
+  });
+
+  test("keys configured but all revoked still mean auth is on: everyone is refused", () => {
+    expect(authEnabled({ keys: empty })).toBe(true);
+    expect(authEnabled({})).toBe(false);
+    expect(authEnabled(undefined)).toBe(false);
+    expect(authorize(`Bearer ${KEY_A}`, { keys: empty })).toMatchObject({ ok: false, code: "BAD_TOKEN" });
+    expect(authorize(undefined, { keys: empty })).toMatchObject({ ok: false, code: "MISSING_TOKEN" });
+  });
+
+  test("identifyToken answers the identity of a frame-borne token (WebSocket first-message auth)", () => {
+    expect(identifyToken(KEY_A, { token: TOKEN, keys })).toEqual({ ok: true, identity: "key:alice" });
+    expect(identifyToken(TOKEN, TOKEN)).toEqual({ ok: true, identity: `token:${tokenFp6(TOKEN)}` });
+    expect(identifyToken("nope-nope-nope-nope", { keys })).toEqual({ ok: false, identity: `token:${tokenFp6("nope-nope-nope-nope")}` });
   });
 });

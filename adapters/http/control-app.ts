@@ -6,8 +6,9 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Registry } from "prom-client";
 import type { Logger } from "../../runtime/index.ts";
-import { authorize, isLoopbackHost } from "./auth.ts";
+import { authorize, isLoopbackHost, parseBearer, tokensEqual, type KeyLookup } from "./auth.ts";
 import { fail } from "./errors.ts";
+import { nodeAuthFor } from "./node-auth.ts";
 import { openAiFail } from "./openai/errors.ts";
 import { API_VERSION, type ControlPort } from "../../contract/index.ts";
 import { registerTaskRoutes } from "./routes/tasks.ts";
@@ -19,6 +20,12 @@ export interface ControlAppOptions {
   registry: Registry;
   log: Logger;
   token?: string;
+  /** Named client keys (LLORCH_API_KEYS, LLORCH_API_KEYS_FILE): accepted beside `token`. */
+  keys?: KeyLookup;
+  /** When set, GET /metrics needs this bearer token (client tokens and keys do not open it). */
+  metricsToken?: string;
+  /** LLORCH_NODE_TOKEN: when set, the node routes take only it and no client route takes it (node-auth.ts). */
+  nodeToken?: string;
   authOptional?: boolean;
   version: string;
   buildCommit?: string;
@@ -71,7 +78,7 @@ export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
     if (c.req.path === WS_PATH && !c.req.header("authorization")) return next();
     // Set by serve(): the peer address, for the loopback rule of AUTH_OPTIONAL.
     const remote = (c.env as { ip?: { address?: string } } | undefined)?.ip?.address;
-    const outcome = authorize(c.req.header("authorization"), options.token, {
+    const outcome = nodeAuthFor(c.req.method, c.req.path, c.req.header("authorization"), options.nodeToken) ?? authorize(c.req.header("authorization"), { token: options.token, keys: options.keys }, {
       optional: options.authOptional,
       remoteLoopback: remote !== undefined && isLoopbackHost(remote),
     });
@@ -94,6 +101,11 @@ export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
   });
 
   app.get("/metrics", async (c) => {
+    if (options.metricsToken) {
+      const bearer = parseBearer(c.req.header("authorization"));
+      if (!bearer.ok) return fail(c, "MISSING_TOKEN", "/metrics needs the scrape token");
+      if (!tokensEqual(bearer.token, options.metricsToken)) return fail(c, "BAD_TOKEN", "invalid scrape token");
+    }
     const text = await options.registry.metrics();
     return c.text(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });

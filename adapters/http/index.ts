@@ -2,8 +2,9 @@
 // ops app, auth helpers, SSE and the client WebSocket. Wire shapes and ports are in contract/.
 
 export { createControlApp, type ControlAppOptions } from "./control-app.ts";
-export { serve, NODE_LINK_PATH, type HttpServer, type ServeOptions } from "./server.ts";
-export { authorize, isLoopbackHost, parseBearer, tokenFp6, tokensEqual, MIN_TOKEN_LENGTH } from "./auth.ts";
+export { serve, NODE_LINK_PATH, CONNECTION_LIMITS, type ConnectionLimits, type HttpServer, type ServeOptions } from "./server.ts";
+export { authorize, isLoopbackHost, parseBearer, tokenFp6, tokensEqual, MIN_TOKEN_LENGTH, type ClientCredentials, type KeyLookup } from "./auth.ts";
+export { ClientKeys, ClientKeysError, parseKeysEnv, parseKeysFile, KEYS_RECHECK_MS, MAX_KEYS_FILE_BYTES } from "./client-keys.ts";
 export { createSseStream, sseFrame, isTerminal } from "./sse.ts";
 export { errorResponse, fail } from "./errors.ts";
 export { createNodeApp, type NodeStatusSource } from "./node-app.ts";

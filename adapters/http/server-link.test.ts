@@ -1,6 +1,7 @@
 // The node link over a real socket: a ClientWsLink dials serve() on an OS-chosen port, both
 // sides bind RemoteEndpoints to their own actor system, and envelopes cross both ways. A wrong
-// token is refused with 401, and a LinkKeeper dials again after the server drops the socket.
+// token is refused with 401 (with a node token set, so is the clients' token), and a LinkKeeper
+// dials again after the server drops the socket.
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { Hono } from "hono";
@@ -46,7 +47,7 @@ function failure(p: Promise<unknown>): Promise<unknown> {
   );
 }
 
-function startServer() {
+function startServer(nodeToken?: string) {
   const accepted = queue<Link>();
   let acceptedCount = 0;
   const server: HttpServer = serve({
@@ -55,6 +56,7 @@ function startServer() {
     port: 0,
     log,
     token: TOKEN,
+    nodeToken,
     onNodeLink: (link) => {
       cleanups.push(() => link.close());
       acceptedCount++;
@@ -200,5 +202,18 @@ describe("node link over WebSocket", () => {
     expect(second.send({ v: 1, id: "x1", to: "control/registry", type: "hello", payload: { type: "hello" } })).toBe(true);
     expect(await got).toBe("hello");
     expect(keeper.link).toBe(second);
+  });
+
+  test("with a node token set, only it opens a link: the clients' token is refused", async () => {
+    const NODE_TOKEN = "node-only-token-0123456789";
+    const { server, wsUrl, acceptedCount } = startServer(NODE_TOKEN);
+    const byClient = await fetch(new URL(NODE_LINK_PATH, server.url), { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(byClient.status).toBe(401);
+    expect(await byClient.json()).toMatchObject({ code: "BAD_TOKEN" });
+    await expect(ClientWsLink.connect(wsUrl, { token: TOKEN })).rejects.toThrow(/closed before opening|failed to open/);
+    expect(acceptedCount()).toBe(0);
+    const ok = await ClientWsLink.connect(wsUrl, { token: NODE_TOKEN });
+    cleanups.push(() => ok.close());
+    expect(ok.open).toBe(true);
   });
 });

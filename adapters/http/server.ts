@@ -6,8 +6,9 @@ import type { Hono } from "hono";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import { RealClock, type Clock, type Logger } from "../../runtime/index.ts";
 import { ServerWsLink, type Link } from "../transport/index.ts";
-import { authorize, isLoopbackHost } from "./auth.ts";
+import { authorize, isLoopbackHost, type KeyLookup } from "./auth.ts";
 import { fail } from "./errors.ts";
+import { authorizeNode } from "./node-auth.ts";
 import type { ControlPort } from "../../contract/index.ts";
 import { openWsSession, upgradeAuth, WS_PATH, type WsLimits, type WsSession } from "./ws-api.ts";
 
@@ -18,18 +19,52 @@ export interface ServeOptions {
   hostname: string;
   port: number;
   log: Logger;
-  /** When set, node links need this bearer token. */
+  /** The clients' token (LLORCH_API_TOKEN); node links need it when no node token is set. */
   token?: string;
+  /** LLORCH_NODE_TOKEN: when set, node links need this token and refuse the clients' token. */
+  nodeToken?: string;
   /** Called for each accepted node link. */
   onNodeLink?: (link: Link) => void;
   /** When set, clients may use the multiplexed WebSocket at /v2/ws. */
   clientWs?: ClientWsOptions;
+  /** When set, the server speaks HTTPS/WSS only: PEM certificate chain and private key. */
+  tls?: { cert: string; key: string };
+  /** Connection limits (ORCHD_IDLE_TIMEOUT_S, ORCHD_MAX_BODY_BYTES); CONNECTION_LIMITS when absent. */
+  limits?: Partial<ConnectionLimits>;
 }
+
+/** Bounds on what a peer's connection may hold, applied by Bun before the app sees a byte. */
+export interface ConnectionLimits {
+  /**
+   * Seconds an HTTP connection may stay silent before Bun closes it (keep-alive sockets between
+   * requests included; 1..255, Bun's cap). Streaming responses (SSE, OpenAI streams) are exempt:
+   * a queued task may be silent for longer.
+   */
+  idleTimeoutS: number;
+  /** Largest request body Bun accepts at all; the routes' own limits are lower and answer 413. */
+  maxRequestBodyBytes: number;
+  /** Largest WebSocket frame Bun buffers, before auth (close 1009 above it). */
+  maxWsPayloadBytes: number;
+  /** Bytes Bun may buffer for a slow WebSocket reader before closing it. */
+  wsBackpressureBytes: number;
+  /** Seconds a WebSocket may stay silent; Bun pings before this, so only dead peers are closed. */
+  wsIdleTimeoutS: number;
+}
+
+export const CONNECTION_LIMITS: ConnectionLimits = {
+  idleTimeoutS: 60,
+  maxRequestBodyBytes: 16 * 1024 * 1024,
+  maxWsPayloadBytes: 1024 * 1024,
+  wsBackpressureBytes: 8 * 1024 * 1024,
+  wsIdleTimeoutS: 120,
+};
 
 export interface ClientWsOptions {
   port: ControlPort;
   /** AUTH_OPTIONAL: loopback peers need no token. */
   authOptional?: boolean;
+  /** Named client keys, accepted beside the token. */
+  keys?: KeyLookup;
   /** Counts metrics frames dropped for slow clients. */
   onBackpressureDrop?: () => void;
   /** For the first-message auth deadline; RealClock when absent. */
@@ -55,8 +90,9 @@ export function serve(options: ServeOptions): HttpServer {
     app.get(
       NODE_LINK_PATH,
       async (c, next) => {
-        const outcome = authorize(c.req.header("authorization"), options.token);
-        if (!outcome.ok) return fail(c, outcome.code, "node link needs a valid bearer token");
+        // The node token when one is set (a client token is refused), else the shared token.
+        const outcome = authorizeNode(c.req.header("authorization"), { nodeToken: options.nodeToken, apiToken: options.token });
+        if (!outcome.ok) return fail(c, outcome.code, "node link needs a valid node token");
         await next();
       },
       upgradeWebSocket(() => {
@@ -80,15 +116,30 @@ export function serve(options: ServeOptions): HttpServer {
     );
   }
   if (options.clientWs) routeClientWs(app, options.clientWs, options);
+  const limits = { ...CONNECTION_LIMITS, ...options.limits };
   const server = Bun.serve({
     hostname: options.hostname,
     port: options.port,
-    fetch: (req, srv) => app.fetch(req, { server: srv, ip: srv.requestIP(req) }),
-    websocket: socketHandler,
-    idleTimeout: 0,
+    fetch: async (req, srv) => {
+      const res = await app.fetch(req, { server: srv, ip: srv.requestIP(req) });
+      // A stream may be silent while its task is queued: it is ended by its task, not by idleness.
+      if (isStreaming(res)) srv.timeout(req, 0);
+      return res;
+    },
+    websocket: {
+      ...socketHandler,
+      maxPayloadLength: limits.maxWsPayloadBytes,
+      backpressureLimit: limits.wsBackpressureBytes,
+      closeOnBackpressureLimit: true,
+      idleTimeout: limits.wsIdleTimeoutS,
+      sendPings: true,
+    },
+    idleTimeout: limits.idleTimeoutS,
+    maxRequestBodySize: limits.maxRequestBodyBytes,
+    ...(options.tls ? { tls: options.tls } : {}),
   });
   return {
-    url: new URL(`http://${formatHost(options.hostname)}:${server.port}`),
+    url: new URL(`${options.tls ? "https" : "http"}://${formatHost(options.hostname)}:${server.port}`),
     port: server.port ?? 0,
     stop: () => server.stop(true),
   };
@@ -104,8 +155,9 @@ function routeClientWs(app: Hono<any>, ws: ClientWsOptions, options: ServeOption
   app.get(WS_PATH, (c) => {
     const env = c.env as { server?: Bun.Server<ClientSocketData>; ip?: { address?: string } } | undefined;
     const remote = env?.ip?.address;
+    const credentials = { token: options.token, keys: ws.keys };
     const decision = upgradeAuth(c.req.header("authorization"), {
-      token: options.token,
+      token: credentials,
       authOptional: ws.authOptional,
       remoteLoopback: remote !== undefined && isLoopbackHost(remote),
     });
@@ -128,7 +180,7 @@ function routeClientWs(app: Hono<any>, ws: ClientWsOptions, options: ServeOption
           clock,
           log: options.log,
           identity: decision.ok === true ? decision.identity : undefined,
-          token: options.token,
+          token: credentials,
           correlationId,
           limits: ws.limits,
           onBackpressureDrop: ws.onBackpressureDrop,
@@ -166,6 +218,10 @@ const socketHandler: Bun.WebSocketHandler<any> = {
 
 function clientOf(ws: ServerWebSocket<any>): ClientSocketData["client"] | undefined {
   return (ws.data as Partial<ClientSocketData> | undefined)?.client;
+}
+
+function isStreaming(res: Response): boolean {
+  return res.headers.get("content-type")?.startsWith("text/event-stream") === true;
 }
 
 function formatHost(host: string): string {

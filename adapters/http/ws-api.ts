@@ -5,8 +5,8 @@
 
 import { z } from "zod";
 import type { Clock, Logger } from "../../runtime/index.ts";
-import { authorize, tokenFp6, tokensEqual, type AuthOutcome } from "./auth.ts";
-import { apiError, type ControlPort, type ErrorCode, type ErrorEnvelope, HTTP_STATUS, invalidParams, notFound, retriableError, retryAfterDefaultMs, type StreamEvent, type StreamSink, type Subscription, TaskRequestV2 } from "../../contract/index.ts";
+import { authEnabled, authorize, identifyToken, type AuthOutcome, type Credentials } from "./auth.ts";
+import { apiError, type ControlPort, type ErrorCode, type ErrorEnvelope, HTTP_STATUS, Id, invalidParams, jsonTooDeep, MAX_JSON_DEPTH, notFound, retriableError, retryAfterDefaultMs, type StreamEvent, type StreamSink, type Subscription, TaskRequestV2 } from "../../contract/index.ts";
 import { isTerminal } from "./sse.ts";
 
 export const WS_PATH = "/v2/ws";
@@ -41,7 +41,8 @@ export const WS_LIMITS: WsLimits = {
 export const WS_CLOSE = { policy: 1008, tooBig: 1009, tryAgain: 1013 } as const;
 
 export interface WsAuthSettings {
-  token?: string;
+  /** The legacy token, or it and the named client keys. */
+  token?: Credentials;
   authOptional?: boolean;
   remoteLoopback?: boolean;
 }
@@ -63,7 +64,7 @@ export interface WsSessionOptions {
   log: Logger;
   /** Set when the upgrade was already authorized; undefined means the first frame must be auth. */
   identity?: string;
-  token?: string;
+  token?: Credentials;
   correlationId: string;
   limits?: Partial<WsLimits>;
   /** Called for each metrics frame dropped because the client reads too slowly. */
@@ -81,7 +82,7 @@ export interface WsSession {
   tasks(): number;
 }
 
-const TaskId = z.string().min(1).max(128);
+const TaskId = Id;
 const ClientFrame = z.discriminatedUnion("type", [
   z.object({ type: z.literal("auth"), token: z.string().max(8192) }).strict(),
   z.object({ type: z.literal("submit"), task: TaskRequestV2, detach: z.boolean().optional() }).strict(),
@@ -105,7 +106,7 @@ export function openWsSession(options: WsSessionOptions): WsSession {
   const { socket, port, clock, correlationId } = options;
   const limits = { ...WS_LIMITS, ...options.limits };
   // Without a configured token there is nothing to ask for.
-  let identity = options.identity ?? (options.token ? undefined : "localhost");
+  let identity = options.identity ?? (authEnabled(options.token) ? undefined : "localhost");
   const log = options.log.child({ correlation_id: correlationId });
   const entries = new Map<string, Entry>();
   const outbox: { text: string; bytes: number }[] = [];
@@ -213,7 +214,7 @@ export function openWsSession(options: WsSessionOptions): WsSession {
   };
 
   const stream = async (entry: Entry) => {
-    let subscription: Subscription | undefined;
+    let subscription: Awaited<ReturnType<ControlPort["subscribe"]>>;
     try {
       subscription = await port.subscribe(entry.id, sinkFor(entry));
     } catch (error) {
@@ -223,6 +224,10 @@ export function openWsSession(options: WsSessionOptions): WsSession {
     if (!subscription) {
       forget(entry);
       return reject(entry.id, notFound(`task ${entry.id} not found`));
+    }
+    if ("refused" in subscription) {
+      forget(entry);
+      return reject(entry.id, subscription.refused);
     }
     entry.subscription = subscription;
     if (entry.gone) leave(entry); // the socket closed while the subscription was on its way
@@ -281,10 +286,9 @@ export function openWsSession(options: WsSessionOptions): WsSession {
     if (given?.type !== "auth" || typeof given.token !== "string") {
       return refuse("MISSING_TOKEN", 'the first message must be {"type":"auth","token":…}');
     }
-    if (!options.token || !tokensEqual(given.token, options.token)) {
-      return refuse("BAD_TOKEN", "invalid token", `token:${tokenFp6(given.token)}`);
-    }
-    identity = `token:${tokenFp6(options.token)}`;
+    const who = identifyToken(given.token, options.token);
+    if (!who.ok) return refuse("BAD_TOKEN", "invalid token", who.identity);
+    identity = who.identity;
     authTimer?.cancel();
     log.debug("WebSocket client authenticated", { identity });
   };
@@ -322,6 +326,10 @@ export function openWsSession(options: WsSessionOptions): WsSession {
       if (typeof data !== "string") {
         if (identity === undefined) return authenticate(undefined);
         return sendError("INVALID_PARAMS", "binary frames are not supported; send JSON text");
+      }
+      if (jsonTooDeep(data)) {
+        if (identity === undefined) return authenticate(undefined);
+        return sendError("INVALID_PARAMS", `frame nests deeper than ${MAX_JSON_DEPTH} levels`);
       }
       let frame: unknown;
       try {

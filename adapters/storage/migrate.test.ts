@@ -76,6 +76,21 @@ test("artifact files listed in refs.jsonl are imported when younger than the ret
   expect(store!.reader.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM artifacts WHERE transcript = 1").get()!.n).toBe(1);
 });
 
+test("a record appended after a torn index line is imported, not hidden by the tear", async () => {
+  const root = join(dir, "artifacts");
+  mkdirSync(root, { recursive: true });
+  const before = artifact(5, 9_000);
+  const after = artifact(6, 9_100);
+  for (const a of [before, after]) writeFileSync(join(root, `${a.id}.json`), JSON.stringify(a));
+  const line = (a: typeof before) => JSON.stringify({ id: a.id, kind: a.kind, digest: a.digest, created_ms: a.created_ms, tags: a.tags });
+  // The crash tore `before`'s record mid-append; the next start appended `after` onto the same line.
+  writeFileSync(join(root, "refs.jsonl"), `${line(before).slice(0, 40)}${line(after)}\n`);
+  await open();
+  const report = await migrateLegacyFiles(store!, { artifactsRoot: root }, { log, now: 10_000, maxAgeMs: 5_000 });
+  expect(report).toEqual({ catalog: 0, artifacts: 1, skipped: 0 });
+  expect(await store!.artifacts.get(after.id)).toEqual(after);
+});
+
 test("a catalog index of another schema version or with a bad entry refuses the start, naming the file", async () => {
   writeCatalog({}, 2);
   await open();

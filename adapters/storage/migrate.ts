@@ -87,6 +87,23 @@ async function migrateCatalog(store: SqliteStateStore, root: string, log: Migrat
 }
 
 /** Artifact files listed in `refs.jsonl` and younger than `cutoff`; unreadable ones are skipped and counted. */
+/**
+ * One line of the old artifact index. A crash mid-append left a torn record without its newline,
+ * so the next append continued on the same line: the record after the tear is recovered from the
+ * line's end (the last `{` from which the rest parses as a record).
+ */
+function parseRefLine(line: string): { id?: unknown; created_ms?: unknown } | undefined {
+  for (let at = 0; at >= 0 && at < line.length; at = line.indexOf("{", at + 1)) {
+    try {
+      const ref = JSON.parse(at === 0 ? line : line.slice(at));
+      if (typeof ref === "object" && ref !== null && !Array.isArray(ref)) return ref;
+    } catch {
+      // torn before here: try the next record start
+    }
+  }
+  return undefined;
+}
+
 async function migrateArtifacts(store: SqliteStateStore, root: string, cutoff: number, log: MigrationLog, now: number): Promise<{ imported: number; skipped: number }> {
   const key = `migrated:artifacts:${root}`;
   if (done(store, key)) return { imported: 0, skipped: 0 };
@@ -97,11 +114,9 @@ async function migrateArtifacts(store: SqliteStateStore, root: string, cutoff: n
     let pending: Promise<unknown>[] = [];
     for (const line of readFileSync(refsPath, "utf8").split("\n")) {
       if (!line) continue;
-      let ref: { id?: unknown; created_ms?: unknown };
-      try {
-        ref = JSON.parse(line);
-      } catch {
-        skipped++; // a line torn by a crash mid-append
+      const ref = parseRefLine(line);
+      if (!ref) {
+        skipped++; // a line torn by a crash mid-append, with nothing appended after it
         continue;
       }
       if (typeof ref.id !== "string" || !/^[0-9a-f]{64}$/.test(ref.id) || typeof ref.created_ms !== "number" || ref.created_ms < cutoff) {

@@ -296,4 +296,35 @@ describe("RemoteEndpoint", () => {
     expect(local.deadLetters("unreachable")).toBe(1);
     expect((await rejection(svc.ask({ type: "echo", value: 1 }))).code).toBe("UNREACHABLE");
   });
+
+  test("an authorize hook refuses before decoding, counts by reason, may replace the payload; peerRefs:false refuses refs home", async () => {
+    const { clock, local, remote, notes } = await setup();
+    const [la, lb] = memoryLinkPair();
+    const reasons: string[] = [];
+    const near = new RemoteEndpoint(local, la, { exports: ["home/"] });
+    const far = new RemoteEndpoint(remote, lb, {
+      exports: ["svc/"],
+      peerRefs: false,
+      onRefused: (reason) => reasons.push(reason),
+      authorize: (env) => {
+        if (env.type === "boom") return { ok: false, code: "INVALID_MESSAGE", reason: "type", message: "no booms" };
+        if (env.type === "hang") return { ok: false, code: "ACTOR_STOPPED", reason: "task", message: "late", quiet: true };
+        if (env.type === "note") return { ok: true, payload: { type: "note", text: "rewritten" } };
+        return { ok: true };
+      },
+    });
+    const svc = near.remoteRef<Msg, Replies>("svc/a");
+    const boom = rejection(svc.ask({ type: "boom" }));
+    const hang = rejection(svc.ask({ type: "hang" }));
+    svc.tell({ type: "note", text: "original" });
+    const home = rejection(svc.ask({ type: "echo", value: { $peerRef: "svc/a" } }));
+    await clock.flush();
+    expect((await boom).code).toBe("INVALID_MESSAGE");
+    expect(await hang).toMatchObject({ code: "ACTOR_STOPPED", message: "late" });
+    expect((await home).code).toBe("INVALID_MESSAGE");
+    expect(notes).toEqual(["rewritten"]);
+    // The quiet refusal is answered but not counted.
+    expect(reasons).toEqual(["type", "payload"]);
+    expect(far.rejected).toBe(2);
+  });
 });

@@ -40,16 +40,41 @@ interface PendingAsk {
   timer: Timer;
 }
 
+/** Why an incoming envelope was refused: a small closed set, fit for a metric label. */
+export type RefusalReason = "path" | "type" | "payload" | "node" | "task";
+
+/** The verdict of an `authorize` hook: let the envelope through, or refuse it. */
+export type InboundVerdict =
+  /** `payload`: what to deliver instead of the envelope's (wire form), e.g. with a field the receiver adds. */
+  | { ok: true; payload?: unknown }
+  | {
+      ok: false;
+      code: "INVALID_MESSAGE" | "ACTOR_STOPPED";
+      reason: RefusalReason;
+      message: string;
+      /** Not counted as a refusal: e.g. a late frame for a task that ended (still not delivered). */
+      quiet?: boolean;
+    };
+
 export interface EndpointOptions {
   /** Local path prefixes the peer may address, e.g. ["control/"]. */
   exports: string[];
+  /**
+   * Decides each incoming envelope (not replies) after the export check and before its payload is
+   * decoded; sees the payload in its wire form. Runs once per envelope: keep it O(1).
+   */
+  authorize?: (env: Envelope) => InboundVerdict;
+  /** Whether the peer may send refs into this system (`{$peerRef}`); default true. */
+  peerRefs?: boolean;
+  /** Called for each refused envelope (not the quiet ones), with why. */
+  onRefused?: (reason: RefusalReason) => void;
 }
 
 export class RemoteEndpoint {
   private readonly pending = new Map<string, PendingAsk>();
   private seq = 0;
   private readonly closeHandlers: ((reason: string) => void)[] = [];
-  /** Envelopes refused: unexported target, unknown actor, malformed payload. */
+  /** Envelopes refused: unexported target, refused by `authorize`, malformed payload (quiet ones aside). */
   rejected = 0;
 
   constructor(
@@ -134,6 +159,7 @@ export class RemoteEndpoint {
     return fromWire(payload, (marker) => {
       if ("$ref" in marker) return this.remoteRef(marker.$ref);
       // A ref back into this system obeys the same allow-list as addressing an actor directly.
+      if (this.options.peerRefs === false) throw new WireError(marker.$peerRef, "a ref into this system");
       if (!this.exported(marker.$peerRef)) throw new WireError(marker.$peerRef, "a ref to an unexported path");
       return this.system.ref(marker.$peerRef);
     });
@@ -148,21 +174,30 @@ export class RemoteEndpoint {
     const reply = (payload: ReplyPayload) => {
       if (env.ask) this.link.send({ v: 1, id: this.nextId(), to: env.from ?? "$asker", type: "$reply", replyTo: env.id, payload });
     };
-    const refuse = (code: string, message: string) => {
-      this.rejected++;
+    const refuse = (code: string, reason: RefusalReason, message: string, quiet = false) => {
+      if (!quiet) {
+        this.rejected++;
+        this.options.onRefused?.(reason);
+      }
       reply({ ok: false, error: { code, message } });
     };
     if (!this.exported(env.to)) {
-      return refuse("ACTOR_STOPPED", `${env.to} is not reachable from this link`);
+      return refuse("ACTOR_STOPPED", "path", `${env.to} is not reachable from this link`);
+    }
+    let payload = env.payload;
+    if (this.options.authorize) {
+      const verdict = this.options.authorize(env);
+      if (!verdict.ok) return refuse(verdict.code, verdict.reason, verdict.message, verdict.quiet);
+      if (verdict.payload !== undefined) payload = verdict.payload;
     }
     let msg: unknown;
     try {
-      msg = this.decode(env.payload);
+      msg = this.decode(payload);
     } catch (error) {
-      return refuse("INVALID_MESSAGE", describe(error));
+      return refuse("INVALID_MESSAGE", "payload", describe(error));
     }
     if (typeof msg !== "object" || msg === null || (msg as Message).type !== env.type) {
-      return refuse("INVALID_MESSAGE", `payload of ${env.type} does not carry its type`);
+      return refuse("INVALID_MESSAGE", "payload", `payload of ${env.type} does not carry its type`);
     }
     const ref = this.system.ref<Message, Record<string, unknown>>(env.to);
     if (!env.ask) {

@@ -55,12 +55,14 @@ export class ClientWsLink extends BaseLink {
     super("ws-out");
   }
 
-  static connect(url: string, options: { token?: string; signal?: AbortSignal } = {}): Promise<ClientWsLink> {
+  /** `ca`: PEM certificates a wss:// server's chain must lead to (a private CA or a self-signed one). */
+  static connect(url: string, options: { token?: string; signal?: AbortSignal; ca?: string } = {}): Promise<ClientWsLink> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};
       if (options.token) headers.authorization = `Bearer ${options.token}`;
-      // Bun's WebSocket accepts headers, so the token goes in the handshake like any request.
-      const ws = new WebSocket(url, { headers });
+      // Bun's WebSocket accepts headers, so the token goes in the handshake like any request; and
+      // TLS options, so wss:// verifies the server against `ca` (else the system's roots).
+      const ws = new WebSocket(url, { headers, ...(options.ca ? { tls: { ca: options.ca } } : {}) });
       const link = new ClientWsLink(ws);
       let opened = false;
       const onAbort = () => ws.close(1000, "aborted");

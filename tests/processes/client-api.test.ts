@@ -31,7 +31,7 @@ async function startPair() {
   const pools = join(dir, "pools.yaml");
   writeFileSync(pools, ["pools:", "  - id: p0", "    engine: mock", "    model: tiny", "    slots: 1", "    allow_cpu: true", "    mock:", "      token_delay_ms: 10", ""].join("\n"));
   const env = { LLORCH_API_TOKEN: TOKEN };
-  const control = spawnService(["actors/control/main.ts", "--addr", "127.0.0.1:0"], { ...env, ORCHD_ADMISSION_POLICY: "drop-lru", ORCHD_ADMISSION_CAPACITY: "1" });
+  const control = spawnService(["actors/control/main.ts", "--addr", "127.0.0.1:0"], { ...env, ORCHD_ADMISSION_POLICY: "drop-lru", ORCHD_ADMISSION_CAPACITY: "1", ORCHD_CATALOG_ROOTS: dir });
   services.push(control);
   const base = String((await control.waitFor((l) => l.event === "listening", "control listening")).url).replace(/\/$/, "");
   const node = spawnService(["actors/node/main.ts", "--control", base, "--config", pools, "--addr", "127.0.0.1:0", "--node-id", "n1"], env);

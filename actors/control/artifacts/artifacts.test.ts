@@ -106,3 +106,12 @@ test("a put that cannot be written is INTERNAL; other messages are answered whil
   await store!.close();
   expect(await ref.ask({ type: "put", artifact: { kind: "plan", content: { x: 2 } } })).toEqual({ ok: false, error: { code: "INTERNAL", message: "could not store the artifact" } });
 });
+
+test("canonical JSON refuses documents nested past MAX_JSON_DEPTH instead of overflowing the stack", async () => {
+  const { canonicalJson, JsonTooDeepError } = await import("./canonical.ts");
+  let deep: unknown = {};
+  for (let i = 0; i < 20_000; i++) deep = [deep];
+  expect(() => canonicalJson({ content: deep })).toThrow(JsonTooDeepError);
+  expect(canonicalJson({ b: { __proto__: 1 }, a: [1] })).toBe('{"a":[1],"b":{}}'); // a literal __proto__ sets the prototype
+  expect(canonicalJson(JSON.parse('{"b":{"__proto__":1},"a":[1]}'))).toBe('{"a":[1],"b":{"__proto__":1}}');
+});

@@ -8,7 +8,7 @@
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import type { StateStore } from "../../../adapters/storage/state-store.ts";
 import { ARTIFACT_ID_RE, ArtifactDocumentV2, type ArtifactRefV2, ArtifactV2, internalError, invalidParams, type PortResult } from "../../../contract/index.ts";
-import { artifactId } from "./canonical.ts";
+import { artifactId, JsonTooDeepError } from "./canonical.ts";
 import type { ArtifactsMsg } from "./protocol.ts";
 
 export interface ArtifactsOptions {
@@ -42,7 +42,14 @@ export function artifactsActor(options: ArtifactsOptions): ActorFactory<Artifact
         const issue = parsed.error.issues[0];
         return { ok: false, error: invalidParams(`${issue?.path.join(".") || "artifact"}: ${issue?.message ?? "invalid"}`) };
       }
-      const id = artifactId(parsed.data);
+      let id: string;
+      try {
+        id = artifactId(parsed.data);
+      } catch (e) {
+        // Bad input gets an answer, not a crash (a throw here would restart the actor).
+        if (e instanceof JsonTooDeepError) return { ok: false, error: invalidParams(`artifact: ${e.message}`) };
+        throw e;
+      }
       const a = parsed.data;
       const doc: ArtifactDocumentV2 = {
         id,

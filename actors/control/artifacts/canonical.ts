@@ -2,8 +2,20 @@
 // recursively, no whitespace, so anyone can recompute an id from the document they sent.
 
 import { createHash } from "node:crypto";
+import { MAX_JSON_DEPTH } from "../../../contract/index.ts";
 
-/** JSON text with object keys sorted at every depth; `undefined` members are left out as JSON does. */
+/** Thrown for a document nested deeper than MAX_JSON_DEPTH: the encoder recurses once per level. */
+export class JsonTooDeepError extends RangeError {
+  constructor() {
+    super(`document nests deeper than ${MAX_JSON_DEPTH} levels`);
+    this.name = "JsonTooDeepError";
+  }
+}
+
+/**
+ * JSON text with object keys sorted at every depth; `undefined` members are left out as JSON does.
+ * Throws JsonTooDeepError past MAX_JSON_DEPTH levels. `__proto__` is an ordinary key here.
+ */
 export function canonicalJson(value: unknown): string {
   const text = encode(value);
   if (text === undefined) throw new TypeError(`cannot encode ${typeof value} as JSON`);
@@ -11,13 +23,14 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** Undefined for what JSON leaves out (undefined, functions, symbols). Loops, not map/join: transcripts hold thousands of entries. */
-function encode(value: unknown): string | undefined {
+function encode(value: unknown, depth = 0): string | undefined {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (depth >= MAX_JSON_DEPTH) throw new JsonTooDeepError();
   if (Array.isArray(value)) {
     let out = "[";
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ",";
-      out += encode(value[i]) ?? "null";
+      out += encode(value[i], depth + 1) ?? "null";
     }
     return `${out}]`;
   }
@@ -27,7 +40,7 @@ function encode(value: unknown): string | undefined {
   let out = "{";
   let first = true;
   for (const k of keys) {
-    const v = encode(record[k]);
+    const v = encode(record[k], depth + 1);
     if (v === undefined) continue;
     out += `${first ? "" : ","}${JSON.stringify(k)}:${v}`;
     first = false;

@@ -1,15 +1,15 @@
 // The catalog actor over a real state store in a temp directory: entries durable across
 // restarts, lifecycle and its metrics, trust refusal at ingest, verification against real files (pass, mismatch, missing),
-// and that hashing runs aside: the actor answers while a verify waits on a slow file (a FIFO).
+// and that hashing runs aside: the actor answers while a verify waits on a slow hash.
 
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ActorSystem, createLogger, SimClock, type ActorRef } from "../../../runtime/index.ts";
 import { openSqliteStore, type SqliteStateStore } from "../../../adapters/storage/sqlite-store.ts";
+import { hashConfinedFile } from "../../../adapters/storage/confined-hash.ts";
 import { catalogActor, type CatalogOptions } from "./catalog.ts";
 import type { CatalogMsg, CatalogReplies, LifecycleChange } from "./protocol.ts";
 
@@ -157,11 +157,25 @@ test("verify: pass with warnings, mismatch names both digests, a missing file fa
   expect(stored("bad").last_verify_result).toBe("fail");
 });
 
+/** A hash that waits until the test opens the gate, then hashes the real (regular) file. */
+function gatedHash() {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let calls = 0;
+  const hashFile: CatalogOptions["hashFile"] = async (path, limits) => {
+    calls++;
+    await gate;
+    return hashConfinedFile(path, limits);
+  };
+  return { hashFile, open: () => open(), calls: () => calls };
+}
+
 test("the actor keeps answering while a verify waits on a slow file; concurrent verifies share one hash", async () => {
-  const fifo = join(dir, "slow.fifo");
-  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
-  const { catalog, calls } = await start();
-  await catalog.ask({ type: "create", model: { id: "slow", digest: sha("hello"), source_url: fifo } });
+  const file = join(dir, "slow.gguf");
+  writeFileSync(file, "hello");
+  const slow = gatedHash();
+  const { catalog, calls } = await start({ hashFile: slow.hashFile });
+  await catalog.ask({ type: "create", model: { id: "slow", digest: sha("hello"), source_url: file } });
 
   const first = catalog.ask({ type: "verify", id: "slow" });
   const second = catalog.ask({ type: "verify", id: "slow" });
@@ -171,21 +185,23 @@ test("the actor keeps answering while a verify waits on a slow file; concurrent 
   expect((await catalog.ask({ type: "get", id: "slow" }))?.last_verified_ms).toBeUndefined();
   expect(settled).toBe(false);
 
-  await writeFile(fifo, "hello"); // the reader is waiting on the other end
+  slow.open();
   const [a, b] = await Promise.all([first, second]);
   expect(a).toMatchObject({ ok: true, value: { result: "pass", reason: "digest_match" } });
   expect(b).toEqual(a);
+  expect(slow.calls()).toBe(1);
   expect(calls.filter((c) => c.startsWith("verify"))).toEqual(["verify pass digest_match"]);
 });
 
 test("a model deleted while its hash runs answers NOT_FOUND; delete and set-state of unknown ids are NOT_FOUND", async () => {
-  const fifo = join(dir, "slow.fifo");
-  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
-  const { catalog, calls, changes } = await start();
-  await catalog.ask({ type: "create", model: { id: "m", source_url: fifo } });
+  const file = join(dir, "m.gguf");
+  writeFileSync(file, "x");
+  const slow = gatedHash();
+  const { catalog, calls, changes } = await start({ hashFile: slow.hashFile });
+  await catalog.ask({ type: "create", model: { id: "m", source_url: file } });
   const pending = catalog.ask({ type: "verify", id: "m" });
   expect(await catalog.ask({ type: "delete", id: "m" })).toEqual({ ok: true, value: undefined });
-  await writeFile(fifo, "x");
+  slow.open();
   expect(await pending).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "model m not found" } });
   expect(await catalog.ask({ type: "delete", id: "m" })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
   expect(await catalog.ask({ type: "set-state", id: "m", state: "Active" })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });

@@ -3,10 +3,11 @@
 // to the store before it is applied in memory, so a failed write leaves the catalog as it was
 // (catalog changes are rare: waiting for the commit in the mailbox keeps them strictly ordered).
 // Hashing a model file runs aside (pipeToSelf), so the catalog keeps answering while a
-// multi-GiB file is read.
+// multi-GiB file is read. Only regular files under the configured roots are hashed, within size
+// and time limits (adapters/storage/confined-hash.ts).
 
 import type { ActorFactory, Logger, ReplyHandle } from "../../../runtime/index.ts";
-import { sha256File } from "../../../adapters/storage/fs-store.ts";
+import { hashConfinedFile, type ConfinedHash, type HashLimits } from "../../../adapters/storage/confined-hash.ts";
 import type { StateStore } from "../../../adapters/storage/state-store.ts";
 import { type CatalogModelRequestV2, CatalogModelV2, type CatalogVerifyResponse, type PortResult, type TrustPolicy } from "../../../contract/index.ts";
 import type { CatalogMetrics, CatalogMsg, LifecycleChange } from "./protocol.ts";
@@ -21,11 +22,20 @@ export interface CatalogOptions {
   trustPolicy?: TrustPolicy;
   /** Relative `source_url` paths resolve against this (default: the process's working directory). */
   baseDir?: string;
+  /** Directories a verified file must lie under (ORCHD_CATALOG_ROOTS); default: `baseDir` alone. */
+  roots?: readonly string[];
+  /** Size and time limits on hashing one file; CATALOG_HASH_LIMITS when absent. */
+  hashLimits?: Partial<Omit<HashLimits, "roots">>;
+  /** Hashes a file within the roots and limits; hashConfinedFile unless a test injects one. */
+  hashFile?: (path: string, limits: HashLimits) => Promise<ConfinedHash>;
   /** Told each entry's lifecycle when the catalog loads, then after every durable change (created Active, state change, deleted). */
   onLifecycle?: (change: LifecycleChange) => void;
 }
 
 type Models = Map<string, CatalogModelV2>;
+
+/** Defaults of the hashing limits: 256 GiB (larger than any model file) and 30 minutes. */
+export const CATALOG_HASH_LIMITS = { maxBytes: 256 * 1024 ** 3, timeoutMs: 30 * 60_000 };
 type VerifyReply = ReplyHandle<PortResult<CatalogVerifyResponse>>;
 
 const notFound = (id: string) => ({ ok: false as const, error: { code: "NOT_FOUND" as const, message: `model ${id} not found` } });
@@ -34,6 +44,8 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
   return (ctx) => {
     const { log, metrics } = options;
     const baseDir = options.baseDir ?? process.cwd();
+    const limits: HashLimits = { ...CATALOG_HASH_LIMITS, ...options.hashLimits, roots: options.roots ?? [baseDir] };
+    const hashFile = options.hashFile ?? hashConfinedFile;
     const { store } = options;
     let models: Models = new Map();
     /** Replies waiting for the one hash running per model id. */
@@ -61,7 +73,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
 
     const startHash = (id: string, entry: CatalogModelV2) => {
       const path = localPathOf(entry.source_url, baseDir);
-      const work = path === undefined ? Promise.reject(new Error("no local file")) : sha256File(path);
+      const work = path === undefined ? Promise.reject(new Error("no local file")) : hashFile(path, limits);
       ctx.pipeToSelf(work, (outcome) => ({ type: "hashed", id, path, outcome }));
     };
 
@@ -76,7 +88,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
       // The entry now points elsewhere (re-registered meanwhile): hash the new file instead.
       if (localPathOf(entry.source_url, baseDir) !== msg.path) return startHash(msg.id, entry);
       verifying.delete(msg.id);
-      const hashed = msg.outcome.ok ? { ok: true as const, hex: msg.outcome.value } : { ok: false as const, error: msg.outcome.error };
+      const hashed = msg.outcome.ok ? msg.outcome.value : { ok: false as const, error: msg.outcome.error };
       const verdict = judgeDigest(entry.digest, hashed, msg.path);
       const now = ctx.clock.now();
       const next = new Map(models).set(msg.id, {

@@ -3,6 +3,7 @@
 
 import type { ActorRef, Outcome } from "../../../runtime/index.ts";
 import type { CatalogModelRequestV2, CatalogModelV2, CatalogStateResponse, CatalogVerifyResponse, Lifecycle, PortError, PortResult } from "../../../contract/index.ts";
+import type { ConfinedHash, HashRefusal } from "../../../adapters/storage/confined-hash.ts";
 
 export type CatalogMsg =
   | { type: "create"; model: CatalogModelRequestV2; trust?: "strict" }
@@ -15,7 +16,7 @@ export type CatalogMsg =
   /** For the scheduler: undefined when the model is not in the catalog. */
   | { type: "lifecycle"; model_id: string }
   /** Private: a hash started by `verify` finished. */
-  | { type: "hashed"; id: string; path?: string; outcome: Outcome<string> };
+  | { type: "hashed"; id: string; path?: string; outcome: Outcome<ConfinedHash> };
 
 export interface CatalogReplies {
   create: PortResult<{ model: CatalogModelV2; created: boolean }>;
@@ -30,7 +31,8 @@ export interface CatalogReplies {
 export type CatalogRef = ActorRef<CatalogMsg, CatalogReplies>;
 
 /** Why a verification ended as it did; also the `reason` label of catalog_verifications_total. */
-export type VerifyReason = "digest_match" | "no_digest" | "digest_mismatch" | "file_missing" | "unreadable";
+/** The last five: the file was refused before or while hashing (catalog roots, regular files, size and time limits). */
+export type VerifyReason = "digest_match" | "no_digest" | "digest_mismatch" | "file_missing" | "unreadable" | HashRefusal;
 
 /** Structural metrics sink; the control plane adapts prom-client to it. */
 export interface CatalogMetrics {

@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CatalogModelRequestV2, TrustPolicy, VerifyResult } from "../../../contract/index.ts";
 import type { VerifyReason } from "./protocol.ts";
+import type { HashRefusal } from "../../../adapters/storage/confined-hash.ts";
 
 /** A URI scheme of two or more letters; one letter would be a Windows drive, not a scheme. */
 const SCHEME_RE = /^([a-z][a-z0-9+.-]+):/i;
@@ -90,9 +91,10 @@ export interface DigestVerdict {
 /** Compares a file hash (or the error reading it) with the expected `sha256:<hex>` digest. */
 export function judgeDigest(
   expected: string | undefined,
-  hashed: { ok: true; hex: string } | { ok: false; error: unknown },
+  hashed: { ok: true; hex: string } | { ok: false; reason: HashRefusal; detail: string } | { ok: false; error: unknown },
   path: string | undefined,
 ): DigestVerdict {
+  if (!hashed.ok && "reason" in hashed) return { result: "fail", reason: hashed.reason, detail: hashed.detail };
   if (!hashed.ok) {
     const code = (hashed.error as { code?: string } | null)?.code;
     if (path === undefined) return { result: "fail", reason: "file_missing", detail: "the model has no local file (source_url is remote or absent)" };

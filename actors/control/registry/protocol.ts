@@ -2,10 +2,14 @@ import type { ActorRef } from "../../../runtime/index.ts";
 import type { NodeInfo, PoolView } from "../../../contract/index.ts";
 import type { AgentRef, DeregisterMsg, HeartbeatMsg, RegisterMsg, RegisterReply } from "../../../contract/link.ts";
 
+/**
+ * `link_id`: set by the node link's gate (never by the node) on the messages that come over a
+ * link after its registration; absent for the REST mirror.
+ */
 export type RegistryMsg =
   | RegisterMsg
-  | HeartbeatMsg
-  | DeregisterMsg
+  | (HeartbeatMsg & { link_id?: string })
+  | (DeregisterMsg & { link_id?: string })
   /** A node link closed: every node registered over it is lost at once. */
   | { type: "link-down"; link_id: string; reason: string }
   | { type: "list" }
@@ -16,8 +20,10 @@ export type RegistryMsg =
 
 export interface RegistryReplies {
   register: RegisterReply;
-  heartbeat: { ok: boolean; next_heartbeat_ms: number };
-  deregister: boolean;
+  /** `linked`: refused because a live node link speaks for the node (a REST heartbeat). */
+  heartbeat: { ok: boolean; next_heartbeat_ms: number; linked?: boolean };
+  /** False for an unknown node (or one this link does not speak for); "linked": a REST deregistration of a node a live link speaks for. */
+  deregister: boolean | "linked";
   list: NodeInfo[];
   "pool-agents": PoolHolder[];
 }
@@ -39,5 +45,7 @@ export interface NodeEntry {
   online: boolean;
   /** Absent for nodes registered over REST: no task can be dispatched to them. */
   agent?: AgentRef;
+  /** The node link the node registered over (absent for REST and in-process agents). */
+  link_id?: string;
   pools: PoolView[];
 }

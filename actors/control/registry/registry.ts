@@ -4,10 +4,11 @@
 
 import type { ActorFactory, Logger } from "../../../runtime/index.ts";
 import type { NodeCapabilities, NodeInfo, NodeStatus, PoolView } from "../../../contract/index.ts";
-import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
+import { fleetGauges, type ControlMetrics } from "../../../adapters/metrics/index.ts";
 import { HeartbeatPayload, RegisterPayload, type AgentRef } from "../../../contract/link.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
 import type { NodeEntry, RegistryMsg } from "./protocol.ts";
+import { linkIdOf, NodeLinks } from "../links/link-book.ts";
 
 export interface RegistryOptions {
   scheduler: SchedulerRef;
@@ -19,6 +20,11 @@ export interface RegistryOptions {
   heartbeatMs: number;
   /** How often staleness is checked. */
   sweepMs: number;
+  /**
+   * Which link speaks for which node, shared with the links' gates (actors/control/links). A
+   * link's first successful registration binds it; a link closing unbinds it.
+   */
+  links?: NodeLinks;
 }
 
 interface NodeRecord {
@@ -39,6 +45,14 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
   return (ctx) => {
     const nodes = new Map<string, NodeRecord>();
     const { log, metrics, scheduler } = options;
+    const fleet = fleetGauges(metrics);
+    const links = options.links ?? new NodeLinks();
+    /** A node whose record names an open link that speaks for it: only that link may touch it. */
+    const liveLink = (n: NodeRecord | undefined) => n?.linkId !== undefined && links.nodeOf(n.linkId) === n.node_id;
+    const refusedOnLink = (why: string, fields: Record<string, unknown>) => {
+      metrics.linkRejected.inc({ reason: "node" });
+      log.warn(`Refused a node link message: ${why}`, fields);
+    };
     const now = () => ctx.clock.now();
 
     const publish = () => {
@@ -46,19 +60,12 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
         node_id: n.node_id,
         online: n.status === "Online",
         agent: n.agent,
+        link_id: n.linkId,
         pools: n.pools,
       }));
       metrics.nodesOnline.set(view.filter((n) => n.online).length);
-      // pool_ready per node, orchd_pools_available per pool id (online, ready, not draining).
-      const available = new Map<string, number>();
-      for (const n of nodes.values()) {
-        for (const p of n.pools) {
-          const up = n.status === "Online" && p.ready && !p.draining;
-          metrics.poolReady.set({ pool_id: p.pool_id, node_id: n.node_id }, up ? 1 : 0);
-          available.set(p.pool_id, (available.get(p.pool_id) ?? 0) + (up ? 1 : 0));
-        }
-      }
-      for (const [pool_id, count] of available) metrics.poolsAvailable.set({ pool_id }, count);
+      // pool_ready per node, orchd_pools_available per pool id, GPU gauges; series of what left go.
+      fleet.update([...nodes.values()].map((n) => ({ node_id: n.node_id, online: n.status === "Online", pools: n.pools, gpus: n.capabilities?.gpus })));
       scheduler.tell({ type: "nodes", nodes: view });
     };
 
@@ -95,11 +102,30 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
               return { ok: false, heartbeat_ms: options.heartbeatMs, message: `invalid registration: ${parsed.error.issues[0]?.message}` };
             }
             const previous = nodes.get(msg.node_id);
-            if (!msg.agent && previous?.agent && previous.status === "Online") {
+            const linkId = linkIdOf(msg.agent);
+            if (!msg.agent && previous?.agent && (previous.status === "Online" || liveLink(previous))) {
               metrics.nodeRegistrations.inc({ outcome: "error" });
               return { ok: false, heartbeat_ms: options.heartbeatMs, message: `node ${msg.node_id} is connected over the node link; a REST registration may not replace it` };
             }
-            if (previous && previous.status === "Online" && previous.linkId !== linkOf(msg.agent)) {
+            if (linkId !== undefined) {
+              const bound = links.nodeOf(linkId);
+              if (bound !== undefined && bound !== msg.node_id) {
+                metrics.nodeRegistrations.inc({ outcome: "error" });
+                refusedOnLink(`link registered as ${bound} claimed ${msg.node_id}`, { node_id: bound, claimed_node_id: msg.node_id });
+                return { ok: false, heartbeat_ms: options.heartbeatMs, message: `this link speaks for node ${bound}, not ${msg.node_id}` };
+              }
+              // A live node keeps its id: a second link may take it over only once the first closed
+              // or the node went silent past the node timeout (then the old link is fenced off).
+              if (previous && previous.linkId !== linkId && previous.status === "Online" && liveLink(previous)) {
+                metrics.nodeRegistrations.inc({ outcome: "error" });
+                refusedOnLink(`node ${msg.node_id} is live on another link`, { node_id: msg.node_id });
+                return { ok: false, heartbeat_ms: options.heartbeatMs, message: `node ${msg.node_id} is connected over another live link` };
+              }
+              // A replaced link stays bound to the id (it may claim no other), but the record now
+              // names the new link, so the old one's heartbeats and deregistrations are refused.
+              links.bind(linkId, msg.node_id);
+            }
+            if (previous && previous.status === "Online" && previous.linkId !== linkId) {
               // The same node id over a new link: the old link is gone (e.g. a reconnect).
               lose(previous, "re-registered over a new link");
             }
@@ -112,7 +138,7 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
               capabilities: parsed.data.capabilities,
               status: "Online",
               agent: msg.agent,
-              linkId: linkOf(msg.agent),
+              linkId,
               pools: parsed.data.pools,
               registered_at_ms: t,
               last_heartbeat_ms: t,
@@ -130,8 +156,16 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
             const node = nodes.get(msg.node_id);
             const parsed = HeartbeatPayload.safeParse(msg);
             if (!node || !parsed.success) {
-              metrics.nodeHeartbeats.inc({ node_id: msg.node_id, outcome: "error" });
+              // An unregistered id gets no series of its own: label values come only from registered nodes.
+              metrics.nodeHeartbeats.inc({ node_id: node ? msg.node_id : "", outcome: "error" });
               return { ok: false, next_heartbeat_ms: options.heartbeatMs };
+            }
+            if (msg.link_id !== undefined ? node.linkId !== msg.link_id : node.linkId !== undefined) {
+              // Over a link: only the link the node registered over. Over REST: never a linked
+              // node (its slots and readiness come from its own link).
+              if (msg.link_id !== undefined) refusedOnLink(`heartbeat for ${msg.node_id} from a link that does not speak for it`, { node_id: msg.node_id });
+              metrics.nodeHeartbeats.inc({ node_id: msg.node_id, outcome: "error" });
+              return { ok: false, next_heartbeat_ms: options.heartbeatMs, linked: msg.link_id === undefined };
             }
             node.last_heartbeat_ms = now();
             logReadiness(node.node_id, node.pools, parsed.data.pools);
@@ -149,7 +183,14 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
           case "deregister": {
             const node = nodes.get(msg.node_id);
             if (!node) return false;
+            if (msg.link_id !== undefined && node.linkId !== msg.link_id) {
+              refusedOnLink(`deregistration of ${msg.node_id} from a link that does not speak for it`, { node_id: msg.node_id });
+              return false;
+            }
+            // Over REST, a node a live link speaks for stays: the link deregisters it, or closes.
+            if (msg.link_id === undefined && liveLink(node)) return "linked";
             nodes.delete(msg.node_id);
+            for (const outcome of ["success", "error"]) metrics.nodeHeartbeats.remove({ node_id: msg.node_id, outcome });
             metrics.nodeDeregistrations.inc({ outcome: "success" });
             log.info(`Node ${msg.node_id} deregistered`, { node_id: msg.node_id });
             publish();
@@ -157,6 +198,7 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
             return true;
           }
           case "link-down": {
+            links.unbind(msg.link_id);
             for (const node of nodes.values()) {
               if (node.linkId === msg.link_id) lose(node, `link closed (${msg.reason})`);
             }
@@ -199,9 +241,4 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
       },
     };
   };
-}
-
-function linkOf(agent: AgentRef | undefined): string | undefined {
-  const id = (agent as { linkId?: unknown } | undefined)?.linkId;
-  return typeof id === "string" ? id : undefined;
 }

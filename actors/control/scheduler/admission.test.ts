@@ -18,6 +18,21 @@ describe("RateLimiter", () => {
     expect(rl.take("a", 200, 10_000).ok).toBe(true);
     expect(new RateLimiter({}).enabled).toBe(false);
   });
+
+  test("an identity's own limits (named keys) replace the global ones for it; 0 lifts one", () => {
+    const own: Record<string, { rps?: number; tpm?: number }> = { "key:slow": { rps: 1 }, "key:free": { rps: 0 }, "key:tokens": { tpm: 60 } };
+    const rl = new RateLimiter({ rps: 3, perIdentity: (id) => own[id] });
+    expect(new RateLimiter({ perIdentity: () => undefined }).enabled).toBe(true);
+    expect(rl.take("key:slow", 1, 0)).toEqual({ ok: true });
+    expect(rl.take("key:slow", 1, 0)).toEqual({ ok: false, reason: "rps", retry_after_ms: 1000 });
+    for (let i = 0; i < 50; i++) expect(rl.take("key:free", 1, 0)).toEqual({ ok: true });
+    // Not named: the global rps of 3.
+    for (let i = 0; i < 3; i++) expect(rl.take("token:abcdef", 1, 0)).toEqual({ ok: true });
+    expect(rl.take("token:abcdef", 1, 0)).toMatchObject({ ok: false, reason: "rps" });
+    // Its own tpm, and the global rps for the field it leaves unset.
+    expect(rl.take("key:tokens", 60, 0)).toEqual({ ok: true });
+    expect(rl.take("key:tokens", 1, 0)).toEqual({ ok: false, reason: "tpm", retry_after_ms: 1000 });
+  });
 });
 
 describe("predictions", () => {

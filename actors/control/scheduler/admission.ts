@@ -9,6 +9,11 @@ export interface RateLimits {
   rps?: number;
   /** Requested tokens (max_tokens) per minute per API token (0/undefined = off). */
   tpm?: number;
+  /**
+   * An identity's own limits (named client keys): a field it sets replaces the one above for it;
+   * 0 lifts that limit for it.
+   */
+  perIdentity?: (identity: string) => { rps?: number; tpm?: number } | undefined;
 }
 
 interface Bucket {
@@ -24,11 +29,13 @@ export class RateLimiter {
   constructor(private readonly limits: RateLimits) {}
 
   get enabled(): boolean {
-    return Boolean(this.limits.rps || this.limits.tpm);
+    return Boolean(this.limits.rps || this.limits.tpm || this.limits.perIdentity);
   }
 
   take(identity: string, tokens: number, now: number): { ok: true } | { ok: false; reason: "rps" | "tpm"; retry_after_ms: number } {
-    const { rps, tpm } = this.limits;
+    const own = this.limits.perIdentity?.(identity);
+    const rps = own?.rps ?? this.limits.rps;
+    const tpm = own?.tpm ?? this.limits.tpm;
     // A bucket holds at least one request, or an rps below 1 would refuse everything.
     const req = rps ? this.refill(this.requests, identity, Math.max(1, rps), rps / 1000, now) : undefined;
     const tok = tpm ? this.refill(this.tokens, identity, tpm, tpm / 60_000, now) : undefined;

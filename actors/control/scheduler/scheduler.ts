@@ -17,6 +17,7 @@ import { checkAdmission } from "./feasibility.ts";
 import { AdmissionQueues, expectedTokens } from "./queues.ts";
 import { decisionLabels, freeSlots, place, poolKey, type Candidate, type PlacementRequest } from "./placement.ts";
 import type { SchedulerMsg } from "./protocol.ts";
+import type { TaskLinks } from "../links/link-book.ts";
 
 export type AdmissionPolicy = "reject" | "drop-lru";
 
@@ -44,6 +45,8 @@ export interface SchedulerOptions {
    * for another actor (the catalog tells the control plane its lifecycle changes as they happen).
    */
   modelRetired?: (model_ref: string) => boolean;
+  /** Which node link each running task was dispatched over, for the links' gates (actors/control/links). */
+  links?: TaskLinks;
 }
 
 interface Queued {
@@ -80,15 +83,31 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
 
     const depth = () => queued.depth;
     /** Gauges are set when their value changed, not at every pump. */
-    const lastDepth: Record<Priority, number> = { interactive: -1, batch: -1 };
     const updateDepth = () => {
-      for (const p of ["interactive", "batch"] as const) {
-        if (queues[p].length === lastDepth[p]) continue;
-        lastDepth[p] = queues[p].length;
-        metrics.queueDepth.set({ engine: "", engine_version: "", pool_id: "", priority: p }, queues[p].length);
-      }
-      // By the pool a task is pinned to ("" when any pool will do).
+      // By priority and the pool a task is pinned to ("" when any pool will do): a queued task has no other pool yet.
+      for (const q of queued.takeQueueChanges()) metrics.queueDepth.set({ engine: "", engine_version: "", pool_id: q.pool_id, node_id: "", priority: q.priority }, q.tasks);
       for (const [pool_id, n] of queued.takePinChanges()) metrics.admissionQueueDepth.set({ pool_id }, n);
+    };
+    /** active_leases series set, by node and pool, so those of deregistered nodes can go. */
+    const leaseSeries = new Map<string, { node_id: string; pool_id: string }>();
+    const setLeases = (node_id: string, pool_id: string, n: number) => {
+      leaseSeries.set(poolKey(node_id, pool_id), { node_id, pool_id });
+      metrics.activeLeases.set({ node_id, pool_id }, n);
+    };
+    /** Series of pools and nodes no longer registered go (queue gauges once nothing waits for the pool). */
+    const forgetGone = () => {
+      const registered = new Set(nodes.flatMap((n) => n.pools.map((p) => p.pool_id)));
+      for (const pool_id of queued.forgetPools(registered)) {
+        for (const priority of ["interactive", "batch"]) metrics.queueDepth.remove({ engine: "", engine_version: "", pool_id, node_id: "", priority });
+        metrics.admissionQueueDepth.remove({ pool_id });
+      }
+      const held = new Set(nodes.flatMap((n) => n.pools.map((p) => poolKey(n.node_id, p.pool_id))));
+      for (const [key, l] of leaseSeries) if (!held.has(key) && leaseSeries.delete(key)) metrics.activeLeases.remove(l);
+    };
+    /** The pinned pool, when a registered node holds it: admission counters never take a client's string. */
+    const pinOf = (spec: TaskSpec) => {
+      const pin = spec.placement?.pin_pool_id;
+      return pin !== undefined && nodes.some((n) => n.pools.some((p) => p.pool_id === pin)) ? pin : "";
     };
 
 
@@ -170,7 +189,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           queued.removeAt(p, i);
           const key = poolKey(decision.node_id, decision.pool_id);
           leases.set(key, (leases.get(key) ?? 0) + 1);
-          metrics.activeLeases.set({ node_id: decision.node_id, pool_id: decision.pool_id }, leases.get(key)!);
+          setLeases(decision.node_id, decision.pool_id, leases.get(key)!);
           pool.find((c) => c.node_id === decision.node_id && c.pool_id === decision.pool_id)!.leases++;
           running.set(item.spec.task_id, {
             ref: item.ref,
@@ -191,6 +210,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             decision_reason: decision.log.tie_breakers_applied?.join(",") ?? "",
             queue_time_ms: ctx.clock.now() - item.enqueuedAt,
           });
+          if (node.link_id !== undefined) options.links?.bind(item.spec.task_id, node.link_id);
           item.ref.tell({ type: "assigned", node_id: decision.node_id, pool_id: decision.pool_id, agent: node.agent! });
         }
       }
@@ -201,10 +221,11 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       const r = running.get(taskId);
       if (!r) return undefined;
       running.delete(taskId);
+      options.links?.release(taskId);
       const key = poolKey(r.node_id, r.pool_id);
       const left = Math.max(0, (leases.get(key) ?? 1) - 1);
       leases.set(key, left);
-      metrics.activeLeases.set({ node_id: r.node_id, pool_id: r.pool_id }, left);
+      setLeases(r.node_id, r.pool_id, left);
       return r;
     };
 
@@ -221,6 +242,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       }
       const evicted = queued.removeAt(victim.priority, victim.index);
       metrics.tasksRejected.inc({ engine: evicted!.spec.engine ?? "", reason: "QUEUE_FULL_DROP_LRU" });
+      metrics.admissionRejected.inc({ pool_id: pinOf(evicted!.spec), reason: "QUEUE_FULL_DROP_LRU" });
       log.warn("Queue full; dropped the oldest queued task to admit a new one", { job_id: evicted!.spec.task_id, policy: "drop-lru", priority: victim.priority });
       evicted!.ref.tell({
         type: "fail",
@@ -229,7 +251,16 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       return undefined;
     };
 
+    /** Every admission decision counts once, by the pool the task targets. */
     const admit = async (spec: TaskSpec, correlationId: string, identity: string): Promise<AdmitOutcome> => {
+      const outcome = await decide(spec, correlationId, identity);
+      const pool_id = pinOf(spec);
+      metrics.admissionEnqueued.inc({ pool_id, outcome: outcome.ok ? "accepted" : "rejected" });
+      if (!outcome.ok) metrics.admissionRejected.inc({ pool_id, reason: outcome.error.code });
+      return outcome;
+    };
+
+    const decide = async (spec: TaskSpec, correlationId: string, identity: string): Promise<AdmitOutcome> => {
       const engine = spec.engine ?? "";
       if (ctx.system.isAlive(`${options.tasks.path}/${spec.task_id}`)) {
         return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
@@ -329,6 +360,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           case "nodes":
             nodes = msg.nodes;
             pump();
+            forgetGone();
             return;
           case "node-lost": {
             for (const [taskId, r] of running) {

@@ -84,8 +84,8 @@ export function engineFactory(options: EngineFactoryOptions): EngineFactory {
       prepare,
       port: pool.port,
       // NVML numbers GPUs in PCI bus order; CUDA must agree for device masks to mean the same GPUs.
-      // The API token is the node's secret, not the engine's.
-      env: { CUDA_DEVICE_ORDER: "PCI_BUS_ID", LLORCH_API_TOKEN: undefined, AUTH_TOKEN: undefined, ...pool.env },
+      // The API and node tokens are the node's secrets, not the engine's.
+      env: { CUDA_DEVICE_ORDER: "PCI_BUS_ID", LLORCH_API_TOKEN: undefined, AUTH_TOKEN: undefined, LLORCH_NODE_TOKEN: undefined, ...pool.env },
       cudaVisibleDevices: visibleDevices(pool),
       runtimeDir: options.runtimeDir,
       poolId: pool.id,

@@ -7,7 +7,7 @@ import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
-import { budgetHeaders, type CatalogPort, type ControlPort, internalError, invalidParams } from "../../../contract/index.ts";
+import { budgetHeaders, type CatalogPort, type ControlPort, internalError, invalidParams, jsonTooDeep, MAX_JSON_DEPTH } from "../../../contract/index.ts";
 import { canceledError, fromEnvelope, openAiError, openAiFail, respond, type OpenAiErrorReply } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
@@ -32,7 +32,9 @@ type Read<T> = { ok: true; value: T } | { ok: false; reply: OpenAiErrorReply };
 async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<Read<z.infer<S>>> {
   let raw: unknown;
   try {
-    raw = await c.req.json();
+    const text = await c.req.text();
+    if (jsonTooDeep(text)) return { ok: false, reply: openAiError(400, "invalid_params", `the request body nests deeper than ${MAX_JSON_DEPTH} levels`) };
+    raw = JSON.parse(text);
   } catch {
     return { ok: false, reply: openAiError(400, "invalid_json", "the request body is not valid JSON") };
   }
@@ -89,6 +91,7 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
       const sink = chunkSink({ reply, prompt: req.task.prompt, maxTokens: req.task.max_tokens, echo: req.echo }, stream);
       const subscription = await port.subscribe(taskId, sink);
       if (!subscription) return respond(c, fromEnvelope(internalError(`task ${taskId} vanished before its stream could be read`)));
+      if ("refused" in subscription) return respond(c, fromEnvelope(subscription.refused));
       stream.attach(subscription);
       c.header("Content-Type", "text/event-stream");
       c.header("Cache-Control", "no-cache");

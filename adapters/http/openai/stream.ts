@@ -113,7 +113,9 @@ export function collectTask(port: ControlPort, taskId: string, signal: AbortSign
       },
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    port.subscribe(taskId, sink).then((s) => {
+    port.subscribe(taskId, sink).then((got) => {
+      if (got && "refused" in got) return settle({ kind: "error", error: got.refused });
+      const s = got;
       subscription = s;
       if (!s) settle({ kind: "error", error: internalError(`task ${taskId} vanished before its stream could be read`) });
       else if (signal.aborted && !settled) onAbort();

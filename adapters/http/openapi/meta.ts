@@ -60,7 +60,7 @@ export const META_OPERATIONS: ControlOperation[] = [
     request: { body: HeartbeatRequest },
     responses: {
       200: { description: "Recorded; beat again within next_heartbeat_ms", schema: HeartbeatResponse },
-      400: { description: "INVALID_PARAMS: bad body" },
+      400: { description: "INVALID_PARAMS: bad body, or the node is connected over the node link (only its link may heartbeat it)" },
       404: { description: "NOT_FOUND: the node is not registered" },
       ...INTERNAL,
     },
@@ -72,7 +72,12 @@ export const META_OPERATIONS: ControlOperation[] = [
     summary: "Deregister a node; its in-flight tasks end with WORKER_RESET",
     tags: ["nodes"],
     auth: true,
-    responses: { 204: { description: "Deregistered" }, 404: { description: "NOT_FOUND: the node is not registered" }, ...INTERNAL },
+    responses: {
+      204: { description: "Deregistered" },
+      400: { description: "INVALID_PARAMS: the node is connected over a live node link (it deregisters itself, or its link closes)" },
+      404: { description: "NOT_FOUND: the node is not registered" },
+      ...INTERNAL,
+    },
   },
   {
     method: "get",

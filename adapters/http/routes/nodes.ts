@@ -1,5 +1,6 @@
 // /v2/nodes: the list of nodes, and the REST mirror of the node link's register, heartbeat and
-// deregister (docs/contract.md#nodes). Errors use the contract's envelope.
+// deregister (docs/contract.md#nodes). Errors use the contract's envelope. A node a node link
+// speaks for is the link's alone: REST may not heartbeat it, nor deregister it while the link lives.
 
 import type { Hono } from "hono";
 import { fail } from "../errors.ts";
@@ -26,12 +27,16 @@ export function registerNodeRoutes(app: Hono<any>, port: NodesPort): void {
     if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
     const outcome = await port.heartbeat(id, body.value);
     if (!outcome) return fail(c, "NOT_FOUND", `node ${id} is not registered`);
+    // Its slots and readiness come from its own link: a REST heartbeat may not speak for it.
+    if (outcome === "linked") return fail(c, "INVALID_PARAMS", `node ${id} is connected over the node link; a REST heartbeat may not update it`);
     return c.json({ success: true, next_heartbeat_ms: outcome.next_heartbeat_ms });
   });
 
   app.delete("/v2/nodes/:id", async (c) => {
     const id = c.req.param("id");
-    if (!(await port.deregister(id))) return fail(c, "NOT_FOUND", `node ${id} is not registered`);
+    const outcome = await port.deregister(id);
+    if (!outcome) return fail(c, "NOT_FOUND", `node ${id} is not registered`);
+    if (outcome === "linked") return fail(c, "INVALID_PARAMS", `node ${id} is connected over a live node link; it deregisters itself (or its link closes)`);
     return c.body(null, 204);
   });
 }

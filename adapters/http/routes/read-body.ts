@@ -1,8 +1,10 @@
-// Shared request-body handling for the routes: JSON only, one zod parse,
-// and the contract's INVALID_PARAMS message naming the offending field.
+// Shared request-body handling for the routes: JSON only, at most MAX_JSON_DEPTH levels deep, one
+// zod parse, and the contract's INVALID_PARAMS message naming the offending field. The size limit
+// is applied before this reads a byte (control-app's bodyLimit: Content-Length, then while streaming).
 
 import type { Context } from "hono";
 import type { z } from "zod";
+import { jsonTooDeep, MAX_JSON_DEPTH } from "../../../contract/index.ts";
 
 export type BodyOutcome<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -21,6 +23,8 @@ async function read<S extends z.ZodType>(c: Context, schema: S, optional: boolea
   const text = await c.req.text();
   if (optional && text.trim() === "") return validate(schema, {});
   if (!type.toLowerCase().includes("application/json")) return { ok: false, message: "Content-Type must be application/json" };
+  // Before parsing: a deep document would overflow the stack of whatever walks it next.
+  if (jsonTooDeep(text)) return { ok: false, message: `body nests deeper than ${MAX_JSON_DEPTH} levels` };
   let raw: unknown;
   try {
     raw = JSON.parse(text);

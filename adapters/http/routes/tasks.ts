@@ -54,6 +54,7 @@ export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): 
     const sink = verbose ? stream.sink : withoutNarration(stream.sink);
     const subscription = await port.subscribe(id, sink);
     if (!subscription) return fail(c, "NOT_FOUND", `task ${id} not found`);
+    if ("refused" in subscription) return errorResponse(c, subscription.refused);
     stream.attach(subscription);
     return new Response(stream.body, {
       status: 200,
