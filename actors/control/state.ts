@@ -85,6 +85,8 @@ export async function openControlState(options: StateOptions, deps: { log: Logge
       refusing = true;
       metrics.storeBackpressure.inc();
       metrics.tasksRejected.inc({ engine: engine ?? "", reason: "REPLICA_EXHAUSTED" });
+      metrics.admissionEnqueued.inc({ pool_id: "", outcome: "rejected" });
+      metrics.admissionRejected.inc({ pool_id: "", reason: "REPLICA_EXHAUSTED" });
       return retriableError("REPLICA_EXHAUSTED", `the control plane's state store is behind (${items} writes queued); retry later`, { policy_label: "store.backlog" });
     },
     async close() {

@@ -170,7 +170,8 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     if ((gate.ok && gate.cpu) || (!options.gpu && pool.devices.length === 0)) cpuPools.add(pool.id);
     if (!gate.ok) log.error(`Pool ${pool.id} cannot start: ${gate.reason}`, { pool_id: pool.id, reason: gate.reason });
     options.metrics?.initPool(options.nodeId, pool.id);
-    const tree = poolTree({ ...treeOptions(pool, engineFactory), unavailable: gate.ok ? undefined : gate.reason });
+    // A configured pool's local model file is checked before its engine starts (relative paths as the engine factory resolves them).
+    const tree = poolTree({ ...treeOptions(pool, engineFactory), unavailable: gate.ok ? undefined : gate.reason, modelFiles: { baseDir: options.models?.baseDir ?? process.cwd(), homeDir: options.models?.homeDir } });
     poolRefs.set(pool.id, tree.ref);
     return tree.spec;
   });

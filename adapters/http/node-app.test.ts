@@ -84,3 +84,22 @@ test("/ready is 503 until registered with every pool ready", async () => {
   expect(await res.json()).toMatchObject({ ready: false, pools: [{ pool_id: "p0", ready: true }, { pool_id: "p1", ready: false, last_error: "no GPU" }] });
   expect((await createNodeApp({ source: source([pool()]), version: "t" }).request("/ready")).status).toBe(200);
 });
+
+test("pool VRAM comes from the NVML sample of the pool's devices; a pool that left loses its series", async () => {
+  const gpus = [
+    { index: 0, name: "a", vram_total_bytes: 24e9, vram_free_bytes: 4e9 },
+    { index: 1, name: "b", vram_total_bytes: 16e9, vram_free_bytes: 10e9 },
+  ];
+  let pools = [pool({ devices: [0, 1] }), pool({ pool_id: "cpu" })];
+  const app = createNodeApp({ source: { status: async () => ({ node_id: "n1", connected: true, registered: true, pools, gpus }) }, version: "test", token: TOKEN });
+  let text = await (await app.request("/metrics")).text();
+  expect(value(text, "pool_vram_total_bytes", { pool_id: "p0" })).toBe(40e9);
+  expect(value(text, "pool_vram_free_bytes", { pool_id: "p0" })).toBe(14e9);
+  expect(value(text, "pool_vram_total_bytes", { pool_id: "cpu" })).toBeUndefined();
+  expect(value(text, "pool_ready", { pool_id: "cpu" })).toBe(1);
+
+  pools = [pool({ devices: [0, 1] })];
+  text = await (await app.request("/metrics")).text();
+  expect(parseExposition(text).samples.filter((s) => s.labels.pool_id === "cpu")).toEqual([]);
+  expect(value(text, "pool_ready", { pool_id: "p0" })).toBe(1);
+});

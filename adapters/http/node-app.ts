@@ -4,6 +4,7 @@
 
 import { Hono } from "hono";
 import { createNodeMetrics, type NodeMetrics } from "../metrics/node.ts";
+import { SnapshotGauge } from "../metrics/series.ts";
 import { authorize } from "./auth.ts";
 import { fail } from "./errors.ts";
 import type { GpuInfo, PoolView } from "../../contract/index.ts";
@@ -26,6 +27,14 @@ export interface NodeAppOptions {
 export function createNodeApp(options: NodeAppOptions): Hono {
   const app = new Hono();
   const metrics = options.metrics ?? createNodeMetrics();
+  // The pool gauges mirror the pools the agent reports now: a pool that left loses its series.
+  type PoolLabels = { node_id: string; pool_id: string };
+  const poolReady = new SnapshotGauge<PoolLabels>(metrics.poolReady);
+  const slotsTotal = new SnapshotGauge<PoolLabels>(metrics.slotsTotal);
+  const slotsFree = new SnapshotGauge<PoolLabels>(metrics.slotsFree);
+  const vramTotal = new SnapshotGauge<PoolLabels>(metrics.vramTotal);
+  const vramFree = new SnapshotGauge<PoolLabels>(metrics.vramFree);
+  const pools = [poolReady, slotsTotal, slotsFree, vramTotal, vramFree];
 
   app.use(async (c, next) => {
     const id = c.req.header("x-correlation-id") ?? crypto.randomUUID();
@@ -48,12 +57,14 @@ export function createNodeApp(options: NodeAppOptions): Hono {
     const s = await options.source.status();
     for (const p of s.pools) {
       const l = { node_id: s.node_id, pool_id: p.pool_id };
-      metrics.poolReady.set(l, p.ready ? 1 : 0);
-      metrics.slotsTotal.set(l, p.slots_total);
-      metrics.slotsFree.set(l, p.slots_free);
-      if (p.vram_total_bytes !== undefined) metrics.vramTotal.set(l, p.vram_total_bytes);
-      if (p.vram_free_bytes !== undefined) metrics.vramFree.set(l, p.vram_free_bytes);
+      poolReady.set(l, p.ready ? 1 : 0);
+      slotsTotal.set(l, p.slots_total);
+      slotsFree.set(l, p.slots_free);
+      const vram = poolVram(p, s.gpus);
+      if (vram.total !== undefined) vramTotal.set(l, vram.total);
+      if (vram.free !== undefined) vramFree.set(l, vram.free);
     }
+    for (const g of pools) g.sweep();
     return c.text(await metrics.registry.metrics(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
   app.get("/v2/pools/:id/status", async (c) => {
@@ -71,4 +82,17 @@ export function createNodeApp(options: NodeAppOptions): Hono {
   });
   app.notFound((c) => fail(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`));
   return app;
+}
+
+/**
+ * A pool's VRAM: what its snapshot says, else the sum over the devices of its device mask from
+ * the latest NVML sample. A pool without devices (on the CPU) has none.
+ */
+export function poolVram(p: PoolView, gpus: readonly GpuInfo[] | undefined): { total?: number; free?: number } {
+  if (p.vram_total_bytes !== undefined || p.vram_free_bytes !== undefined) return { total: p.vram_total_bytes, free: p.vram_free_bytes };
+  const devices = new Set(p.devices ?? []);
+  const mine = (gpus ?? []).filter((g) => devices.has(g.index));
+  if (mine.length === 0) return {};
+  const free = mine.every((g) => g.vram_free_bytes !== undefined) ? mine.reduce((n, g) => n + g.vram_free_bytes!, 0) : undefined;
+  return { total: mine.reduce((n, g) => n + g.vram_total_bytes, 0), free };
 }

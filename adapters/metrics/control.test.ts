@@ -11,13 +11,14 @@ const UPSTREAM_REQUIRED: Array<[string, string, string[]]> = [
   ["tasks_canceled_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "reason", "node_id"]],
   ["tasks_rejected_total", "counter", ["engine", "reason"]],
   ["queue_depth", "gauge", ["engine", "engine_version", "pool_id", "priority", "node_id"]],
-  ["kv_cache_usage_ratio", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "node_id"]],
   ["gpu_utilization", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "device", "node_id"]],
   ["vram_used_bytes", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "device", "node_id"]],
-  ["latency_first_token_ms", "histogram", ["engine", "engine_version", "pool_id", "priority", "node_id"]],
-  ["latency_decode_ms", "histogram", ["engine", "engine_version", "pool_id", "priority", "node_id"]],
-  ["tokens_in_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "node_id"]],
-  ["tokens_out_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "node_id"]],
+  ["latency_first_token_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
+  ["latency_decode_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
+  ["latency_inter_token_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
+  ["latency_end_to_end_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
+  ["tokens_in_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "model", "node_id"]],
+  ["tokens_out_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "model", "node_id"]],
   ["admission_backpressure_events_total", "counter", ["engine", "policy"]],
   ["catalog_verifications_total", "counter", ["result", "reason", "engine"]],
   ["model_state", "gauge", ["model_id", "state"]],
@@ -31,6 +32,10 @@ const UPSTREAM_REQUIRED: Array<[string, string, string[]]> = [
   ["orchd_admission_queue_depth", "gauge", ["pool_id"]],
   ["orchd_tasks_dispatched_total", "counter", ["pool_id", "outcome"]],
   ["orchd_dispatch_latency_ms", "histogram", ["pool_id"]],
+  ["orchd_admission_enqueued_total", "counter", ["pool_id", "outcome"]],
+  ["orchd_admission_rejected_total", "counter", ["pool_id", "reason"]],
+  ["orchd_pool_health_checks_total", "counter", ["pool_id", "outcome"]],
+  ["orchd_pool_health_check_duration_ms", "histogram", ["pool_id"]],
   ["rate_limited_total", "counter", ["reason"]],
 ];
 
@@ -68,6 +73,7 @@ describe("control metrics", () => {
     for (const reason of ["rps", "tpm"]) expect(value(text, "rate_limited_total", { reason })).toBe(0);
     expect(value(text, "sse_backpressure_drops_total", {})).toBe(0);
     expect(value(text, "placement_candidates_considered", {})).toBe(0);
+    for (const outcome of ["accepted", "rejected"]) expect(value(text, "orchd_admission_enqueued_total", { pool_id: "", outcome })).toBe(0);
   });
 
   test("the state store's series start at 0 for every kind they count", async () => {

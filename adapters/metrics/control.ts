@@ -23,6 +23,12 @@ export const FIRST_TOKEN_BUCKETS = [50, 100, 150, 200, 300, 500, 750, 1000, 1500
 export const DECODE_BUCKETS = [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000] as const;
 // Control → node dispatch is a link round trip: milliseconds, with a tail for a busy node.
 export const DISPATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500] as const;
+// Mean gap between streamed tokens: a few ms (fast GPU) to hundreds (CPU, busy pool).
+export const INTER_TOKEN_BUCKETS = [2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000] as const;
+// Admission to the last token: seconds for short answers, minutes for long ones.
+export const END_TO_END_BUCKETS = [100, 250, 500, 1000, 2500, 5000, 10000, 20000, 30000, 60000, 120000, 300000] as const;
+// A pool health check is a link round trip plus the node's answer from its replicas' state.
+export const HEALTH_CHECK_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000] as const;
 
 // Closed enums. Series labelled only with these (plus engine="" for "no engine named") are
 // initialised to 0 at start so rates exist before the first event.
@@ -36,9 +42,17 @@ export const RATE_LIMIT_REASONS = ["rps", "tpm"] as const;
 /** What the state store writes, and what its retention evicts. */
 export const STORE_WRITE_KINDS = ["artifact", "transcript", "stream", "catalog", "session"] as const;
 export const STORE_EVICT_KINDS = ["artifact", "transcript", "stream"] as const;
+/** Why an envelope from a node link was refused: unreachable path, message type, payload, node id, task. */
+export const LINK_REJECT_REASONS = ["path", "type", "payload", "node", "task"] as const;
+/** A control-plane pool health check: ready, answered not ready, or no usable answer (offline, timeout, malformed). */
+export const HEALTH_CHECK_OUTCOMES = ["success", "not_ready", "error"] as const;
+export const ADMISSION_OUTCOMES = ["accepted", "rejected"] as const;
 
 const POOL = ["engine", "engine_version", "pool_id", "node_id"] as const;
 const REPLICA = ["engine", "engine_version", "pool_id", "replica_id", "node_id"] as const;
+// Token and latency series add the model (a model id some registered pool serves: admission
+// refuses any other, so the label stays bounded).
+const LATENCY = [...POOL, "model", "priority"] as const;
 
 /** Every series the control plane exposes, keyed by its property on ControlMetrics. */
 export const SERIES = {
@@ -48,13 +62,14 @@ export const SERIES = {
   // No engine_version by design: rejection happens before any engine is chosen.
   tasksRejected: { name: "tasks_rejected_total", type: "counter", help: "Tasks refused at admission", labels: ["engine", "reason"] },
   queueDepth: { name: "queue_depth", type: "gauge", help: "Tasks waiting in the admission queue", labels: [...POOL, "priority"] },
-  kvCacheUsage: { name: "kv_cache_usage_ratio", type: "gauge", help: "KV cache in use, 0..1", labels: REPLICA },
   gpuUtilization: { name: "gpu_utilization", type: "gauge", help: "GPU utilisation in percent", labels: [...REPLICA, "device"] },
   vramUsed: { name: "vram_used_bytes", type: "gauge", help: "VRAM in use", labels: [...REPLICA, "device"] },
-  firstToken: { name: "latency_first_token_ms", type: "histogram", help: "Admission to first token", labels: [...POOL, "priority"], buckets: FIRST_TOKEN_BUCKETS },
-  decode: { name: "latency_decode_ms", type: "histogram", help: "Decode time per task", labels: [...POOL, "priority"], buckets: DECODE_BUCKETS },
-  tokensIn: { name: "tokens_in_total", type: "counter", help: "Prompt tokens read by engines", labels: REPLICA },
-  tokensOut: { name: "tokens_out_total", type: "counter", help: "Tokens streamed to clients", labels: REPLICA },
+  firstToken: { name: "latency_first_token_ms", type: "histogram", help: "Admission to first token", labels: LATENCY, buckets: FIRST_TOKEN_BUCKETS },
+  decode: { name: "latency_decode_ms", type: "histogram", help: "Decode time per task", labels: LATENCY, buckets: DECODE_BUCKETS },
+  interToken: { name: "latency_inter_token_ms", type: "histogram", help: "Mean gap between streamed tokens, sampled per batch of tokens", labels: LATENCY, buckets: INTER_TOKEN_BUCKETS },
+  endToEnd: { name: "latency_end_to_end_ms", type: "histogram", help: "Admission to the last token of a completed task", labels: LATENCY, buckets: END_TO_END_BUCKETS },
+  tokensIn: { name: "tokens_in_total", type: "counter", help: "Prompt tokens read by engines", labels: [...REPLICA, "model"] },
+  tokensOut: { name: "tokens_out_total", type: "counter", help: "Tokens streamed to clients", labels: [...REPLICA, "model"] },
   backpressureEvents: { name: "admission_backpressure_events_total", type: "counter", help: "Admissions refused or evicted by a full queue", labels: ["engine", "policy"] },
   catalogVerifications: { name: "catalog_verifications_total", type: "counter", help: "Catalog model verifications", labels: ["result", "reason", "engine"] },
   modelState: { name: "model_state", type: "gauge", help: "1 for a catalog model's current lifecycle state", labels: ["model_id", "state"] },
@@ -72,10 +87,15 @@ export const SERIES = {
   // The orchd_* pool series keep upstream's labels (no node_id): they aggregate a pool id over nodes.
   poolsAvailable: { name: "orchd_pools_available", type: "gauge", help: "Nodes offering the pool ready and not draining", labels: ["pool_id"] },
   admissionQueueDepth: { name: "orchd_admission_queue_depth", type: "gauge", help: "Queued tasks by the pool they target", labels: ["pool_id"] },
+  admissionEnqueued: { name: "orchd_admission_enqueued_total", type: "counter", help: "Admission decisions, by the pool the task targets", labels: ["pool_id", "outcome"] },
+  admissionRejected: { name: "orchd_admission_rejected_total", type: "counter", help: "Tasks refused at admission or dropped from a full queue", labels: ["pool_id", "reason"] },
+  poolHealthChecks: { name: "orchd_pool_health_checks_total", type: "counter", help: "Pool health checks of a node over the link", labels: ["pool_id", "outcome"] },
+  poolHealthDuration: { name: "orchd_pool_health_check_duration_ms", type: "histogram", help: "Pool health check round trip to a node", labels: ["pool_id"], buckets: HEALTH_CHECK_BUCKETS },
   tasksDispatched: { name: "orchd_tasks_dispatched_total", type: "counter", help: "Tasks handed to a node", labels: ["pool_id", "outcome"] },
   dispatchLatency: { name: "orchd_dispatch_latency_ms", type: "histogram", help: "Dispatch to node acknowledgement", labels: ["pool_id"], buckets: DISPATCH_BUCKETS },
   rateLimited: { name: "rate_limited_total", type: "counter", help: "Requests refused by a per-token rate limit", labels: ["reason"] },
   deadLetters: { name: "actor_dead_letters_total", type: "counter", help: "Actor messages not delivered", labels: ["reason"] },
+  linkRejected: { name: "orchd_link_messages_rejected_total", type: "counter", help: "Envelopes from node links refused", labels: ["reason"] },
   storeWrites: { name: "store_writes_total", type: "counter", help: "Writes committed to the state store", labels: ["kind"] },
   storeWriteErrors: { name: "store_write_errors_total", type: "counter", help: "Failed state store commits, by the kinds of writes they held", labels: ["kind"] },
   storeEvicted: { name: "store_evicted_total", type: "counter", help: "Rows evicted by the state store's retention", labels: ["kind"] },
@@ -105,11 +125,12 @@ export function createControlMetrics(registry = new Registry()) {
     tasksCanceled: counter(S.tasksCanceled),
     tasksRejected: counter(S.tasksRejected),
     queueDepth: gauge(S.queueDepth),
-    kvCacheUsage: gauge(S.kvCacheUsage),
     gpuUtilization: gauge(S.gpuUtilization),
     vramUsed: gauge(S.vramUsed),
     firstToken: histogram(S.firstToken),
     decode: histogram(S.decode),
+    interToken: histogram(S.interToken),
+    endToEnd: histogram(S.endToEnd),
     tokensIn: counter(S.tokensIn),
     tokensOut: counter(S.tokensOut),
     backpressureEvents: counter(S.backpressureEvents),
@@ -127,10 +148,15 @@ export function createControlMetrics(registry = new Registry()) {
     nodeDeregistrations: counter(S.nodeDeregistrations),
     poolsAvailable: gauge(S.poolsAvailable),
     admissionQueueDepth: gauge(S.admissionQueueDepth),
+    admissionEnqueued: counter(S.admissionEnqueued),
+    admissionRejected: counter(S.admissionRejected),
+    poolHealthChecks: counter(S.poolHealthChecks),
+    poolHealthDuration: histogram(S.poolHealthDuration),
     tasksDispatched: counter(S.tasksDispatched),
     dispatchLatency: histogram(S.dispatchLatency),
     rateLimited: counter(S.rateLimited),
     deadLetters: counter(S.deadLetters),
+    linkRejected: counter(S.linkRejected),
     storeWrites: counter(S.storeWrites),
     storeWriteErrors: counter(S.storeWriteErrors),
     storeEvicted: counter(S.storeEvicted),
@@ -150,6 +176,8 @@ export function createControlMetrics(registry = new Registry()) {
     for (const pinned of ["true", "false"]) for (const fallback of ["true", "false"]) m.placementDecisions.inc({ outcome, pinned, fallback }, 0);
   }
   for (const reason of RATE_LIMIT_REASONS) m.rateLimited.inc({ reason }, 0);
+  for (const reason of LINK_REJECT_REASONS) m.linkRejected.inc({ reason }, 0);
+  for (const outcome of ADMISSION_OUTCOMES) m.admissionEnqueued.inc({ pool_id: "", outcome }, 0);
   for (const outcome of ["success", "error"]) m.nodeRegistrations.inc({ outcome }, 0);
   for (const outcome of ["success", "lost"]) m.nodeDeregistrations.inc({ outcome }, 0);
   for (const kind of STORE_WRITE_KINDS) {

@@ -7,6 +7,8 @@ export {
   type ControlMetrics,
   type SeriesSpec,
 } from "./control.ts";
+export { fleetGauges, type FleetGauges, type FleetNode } from "./fleet.ts";
+export { removeSeriesWhere, SnapshotGauge } from "./series.ts";
 export {
   createNodeMetrics,
   BACKOFF_BUCKETS,

@@ -5,7 +5,7 @@
 // global one, so two nodes in one test process stay apart.
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { SeriesSpec } from "./control.ts";
+import { HEALTH_CHECK_BUCKETS, type SeriesSpec } from "./control.ts";
 
 // Restart backoff runs 1 s doubling to 60 s (2x for CUDA errors), so buckets follow the doublings.
 export const BACKOFF_BUCKETS = [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 120000] as const;
@@ -29,6 +29,7 @@ export const NODE_SERIES = {
   vramTotal: { name: "pool_vram_total_bytes", type: "gauge", help: "VRAM of the pool's devices", labels: POOL },
   vramFree: { name: "pool_vram_free_bytes", type: "gauge", help: "Free VRAM of the pool's devices", labels: POOL },
   healthChecks: { name: "pool_health_checks_total", type: "counter", help: "Engine health polls", labels: [...POOL, "outcome"] },
+  healthCheckDuration: { name: "pool_health_check_duration_ms", type: "histogram", help: "Engine health poll duration", labels: POOL, buckets: HEALTH_CHECK_BUCKETS },
   restartScheduled: { name: "restart_scheduled_total", type: "counter", help: "Engine restarts scheduled after a crash", labels: [...POOL, "crash_reason"] },
   backoffDelay: { name: "backoff_delay_ms", type: "histogram", help: "Delay before an engine restart", labels: POOL, buckets: BACKOFF_BUCKETS },
   breakerOpened: { name: "circuit_breaker_open_total", type: "counter", help: "Circuit breaker openings", labels: [...POOL, "class"] },
@@ -86,6 +87,7 @@ export function createNodeMetrics(registry = new Registry()) {
     vramTotal: gauge(S.vramTotal),
     vramFree: gauge(S.vramFree),
     healthChecks: counter(S.healthChecks),
+    healthCheckDuration: histogram(S.healthCheckDuration),
     restartScheduled: counter(S.restartScheduled),
     backoffDelay: histogram(S.backoffDelay),
     breakerOpened: counter(S.breakerOpened),

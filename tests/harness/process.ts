@@ -41,6 +41,8 @@ export function spawnService(args: string[], env: Record<string, string | undefi
     env: {
       ...process.env,
       LLORCH_LOG_LEVEL: "info",
+      // The tests read JSON log lines, whatever the developer's environment says.
+      LLORCH_LOG_FORMAT: "json",
       ORCHD_STATE_DIR: join(stateDir, "state"),
       POOL_MANAGERD_RUNTIME_DIR: join(stateDir, "runtime"),
       ...env,

@@ -26,6 +26,11 @@ export interface PoolsPortOptions {
   queueDepth?: () => Promise<number>;
   /** drain_events_total{pool_id,reason}: counted once per accepted drain request. */
   drainEvents?: { inc(labels: { pool_id: string; reason: string }): void };
+  /**
+   * Each node asked for a pool's health: the outcome (ready, answered not ready, no usable answer)
+   * and the round trip in ms (undefined when the node is offline and was not asked).
+   */
+  healthChecked?: (pool_id: string, outcome: "success" | "not_ready" | "error", ms: number | undefined) => void;
 }
 
 export const POOLS_DEFAULTS = { healthTimeoutMs: 2000, drainTimeoutMs: 5000, reloadTimeoutMs: 300_000, preloadTimeoutMs: 150_000 };
@@ -67,14 +72,30 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
       slots_total: h.pool.slots_total,
       last_error: why,
     });
-    if (!h.online) return down(`node ${h.node_id} is offline`);
+    const checked = options.healthChecked ?? (() => undefined);
+    if (!h.online) {
+      checked(poolId, "error", undefined);
+      return down(`node ${h.node_id} is offline`);
+    }
+    const started = clock.now();
     try {
       const parsed = PoolHealthReply.safeParse(await asPoolsAgent(h.agent).ask({ type: "pool-health", pool_id: poolId }, { timeoutMs: healthTimeoutMs }));
-      if (!parsed.success) return down(`node ${h.node_id} sent a malformed health answer`);
-      if (!parsed.data.ok) return parsed.data.reason === "not_found" ? undefined : down(parsed.data.error.message);
+      const ms = clock.now() - started;
+      if (!parsed.success) {
+        checked(poolId, "error", ms);
+        return down(`node ${h.node_id} sent a malformed health answer`);
+      }
+      if (!parsed.data.ok) {
+        // Not found: the node no longer holds the pool; no check of it happened.
+        if (parsed.data.reason === "not_found") return undefined;
+        checked(poolId, "error", ms);
+        return down(parsed.data.error.message);
+      }
+      checked(poolId, parsed.data.ready ? "success" : "not_ready", ms);
       const { ok: _ok, node_id: _node, pool_id: _pool, engine: _engine, ...rest } = parsed.data;
       return { node_id: h.node_id, ...rest };
     } catch (error) {
+      checked(poolId, "error", clock.now() - started);
       return down(`node ${h.node_id} did not answer: ${describe(error)}`);
     }
   };

@@ -1,7 +1,8 @@
 // The admission queues: one FIFO per priority, with the indexes admission needs at every request
 // kept up to date as tasks come and go, so that no admission or placement scans the queue: which
 // task ids are queued, how many tasks and expected tokens of each model wait per priority, and how
-// many tasks wait per pinned pool (the admission_queue_depth gauge; "" when any pool will do).
+// many tasks wait per pinned pool (the admission_queue_depth gauge; "" when any pool will do) and
+// per priority and pinned pool (the queue_depth gauge).
 
 import type { Priority, TaskSpec } from "../../../contract/index.ts";
 
@@ -24,6 +25,11 @@ export class AdmissionQueues<T extends QueuedTask> {
   private readonly byPin = new Map<string, number>([["", 0]]);
   /** Pinned pools whose count changed since the last `takePinChanges`. */
   private readonly pinChanged = new Set<string>([""]);
+  /** Tasks waiting per priority and pinned pool, and the entries changed since `takeQueueChanges`. */
+  private readonly byQueue = new Map<string, { priority: Priority; pool_id: string; tasks: number }>(
+    PRIORITIES.map((priority) => [`${priority}/`, { priority, pool_id: "", tasks: 0 }]),
+  );
+  private readonly queueChanged = new Set<string>(this.byQueue.keys());
 
   get depth(): number {
     return this.lists.interactive.length + this.lists.batch.length;
@@ -73,6 +79,36 @@ export class AdmissionQueues<T extends QueuedTask> {
     return out;
   }
 
+  /** (priority, pinned pool) pairs whose number of waiting tasks changed, with that number. */
+  takeQueueChanges(): { priority: Priority; pool_id: string; tasks: number }[] {
+    const out = [...this.queueChanged].flatMap((k) => {
+      const e = this.byQueue.get(k);
+      return e ? [{ ...e }] : [];
+    });
+    this.queueChanged.clear();
+    return out;
+  }
+
+  /**
+   * Forgets the pinned pools not in `registered` that nothing waits for, and returns them (their
+   * gauge series go too). Only registered pools can be pinned at admission, so this bounds the
+   * entries to the pools registered now plus those still waited for.
+   */
+  forgetPools(registered: ReadonlySet<string>): string[] {
+    const gone: string[] = [];
+    for (const [pool, n] of this.byPin) {
+      if (pool === "" || n > 0 || registered.has(pool)) continue;
+      this.byPin.delete(pool);
+      this.pinChanged.delete(pool);
+      for (const p of PRIORITIES) {
+        this.byQueue.delete(`${p}/${pool}`);
+        this.queueChanged.delete(`${p}/${pool}`);
+      }
+      gone.push(pool);
+    }
+    return gone;
+  }
+
   private count(item: T, sign: 1 | -1): void {
     const { spec } = item;
     if (sign > 0) this.ids.add(spec.task_id);
@@ -90,5 +126,10 @@ export class AdmissionQueues<T extends QueuedTask> {
     // A pool keeps its entry (and gauge series) once seen, at 0 when nothing waits for it.
     this.byPin.set(pin, (this.byPin.get(pin) ?? 0) + sign);
     this.pinChanged.add(pin);
+    const key = `${spec.priority}/${pin}`;
+    const q = this.byQueue.get(key) ?? { priority: spec.priority, pool_id: pin, tasks: 0 };
+    q.tasks += sign;
+    this.byQueue.set(key, q);
+    this.queueChanged.add(key);
   }
 }

@@ -31,3 +31,4 @@ export {
   type ResolveMemo,
   type ResolveOptions,
 } from "./resolve.ts";
+export { FILE_ENGINES, missingModelFile } from "./local.ts";

@@ -176,6 +176,8 @@ function endReload(d: Draft, op: ReloadOp, model: string, lastError: string | un
   d.cancel(op);
   d.s.model = model;
   d.s.draining = false;
+  // A reload always started a replica (the new engine or the old one), running or restarting now.
+  d.s.stopped = false;
   d.s.lastError = lastError;
 }
 
@@ -253,13 +255,13 @@ function preload(d: Draft, asker: number) {
   if (env.config.unavailable) return d.reply(asker, { ...d.notAllowed(), model: s.model });
   if (s.op) return d.reply(asker, { ...d.busy(s.op.kind), model: s.model });
   if (s.ready && !s.draining) return d.reply(asker, preloadReady(d, 0, true));
-  if (!s.draining) {
+  if (!s.draining && !s.stopped) {
     s.waiters.push({ asker, startedAt: env.now, timer: d.arm(env.config.readyTimeoutMs) });
     d.log("info", `Preload of pool ${d.pool}: waiting for its engine to be ready`, { last_error: s.lastError });
     d.emit({ type: "restart-now" });
     return;
   }
-  // Drained: the replica is stopped. Start it on the pool's model; the pool serves once ready.
+  // Drained, or no replica runs: start one on the pool's model; the pool serves once ready.
   const op: PreloadOp = { kind: "preload", id: d.nextId(), startedAt: env.now, asker, phase: "starting", timer: null };
   s.op = op;
   d.log("info", `Preloading pool ${d.pool} with ${s.model}`, { model: s.model });
@@ -279,6 +281,7 @@ function preloaded(d: Draft, op: PreloadOp) {
   d.s.op = null;
   d.cancel(op);
   d.s.draining = false;
+  d.s.stopped = false;
   d.s.lastError = undefined;
   d.log("info", `Pool ${d.pool} preloaded`, { model: d.s.model, engine_version: d.s.engineVersion, duration_ms: d.env.now - op.startedAt });
   d.publish();

@@ -10,7 +10,8 @@
 //            rolled back (or, if the old one fails too, rollback_failed). A drain deadline passing
 //            with tasks still running abandons the reload; the old engine never stopped. A reload
 //            always leaves the pool undrained: it is also how a drained pool comes back.
-//   preload: a drained pool: start its engine → ready ⇒ serving; fails/times out → stop it ⇒ still
+//   preload: a drained pool, or one that runs no replica (its model file was missing at start-up,
+//            or its manager restarted after a drain): start its engine → ready ⇒ serving; fails/times out → stop it ⇒ still
 //            drained. An engine (re)starting or waiting out a restart delay: started now if it
 //            waits, and waited for (bounded by the ready timeout) as a waiter, not an operation;
 //            nothing is stopped if it fails. A ready pool: answered at once.
@@ -92,6 +93,11 @@ export interface PoolOpsState {
   /** The model the pool advertises (models_available). */
   model: string;
   draining: boolean;
+  /**
+   * No replica runs and none restarts: the pool's model file was missing (no engine was started,
+   * no crash counted). A preload or a reload starts one.
+   */
+  stopped: boolean;
   /** The engine's readiness and liveness as its replica last reported them. */
   ready: boolean;
   live: boolean;
@@ -103,8 +109,8 @@ export interface PoolOpsState {
   seq: number;
 }
 
-export function initialState(model: string, lastError?: string): PoolOpsState {
-  return { model, draining: false, ready: false, live: false, lastError, op: null, waiters: [], seq: 0 };
+export function initialState(model: string, lastError?: string, stopped = false): PoolOpsState {
+  return { model, draining: false, stopped, ready: false, live: false, lastError, op: null, waiters: [], seq: 0 };
 }
 
 export type OperationEvent =

@@ -1,6 +1,7 @@
 // One pool's subtree: a rest_for_one supervisor over the manager and its engine replica, and the
 // replica slot through which the manager stops and restarts the replica for drain, reload and
-// preload.
+// preload. A pool whose local model file is missing starts without a replica: no engine, no
+// crash counted, the reason in its last_error, until a preload or reload finds the file.
 //
 //   pool-<id> (rest_for_one)
 //   ├─ manager        leases, readiness, snapshots, drain/reload/preload
@@ -15,6 +16,7 @@ import { replica, ReplicaCrash } from "../replica/replica.ts";
 import { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { poolManager } from "./pool.ts";
+import { FILE_ENGINES, missingModelFile } from "../models/index.ts";
 import type { PoolRef, ReplicaSlot } from "./protocol.ts";
 import type { ReplicaRef } from "../replica/protocol.ts";
 
@@ -37,6 +39,11 @@ export interface PoolTreeOptions {
   engineFactory: EngineFactory;
   healthIntervalMs: number;
   readyTimeoutMs?: number;
+  /**
+   * Check the pool's local model file before its engine starts (relative paths resolve against
+   * baseDir); absent: no check (a handoff's engine runs elsewhere and loads what it loads).
+   */
+  modelFiles?: { baseDir: string; homeDir?: string };
   log: Logger;
 }
 
@@ -58,6 +65,25 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
   const sup: SupervisorRef = system.ref(base);
   // The model the replica's engine loads; changed only by the manager, through the slot.
   let model = pool.model;
+  // A reload names a new model ref; the configured model_file belongs to the configured model.
+  const current = () => ({ ...pool, model, model_file: model === pool.model ? pool.model_file : undefined, model_digest: model === pool.model ? pool.model_digest : undefined });
+  /** Why the replica's engine cannot start: its local model file is not there. */
+  const modelMissing = (): string | undefined => {
+    if (!options.modelFiles || !FILE_ENGINES.has(pool.engine)) return undefined;
+    const p = current();
+    return missingModelFile(p.model_file ?? p.model, options.modelFiles);
+  };
+  const missingAtStart = options.unavailable ? undefined : modelMissing();
+  if (missingAtStart) {
+    log.error(`Pool ${pool.id} is not ready: ${missingAtStart}; no engine was started. Put the file there, then preload or reload the pool`, {
+      event: "model_missing",
+      pool_id: pool.id,
+      model: pool.model,
+      reason: missingAtStart,
+    });
+  }
+  // Whether the replica child runs (or waits to restart); false before a preload or reload starts it.
+  let replicaUp = !options.unavailable && !missingAtStart;
 
   // The engine's restart policy outlives replica incarnations (backoff, breakers, storm guard).
   const engineSupervisor = new EngineSupervisor({
@@ -75,6 +101,14 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
     // Stopping the engine's process group may take its 5 s grace and a SIGKILL.
     shutdownMs: 10_000,
     restartDelay: ({ reason, now, random }) => {
+      // The file went away (or a reload or preload named one that is not there): not an engine
+      // crash. No restart until a preload or reload; nothing counted, no breaker.
+      const missing = modelMissing();
+      if (missing) {
+        log.error(`Pool ${pool.id} is not ready: ${missing}; not restarting its engine until a preload or reload`, { event: "model_missing", pool_id: pool.id, model, reason: missing });
+        ref.tell({ type: "engine-note", last_error: missing });
+        return Infinity;
+      }
       const crash = reason.kind === "failed" && reason.error instanceof ReplicaCrash ? reason.error : undefined;
       // The crash's own message says more than its class (e.g. "model not ready: digest mismatch").
       return engineSupervisor.crashed(crash?.reason ?? { kind: "exit", code: -1 }, now, random, crash?.message);
@@ -85,8 +119,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
       replicaId,
       pool: ref,
       // Read at every (re)start, so a crash restart after a reload loads the new model.
-      // A reload names a new model ref; the configured model_file belongs to the configured model.
-      engine: () => options.engineFactory({ ...pool, model, model_file: model === pool.model ? pool.model_file : undefined, model_digest: model === pool.model ? pool.model_digest : undefined }, replicaId, system.clock),
+      engine: () => options.engineFactory(current(), replicaId, system.clock),
       log,
       healthIntervalMs: options.healthIntervalMs,
       supervisor: engineSupervisor,
@@ -96,12 +129,16 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
 
   const slot: ReplicaSlot = {
     model: () => model,
+    running: () => replicaUp,
+    modelMissing,
     async start(next) {
       model = next;
       await sup.ask({ type: "start-child", spec: replicaSpec }, { timeoutMs: SUPERVISOR_ASK_MS });
+      replicaUp = true;
     },
     async stop() {
       await sup.ask({ type: "stop-child", id: replicaId }, { timeoutMs: SUPERVISOR_ASK_MS });
+      replicaUp = false;
     },
     restartNow: () => sup.ask({ type: "restart-now", id: replicaId }, { timeoutMs: SUPERVISOR_ASK_MS }),
   };
@@ -135,7 +172,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
               metrics: options.metrics,
             }),
           },
-          ...(options.unavailable ? [] : [replicaSpec]),
+          ...(options.unavailable || missingAtStart ? [] : [replicaSpec]),
         ],
       }),
     },

@@ -44,7 +44,10 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
     let slotsTotal = options.slots;
     // Readiness, the advertised model and the drain, reload or preload under way. A restarted
     // manager finds the model a reload left in the slot, not the configured one.
-    let ops = initialState(options.slot.model(), options.unavailable);
+    // No replica runs (its model file was missing at start-up, or a drain stopped it before this
+    // manager restarted): a preload or reload starts one.
+    const stopped = !options.unavailable && !options.slot.running();
+    let ops = initialState(options.slot.model(), options.unavailable ?? (stopped ? options.slot.modelMissing() : undefined), stopped);
 
     // Preparation steps under way (model download, verification), by step id.
     const preparation = new Map<string, PreparationStep>();

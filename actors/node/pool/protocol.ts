@@ -72,6 +72,10 @@ export type PoolRef = ActorRef<PoolMsg, PoolReplies>;
 export interface ReplicaSlot {
   /** The model the replica's engine loads at its next (re)start. */
   model(): string;
+  /** False when no replica runs or waits to restart (not started, or stopped by a drain). */
+  running(): boolean;
+  /** Why the replica's engine cannot start now: its local model file is missing. */
+  modelMissing(): string | undefined;
   start(model: string): Promise<void>;
   /** Starts a replica that waits out its restart delay (backoff, open breaker) now; false when it was not waiting. */
   restartNow(): Promise<boolean>;

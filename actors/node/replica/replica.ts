@@ -61,6 +61,8 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
     const streams = new Map<string, Stream>();
     const limit = options.healthFailures ?? 3;
     let failures = 0;
+    /** When the health poll under way began (pool_health_check_duration_ms). */
+    let healthSince: number | undefined;
     /** Why the replica stopped itself, kept for its last status. */
     let stoppedBecause: string | undefined;
     let ready = false;
@@ -239,6 +241,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             return aborted;
           }
           case "health-tick":
+            healthSince = ctx.clock.now();
             ctx.pipeToSelf(engine.health(), healthResult);
             return;
           case "health-result": {
@@ -246,6 +249,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             if (msg.fatal) throw new ReplicaCrash(`engine failed: ${msg.error}`, { kind: "exit", code: 1 });
             ctx.after(options.healthIntervalMs, { type: "health-tick" });
             options.metrics?.healthChecks.inc({ node_id: options.nodeId, pool_id: options.poolId, outcome: msg.ready ? "success" : "failure" });
+            if (healthSince !== undefined) options.metrics?.healthCheckDuration.observe({ node_id: options.nodeId, pool_id: options.poolId }, ctx.clock.now() - healthSince);
             if (msg.ready) {
               failures = 0;
               if (!ready) {
