@@ -3,6 +3,7 @@ import type { Budgets, ErrorEnvelope, StreamEvent, StreamSink, TaskSpec } from "
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TranscriptHeader } from "./transcript.ts";
+import type { MetricsTickMsg, TickTarget } from "./ticker.ts";
 
 export type TaskMsg =
   | TaskEngineMsg
@@ -17,7 +18,8 @@ export type TaskMsg =
   /** Private: timers and answers to the task's own asks. */
   | { type: "deadline" }
   | { type: "watchdog"; kind: "wall" | "idle" }
-  | { type: "metrics-tick" }
+  /** From the shared ticker (ticker.ts), to every streaming task. */
+  | MetricsTickMsg
   | { type: "metrics-snapshot"; queue_depth: number; budgets?: Budgets }
   | { type: "warmth"; kv_warmth: boolean }
   /** The transcript is committed (or could not be): the last event may go out. */
@@ -42,6 +44,8 @@ export interface AdmissionInfo {
 /** A task's way to the other control actors, wired by the control plane. */
 export interface TaskHooks {
   queueDepth(): Promise<number>;
+  /** The shared clock of `metrics` frames: a task is on it from its first token to its end. */
+  ticker: { add(target: TickTarget): void; remove(target: TickTarget): void };
   budgets(session_id: string | undefined): Promise<Budgets>;
   /** At the first token: whether the session's KV is warm on this replica. */
   warm(session_id: string, at: { node_id: string; pool_id: string; replica_id: string }): Promise<boolean>;

@@ -177,3 +177,31 @@ test("a stream that ended within its first chunk keeps its events packed; a subs
   }
   expect(log.watchers).toBe(0);
 });
+
+test("progress reports reach the subscribers watching now, and are neither numbered, replayed nor stored", async () => {
+  const log = streamLog("t-report", 2, 2);
+  const live = collector();
+  log.subscribe(live.sink);
+  const report: StreamEvent = { type: "metrics", data: { queue_depth: 0, on_time_probability: 1, kv_warmth: false, tokens_budget_remaining: 1, time_budget_remaining_ms: 1, cost_budget_remaining: 1, tokens_out: 1 } };
+  log.emit(started);
+  log.emit(token(0));
+  log.report(report);
+  for (let i = 1; i < 6; i++) log.emit(token(i));
+  log.report(report);
+  expect(live.events.map((e) => e.type)).toEqual(["started", "token", "metrics", "token", "token", "token", "token", "token", "metrics"]);
+  expect(log.total).toBe(7);
+  // A later subscriber (its window moved past the start: a replay from the store) gets no reports.
+  const late = collector();
+  log.subscribe(late.sink);
+  await late.until(7);
+  expect(late.events.map((e) => e.type)).toEqual(["started", ...Array(6).fill("token")]);
+  const last = log.hold(end(6));
+  const transcript = await hooks.finish("t-report", last, { spec: { task_id: "t-report", model_ref: "m", prompt: "p", max_tokens: 6 } as TaskSpec, last: end(6), tokens: 6, decodeMs: 1, queueMs: 0, labels: { engine: "mock", engine_version: "1", pool_id: "p", replica_id: "r" }, nodeId: "n" });
+  expect(transcript).toBe(true);
+  const [ref] = await store.artifacts.list({ tags: ["task:t-report"], limit: 1 });
+  const stored = (await store.artifacts.get(ref!.id))!.content.events as { type: string }[];
+  expect(stored.map((e) => e.type)).toEqual(["started", "tokens", "end"]);
+  log.release();
+  log.report(report); // after the end: nobody hears it
+  expect(live.events.at(-1)!.type).toBe("end");
+});

@@ -62,6 +62,16 @@ export class StreamLog {
     return this.subscribers.size + this.catching.size;
   }
 
+  /**
+   * Sends a progress report (a `metrics` frame) to the subscribers now, without recording it: it
+   * is not numbered, not replayed to later subscribers and not in the transcript. A report is stale
+   * a second later; recording them doubled a short stream's stored events and the control plane's
+   * memory at its end (10,000 ten-token streams: 482-495 MB peak RSS recorded, 334-366 MB not).
+   */
+  report(event: StreamEvent): void {
+    if (!this.closed) this.deliver(event);
+  }
+
   /** Records `event` and sends it to every subscriber. */
   emit(event: StreamEvent): void {
     this.record(event);

@@ -9,6 +9,7 @@ import type { AgentMsg } from "../../../contract/link.ts";
 import type { SchedulerMsg } from "../scheduler/protocol.ts";
 import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TaskHooks, TaskMsg, TaskReplies, TranscriptArtifact } from "./protocol.ts";
+import { MetricsTicker } from "./ticker.ts";
 import { taskActor } from "./task.ts";
 import { joinChunks, transcriptArtifact, unfoldChunks } from "./transcript.ts";
 
@@ -42,8 +43,11 @@ async function setup(spec: Partial<TaskSpec> = {}, opts: { wall_ms?: number; idl
   let releaseSnapshot: (() => void) | undefined;
   const scheduler = await system.spawn<SchedulerMsg>("control/scheduler", () => ({ receive: (m) => void toScheduler.push(m) }));
   const agent: ActorRef<AgentMsg> = await system.spawn<AgentMsg>("fake/agent", () => ({ receive: (m) => void toAgent.push(m) }));
+  const queueDepth = () => new Promise<number>((resolve) => (releaseSnapshot = () => resolve(3)));
+  const ticker = new MetricsTicker(clock, 1000, queueDepth);
   const hooks: TaskHooks = {
-    queueDepth: () => new Promise((resolve) => (releaseSnapshot = () => resolve(3))),
+    queueDepth,
+    ticker,
     budgets: async () => ({ ...budgets, tokens_remaining: 900 }),
     warm: async () => true,
     spend: (...args) => void spent.push(args),

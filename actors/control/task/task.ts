@@ -32,6 +32,8 @@ type Phase = "queued" | "assigned" | "streaming" | "ended";
 
 /** Tokens counted at once into tokens_out_total (and at every metrics tick and at the end). */
 const TOKEN_COUNT_BATCH = 64;
+/** Tokens per inter-token latency observation: one mean gap per batch of at least this many. */
+const INTER_TOKEN_SAMPLE = 8;
 
 export function taskActor(options: TaskOptions, spec: TaskSpec, admission: AdmissionInfo): ActorFactory<TaskMsg> {
   // Once released, the task hands over to a small behavior and its live state can go (ended.ts).
@@ -55,6 +57,10 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     let budgets: Budgets = admission.budgets;
     let kvWarmth = false;
     let tokenCounter: { inc(n: number): void } | undefined;
+    let interToken: { observe(ms: number): void } | undefined;
+    /** Inter-token latency: when the window began (the previous observed delivery) and its tokens. */
+    let gapSince: number | undefined;
+    let gapTokens = 0;
     // tokens_out_total is updated in batches, not per token (docs/contract.md#metrics).
     let uncounted = 0;
     const countTokens = () => {
@@ -64,7 +70,19 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     /** The last event is held while its transcript is being stored. */
     let holding = false;
     const logFields = () => ({ job_id: spec.task_id, session_id: spec.session_id, correlation_id: admission.correlation_id, ...labels });
-    const latencyLabels = () => ({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, node_id: labels.node_id, priority: spec.priority });
+    const latencyLabels = () => ({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, node_id: labels.node_id, model: spec.model_ref, priority: spec.priority });
+    /** After a delivery of `n` tokens: the mean gap per token since the window began, once it holds enough. */
+    const tokensDelivered = (n: number) => {
+      if (gapSince === undefined) {
+        gapSince = lastActivity; // the first delivery only opens the window
+        return;
+      }
+      gapTokens += n;
+      if (gapTokens < INTER_TOKEN_SAMPLE) return;
+      interToken?.observe((lastActivity - gapSince) / gapTokens);
+      gapSince = lastActivity;
+      gapTokens = 0;
+    };
 
     const emit = (event: StreamEvent) => stream.emit(event);
 
@@ -88,12 +106,14 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       if (phase === "ended") return;
       const wasQueued = phase === "queued";
       phase = "ended";
+      hooks.ticker.remove(ctx.self);
       holding = true;
       countTokens();
       const decode = decodeMs();
       scheduler.tell({ type: "task-ended", task_id: spec.task_id, decode_ms: decode, tokens_out: tokens, first_token_ms: firstTokenMs });
       if (event.type === "end" && !event.data.canceled && startedAt !== undefined) {
         metrics.decode.observe(latencyLabels(), decode);
+        metrics.endToEnd.observe(latencyLabels(), ctx.clock.now() - admittedAt);
       }
       if (spec.session_id) hooks.spend(spec.session_id, spec.task_id, tokens, decode);
       const queueMs = (startedAt ?? (wasQueued ? ctx.clock.now() : admittedAt)) - admittedAt;
@@ -131,6 +151,11 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       fail(error);
     };
 
+    /** A frame with a session's budgets waits for them; the queue depth came with the tick. */
+    const requestBudgets = (queueDepth: number) => {
+      ctx.pipeToSelf(hooks.budgets(spec.session_id), (o) => ({ type: "metrics-snapshot", queue_depth: queueDepth, budgets: o.ok ? o.value : undefined }));
+    };
+
     const requestMetrics = () => {
       ctx.pipeToSelf(
         Promise.all([hooks.queueDepth(), hooks.budgets(spec.session_id)]),
@@ -165,10 +190,11 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       if (assignedAt !== undefined) metrics.dispatchLatency.observe({ pool_id: msg.pool_id }, startedAt - assignedAt);
       lastActivity = startedAt;
       labels = { engine: msg.engine, engine_version: msg.engine_version, pool_id: msg.pool_id, replica_id: msg.replica_id, node_id: msg.node_id };
-      tokenCounter = metrics.tokensOut.labels(labels);
+      tokenCounter = metrics.tokensOut.labels({ ...labels, model: spec.model_ref });
+      interToken = metrics.interToken.labels(latencyLabels());
       metrics.tasksStarted.inc({ ...labels, priority: spec.priority });
       tokensIn = msg.tokens_in;
-      if (msg.tokens_in) metrics.tokensIn.inc(labels, msg.tokens_in);
+      if (msg.tokens_in) metrics.tokensIn.inc({ ...labels, model: spec.model_ref }, msg.tokens_in);
       log.debug("Stream started", { ...logFields(), queue_position: admission.queue_position, predicted_start_ms: admission.predicted_start_ms, tokens_in: msg.tokens_in, queue_time_ms: startedAt - admittedAt });
       if (timeouts.wall_ms) ctx.after(timeouts.wall_ms, { type: "watchdog", kind: "wall" });
       if (timeouts.idle_ms) ctx.after(timeouts.idle_ms, { type: "watchdog", kind: "idle" });
@@ -203,7 +229,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       emit({ type: "token", data: { t, i } });
       if (tokens === 1 && metricsEvery > 0) {
         requestMetrics();
-        ctx.after(metricsEvery, { type: "metrics-tick" });
+        hooks.ticker.add(ctx.self);
       }
     };
 
@@ -221,10 +247,12 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             const t = msg.t[k];
             if (typeof t === "string") onToken(t, msg.from + k);
           }
+          tokensDelivered(msg.t.length);
           return;
         case "engine-token":
           if (phase !== "streaming") return;
           onToken(msg.t, msg.i);
+          tokensDelivered(1);
           return;
         case "engine-end": {
           const decode = decodeMs();
@@ -243,7 +271,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
             model_id: spec.model_ref,
           });
           const promptTokens = tokensIn ?? msg.tokens_in;
-          if (tokensIn === undefined && msg.tokens_in) metrics.tokensIn.inc(labels, msg.tokens_in);
+          if (tokensIn === undefined && msg.tokens_in) metrics.tokensIn.inc({ ...labels, model: spec.model_ref }, msg.tokens_in);
           finish({
             type: "end",
             data: {
@@ -335,13 +363,13 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           case "metrics-tick":
             if (phase !== "streaming") return;
             countTokens();
-            requestMetrics();
-            ctx.after(metricsEvery, { type: "metrics-tick" });
+            if (spec.session_id) requestBudgets(msg.queue_depth);
+            else stream.report(metricsFrame(msg.queue_depth));
             return;
           case "metrics-snapshot":
             if (msg.budgets) budgets = msg.budgets;
             // After a cancel or the end, no metrics frame may follow.
-            if (phase === "streaming") emit(metricsFrame(msg.queue_depth));
+            if (phase === "streaming") stream.report(metricsFrame(msg.queue_depth));
             return;
           case "warmth":
             kvWarmth = msg.kv_warmth;
