@@ -10,6 +10,7 @@ import { memoryLinkPair } from "../adapters/transport/index.ts";
 import { openNvml } from "../host/index.ts";
 import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../engines/tiny-model/tiny-gguf.ts";
 import { COMMON_FLAGS, exitOnFatal, helpOrVersion, processLogger, runMain, UsageError, VERSION } from "./cli.ts";
+import { startTracing } from "../adapters/tracing/index.ts";
 import { controlSettings } from "./control/config.ts";
 import { runControl } from "./control/run.ts";
 import { builtinPool, PoolConfig } from "./node/config.ts";
@@ -39,6 +40,8 @@ await runMain(log, async () => {
     ...(values.model ? {} : { model: "tiny" }),
     threads: Math.max(1, Math.min(2, Math.floor(availableParallelism() / 2))),
   });
+  // Both sides in one process, one service: llama-orch (OTEL_EXPORTER_OTLP_ENDPOINT, as for control and node).
+  const tracing = startTracing({ serviceName: "llama-orch", version: VERSION, log });
   const control = await runControl({ ...settings, log, version: VERSION, onFatal: exitOnFatal(log) });
   let node: Awaited<ReturnType<typeof startNode>>;
   try {
@@ -78,5 +81,6 @@ await runMain(log, async () => {
   return async () => {
     await node.shutdown();
     await control.stop();
+    await tracing.shutdown();
   };
 });

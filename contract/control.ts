@@ -5,6 +5,7 @@ import type { ErrorEnvelope } from "./errors.ts";
 import type { CapabilitiesV2 } from "./meta.ts";
 import type { NodeInfo } from "./node.ts";
 import type { AdmissionResponseV2, StreamEvent, TaskRequestV2 } from "./task.ts";
+import type { TraceCarrier } from "./trace.ts";
 
 /** A session's remaining budgets (X-Budget-* headers, SSE metrics frames). */
 export interface Budgets {
@@ -21,6 +22,8 @@ export interface SubmitMeta {
   correlationId: string;
   /** `token:<fp6>` or `localhost`: the key of per-token rate limits. */
   identity?: string;
+  /** The admission span's trace context: the task's later spans descend from it (docs/operations.md#tracing). */
+  trace?: TraceCarrier;
 }
 
 

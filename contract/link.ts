@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { ActorRef } from "../runtime/index.ts";
 import type { EngineRequest } from "./engine.ts";
 import { ErrorEnvelope } from "./errors.ts";
+import type { EmbedMsg, EmbedReply } from "./embeddings.ts";
 import { GpuInfo, NodeCapabilities } from "./node.ts";
 import { Id } from "./ids.ts";
 import { PoolView } from "./pool.ts";
@@ -63,6 +64,9 @@ export const PoolReloadPayload = z
   .strict();
 /** Start a drained pool's engine again (or wait for a restarting one) and answer once it is ready. */
 export const PoolPreloadPayload = z.object({ type: z.literal("pool-preload"), pool_id: z.string().min(1).max(128) }).strict();
+/** Stop the pool's engine and remove the model files this node cached for it; refused while tasks run. */
+export const PoolPurgePayload = z.object({ type: z.literal("pool-purge"), pool_id: z.string().min(1).max(128) }).strict();
+export type PoolPurgeMsg = z.infer<typeof PoolPurgePayload>;
 export type PoolHealthMsg = z.infer<typeof PoolHealthPayload>;
 export type PoolDrainMsg = z.infer<typeof PoolDrainPayload>;
 export type PoolReloadMsg = z.infer<typeof PoolReloadPayload>;
@@ -84,6 +88,8 @@ export const PoolOpReason = z.enum([
   "unavailable",
   /** A preloaded engine did not become ready; a drained pool stays drained. */
   "preload_failed",
+  /** The engine stopped but a cached model file could not be removed. */
+  "purge_failed",
 ]);
 export type PoolOpReason = z.infer<typeof PoolOpReason>;
 
@@ -104,8 +110,8 @@ export const NodePoolHealth = z.object({
   /** Takes new work: engine ready and not draining. */
   ready: z.boolean(),
   draining: z.boolean(),
-  /** A drain, reload or preload under way. */
-  operation: z.enum(["drain", "reload", "preload"]).optional(),
+  /** A drain, reload, preload or purge under way. */
+  operation: z.enum(["drain", "reload", "preload", "purge"]).optional(),
   engine: z.string(),
   engine_version: z.string().optional(),
   model: z.string(),
@@ -169,6 +175,21 @@ export const PoolPreloadReply = z.discriminatedUnion("ok", [
 ]);
 export type PoolPreloadReply = z.infer<typeof PoolPreloadReply>;
 
+export const PoolPurgeReply = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    node_id: z.string(),
+    pool_id: z.string(),
+    removed: z.array(z.object({ path: z.string().max(4096), bytes: z.number().int().min(0) })).max(16),
+    /** Why nothing was removed (a local path of the pools file, a name, an engine elsewhere). */
+    kept: z.string().max(2048).optional(),
+    model: z.string(),
+    duration_ms: z.number().int().min(0),
+  }),
+  PoolOpFailure.extend({ model: z.string().optional(), duration_ms: z.number().int().min(0).optional() }),
+]);
+export type PoolPurgeReply = z.infer<typeof PoolPurgeReply>;
+
 /** Control → node agent. */
 export type AgentMsg =
   | { type: "dispatch"; task_id: string; pool_id: string; request: EngineRequest; sink: TaskSinkRef }
@@ -176,13 +197,17 @@ export type AgentMsg =
   | PoolHealthMsg
   | PoolDrainMsg
   | PoolReloadMsg
-  | PoolPreloadMsg;
+  | PoolPreloadMsg
+  | PoolPurgeMsg
+  | EmbedMsg;
 
 export interface AgentLinkReplies {
+  embed: EmbedReply;
   "pool-health": PoolHealthReply;
   "pool-drain": PoolDrainReply;
   "pool-reload": PoolReloadReply;
   "pool-preload": PoolPreloadReply;
+  "pool-purge": PoolPurgeReply;
 }
 
 /** Typed for tells; every agent answers the pool asks, see `asPoolsAgent`. */

@@ -1,5 +1,5 @@
 // Pools on the wire: the snapshot a node reports for each pool (registration, heartbeats, node
-// listings), and pools control (/v2/pools/{id}/health|drain|reload|preload) with the port the
+// listings), and pools control (/v2/pools/{id}/health|drain|reload|preload|purge) with the port the
 // routes call. The control plane forwards each call to the nodes holding the pool over the node
 // link (docs/contract.md#pools-control).
 
@@ -24,6 +24,8 @@ export const PoolView = z.object({
   devices: z.array(z.number().int()).optional(),
   replica_id: z.string().optional(),
   models_available: z.array(z.string()),
+  /** What the pool serves; absent means completion only. */
+  workloads: z.array(z.enum(["completion", "embedding"])).max(8).optional(),
   last_error: z.string().optional(),
   /** What the pool is doing before it can be ready (model download, verification), with progress. */
   preparation: z.array(PreparationStep).max(16).optional(),
@@ -65,14 +67,22 @@ export const PoolPreloadRequest = z
   .strict();
 export type PoolPreloadRequest = z.infer<typeof PoolPreloadRequest>;
 
+export const PoolPurgeRequest = z
+  .object({
+    /** Only this node's pool; default: every node holding the pool. */
+    node_id: NodeId.optional(),
+  })
+  .strict();
+export type PoolPurgeRequest = z.infer<typeof PoolPurgeRequest>;
+
 export const PoolNodeHealthV2 = z.object({
   node_id: z.string(),
   /** False for an offline or unreachable node, and for a drained pool (its engine is stopped). */
   live: z.boolean(),
   ready: z.boolean(),
   draining: z.boolean(),
-  /** A drain, reload or preload under way on this node. */
-  operation: z.enum(["drain", "reload", "preload"]).optional(),
+  /** A drain, reload, preload or purge under way on this node. */
+  operation: z.enum(["drain", "reload", "preload", "purge"]).optional(),
   engine_version: z.string().optional(),
   model: z.string().optional(),
   active_leases: z.number().int(),
@@ -165,6 +175,35 @@ export const PoolPreloadResponseV2 = z.object({
 });
 export type PoolPreloadResponseV2 = z.infer<typeof PoolPreloadResponseV2>;
 
+/** A model file a purge removed from the node's model cache. */
+export const PurgedFile = z.object({ path: z.string(), bytes: z.number().int().min(0) });
+export type PurgedFile = z.infer<typeof PurgedFile>;
+
+export const PoolPurgeNodeV2 = z.object({
+  node_id: z.string(),
+  /** The engine is stopped and the pool's cached model files are gone on this node. */
+  purged: z.boolean(),
+  /** Files removed from the model cache (the download and its partial and resume files). */
+  removed: z.array(PurgedFile).optional(),
+  bytes_freed: z.number().int().optional(),
+  /** Why nothing was removed: the model is a local path of the pools file, or a name, or runs elsewhere. */
+  kept: z.string().optional(),
+  model: z.string().optional(),
+  duration_ms: z.number().int().optional(),
+  error: ErrorEnvelope.optional(),
+});
+export type PoolPurgeNodeV2 = z.infer<typeof PoolPurgeNodeV2>;
+
+export const PoolPurgeResponseV2 = z.object({
+  pool_id: z.string(),
+  purged: z.literal(true),
+  /** Summed over the nodes. */
+  bytes_freed: z.number().int(),
+  duration_ms: z.number().int(),
+  nodes: z.array(PoolPurgeNodeV2),
+});
+export type PoolPurgeResponseV2 = z.infer<typeof PoolPurgeResponseV2>;
+
 /**
  * A refused or failed operation. `conflict` answers 409 (busy, or a reload that failed and was
  * rolled back); otherwise the code's usual status. `rolled_back` and `nodes` join the envelope.
@@ -188,4 +227,6 @@ export interface PoolsPort {
   reload(poolId: string, request: PoolReloadRequest): Promise<PoolsOutcome<PoolReloadResponseV2>>;
   /** Answers when the pool's engine is ready on every online node holding it, or why not. */
   preload(poolId: string, request: PoolPreloadRequest): Promise<PoolsOutcome<PoolPreloadResponseV2>>;
+  /** Stops the pool's engine and removes its cached model files on every node holding it; refused (busy) while tasks run. */
+  purge(poolId: string, request: PoolPurgeRequest): Promise<PoolsOutcome<PoolPurgeResponseV2>>;
 }

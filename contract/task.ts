@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { Id, safeText } from "./ids.ts";
 import { ErrorEnvelope } from "./errors.ts";
+import { TaskChatMessages } from "./chat.ts";
 
 /** Longest task deadline: the longest one timer can wait (2^31 - 1 ms, about 24.8 days). */
 export const MAX_TASK_DEADLINE_MS = 2 ** 31 - 1;
@@ -39,6 +40,8 @@ export const TaskRequestV2 = z
     determinism: z.enum(["strict", "best_effort"]).optional(),
     sampler_profile_version: z.string().optional(),
     prompt: z.string().max(1_000_000).default(""),
+    /** A chat: the engine applies the model's own template. Instead of a prompt, never with one. */
+    messages: TaskChatMessages.optional(),
     inputs: z.array(z.string()).optional(),
     max_tokens: z.number().int().min(1).max(50_000),
     deadline_ms: z.number().int().max(MAX_TASK_DEADLINE_MS).optional(),
@@ -54,7 +57,10 @@ export const TaskRequestV2 = z
     /** Generate exactly max_tokens, past end-of-generation tokens. */
     ignore_eos: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((task, ctx) => {
+    if (task.messages && task.prompt !== "") ctx.addIssue({ code: "custom", path: ["messages"], message: "give either prompt or messages, not both" });
+  });
 export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
 
 /** A request after admission defaults: ids are always present. */

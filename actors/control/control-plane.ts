@@ -19,8 +19,9 @@ import {
   type Logger,
   type SupervisorRef,
 } from "../../runtime/index.ts";
-import { type ArtifactsPort, type CatalogPort, type ControlPort, type NodesPort, type PoolsPort, retriableError, type SessionsPort, type StreamEvent, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
+import { type ArtifactsPort, type CatalogPort, type ControlPort, type EmbeddingsPort, type NodesPort, type PoolsPort, retriableError, type SessionsPort, type StreamEvent, type StreamSink, type TaskSpec, toPoolView, type TrustPolicy } from "../../contract/index.ts";
 import { createPoolsPort } from "./pools/index.ts";
+import { createEmbeddingsPort } from "./embeddings/index.ts";
 import { artifactsActor, createArtifactsPort, type ArtifactsRef } from "./artifacts/index.ts";
 import { catalogActor, createCatalogPort, type CatalogMetrics, type CatalogRef } from "./catalog/index.ts";
 import { createControlMetrics, type ControlMetrics } from "../../adapters/metrics/index.ts";
@@ -92,6 +93,8 @@ export interface ControlPlane {
   catalog: CatalogPort;
   artifacts: ArtifactsPort;
   pools: PoolsPort;
+  /** POST /v1/embeddings: a ready embedding pool of the model, asked over its node's link. */
+  embeddings: EmbeddingsPort;
   /** The state store (catalog, sessions, artifacts, transcripts, stream chunks). */
   store: StateStore;
   /** The REST mirror of the node link (register, heartbeat, deregister, list). */
@@ -268,7 +271,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       const behind = state.backlog(request.engine);
       if (behind) return { ok: false, error: behind };
       const spec: TaskSpec = { ...request, task_id: request.task_id ?? crypto.randomUUID() };
-      return schedulerRef.ask({ type: "admit", request: spec, correlation_id: meta.correlationId, identity: meta.identity });
+      return schedulerRef.ask({ type: "admit", request: spec, correlation_id: meta.correlationId, identity: meta.identity, trace: meta.trace });
     },
     async subscribe(taskId: string, sink: StreamSink) {
       const ref = taskRef(taskId);
@@ -345,6 +348,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         if (ms !== undefined) metrics.poolHealthDuration.observe({ pool_id }, ms);
       },
     }),
+    embeddings: createEmbeddingsPort(registry, { clock: system.clock, log }),
     acceptLink(link) {
       // Nodes are untrusted: each envelope passes the link's gate (links/node-gate.ts), and a
       // node may not hand the control plane refs into its own system.

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { parseConfigText } from "../config-file.ts";
+import { UsageError } from "../cli.ts";
 
 export { ConfigError, formatIssues, parseConfigText } from "../config-file.ts";
 
@@ -67,10 +68,16 @@ export const PoolConfig = z
     api: z.enum(["completions", "chat"]).optional(),
     /** Extra environment of the engine process. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+    /** What the pool serves (completion, embedding); default: what its engine can (see poolWorkloads). */
+    workloads: z.array(z.enum(["completion", "embedding"])).min(1).max(2).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
     const process = p.engine !== "mock";
+    if (p.workloads?.includes("embedding") && p.engine === "tgi") ctx.addIssue({ code: "custom", path: ["workloads"], message: "engine 'tgi' serves no embeddings" });
+    if (p.engine === "llamacpp" && p.workloads?.includes("embedding") && p.workloads.includes("completion")) {
+      ctx.addIssue({ code: "custom", path: ["workloads"], message: "llama-server started with --embeddings serves embeddings only: use one pool per workload" });
+    }
     if (p.engine === "openai" || p.engine === "tgi") {
       if (!p.url) ctx.addIssue({ code: "custom", path: ["url"], message: `engine '${p.engine}' needs the server's url` });
       if (p.mock) ctx.addIssue({ code: "custom", path: ["mock"], message: "mock faults apply to the mock engines only" });
@@ -89,6 +96,15 @@ export const PoolConfig = z
     if (!process && (p.binary || p.flags || p.port || p.env)) ctx.addIssue({ code: "custom", path: ["engine"], message: "binary, flags, port and env apply to process engines only" });
   });
 export type PoolConfig = z.infer<typeof PoolConfig>;
+
+/**
+ * The workloads a pool advertises: its `workloads`, else what its engine serves as started
+ * (llama-server needs --embeddings, which stops its completions, and TGI has no embeddings API).
+ */
+export function poolWorkloads(pool: Pick<PoolConfig, "engine" | "workloads">): ("completion" | "embedding")[] {
+  if (pool.workloads) return [...new Set(pool.workloads)];
+  return pool.engine === "llamacpp" || pool.engine === "tgi" ? ["completion"] : ["completion", "embedding"];
+}
 
 export const NodeConfigFile = z
   .object({
@@ -119,4 +135,39 @@ export function parseNodeConfig(text: string, source: string): NodeConfigFile {
 export function builtinPool(file: string, allowCpu: boolean, slots = 2): z.input<typeof PoolConfig> {
   const name = file.split("/").pop()!.replace(/\.gguf$/i, "") || "model";
   return { id: "default", engine: "builtin", model: name, model_file: file, slots, allow_cpu: allowCpu };
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Upstream llama-orch's variable names a node reads in place of ours, same unit
+ * (docs/configuration.md#upstream-variable-names). Ours wins when only it is set; both set to
+ * different values refuses start-up rather than guessing.
+ */
+export const NODE_UPSTREAM_ENV_ALIASES: readonly { upstream: string; ours: string }[] = [
+  { upstream: "ORCHESTRATORD_HEARTBEAT_INTERVAL_SECS", ours: "POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS" },
+];
+
+/** The environment with each upstream name copied onto ours (see NODE_UPSTREAM_ENV_ALIASES). */
+export function withNodeUpstreamAliases(env: Env): Env {
+  const out: Env = { ...env };
+  for (const { upstream, ours } of NODE_UPSTREAM_ENV_ALIASES) {
+    const raw = env[upstream];
+    if (raw === undefined || raw === "") continue;
+    const own = env[ours];
+    if (own !== undefined && own !== "" && own.trim() !== raw.trim()) throw new UsageError(`${ours} and its upstream name ${upstream} are both set, to different values; set only ${ours}`);
+    out[ours] = raw;
+  }
+  return out;
+}
+
+/** POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS (upstream: ORCHESTRATORD_HEARTBEAT_INTERVAL_SECS) in ms; default 10 s. */
+export function heartbeatIntervalMs(env: Env): number {
+  const name = "POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS";
+  const raw = withNodeUpstreamAliases(env)[name];
+  if (raw === undefined || raw === "") return 10_000;
+  const n = Number(raw);
+  const given = env[name] !== undefined && env[name] !== "" ? name : "ORCHESTRATORD_HEARTBEAT_INTERVAL_SECS";
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${given} must be an integer ≥ 1, got '${raw}'`);
+  return n * 1000;
 }

@@ -9,13 +9,14 @@ import { parseArgs } from "node:util";
 import { createNodeApp, NODE_LINK_PATH, serve } from "../../adapters/http/index.ts";
 import { ClientWsLink } from "../../adapters/transport/index.ts";
 import { apiToken, nodeToken, checkBind, COMMON_FLAGS, envInt, exitOnFatal, helpOrVersion, parseAddr, processLogger, runMain, UsageError, VERSION } from "../cli.ts";
-import { builtinPool, parseNodeConfig, type NodeConfigFile } from "./config.ts";
+import { builtinPool, heartbeatIntervalMs, parseNodeConfig, type NodeConfigFile } from "./config.ts";
 import { DEFAULT_RUNTIME_DIR, startNode } from "./node.ts";
 import { handoffSettings } from "./handoff/index.ts";
 import { createResolveMemo, modelSettings } from "./models/index.ts";
 import { dirname, resolve as resolvePath } from "node:path";
 import { openNvml } from "../../host/index.ts";
 import { createNodeMetrics } from "../../adapters/metrics/index.ts";
+import { startTracing } from "../../adapters/tracing/index.ts";
 import { DEFAULT_RETRY_AFTER_MS, setRetryAfterDefault } from "../../contract/index.ts";
 
 const log = processLogger({ service: "node" });
@@ -23,10 +24,11 @@ const log = processLogger({ service: "node" });
 export const NODE_USAGE =
   "usage: bun run node [-h|--help] [--version] (--config FILE | --model PATH [--allow-cpu]) [--control URL] [--node-id ID] [--addr HOST:PORT] [--runtime-dir DIR] [--tls-ca FILE]\n" +
   "env: ORCHESTRATORD_URL POOL_MANAGERD_NODE_ID POOL_MANAGERD_ADDR POOL_MANAGERD_CONFIG POOL_MANAGERD_RUNTIME_DIR\n" +
-  "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN LLORCH_NODE_TOKEN NVML_LIBRARY_PATH\n" +
+  "     POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS (upstream: ORCHESTRATORD_HEARTBEAT_INTERVAL_SECS) POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS LLORCH_API_TOKEN LLORCH_NODE_TOKEN NVML_LIBRARY_PATH\n" +
   "     POOL_MANAGERD_WATCH_INTERVAL_MS POOL_MANAGERD_AUTO_DELETE_HANDOFF POOL_MANAGERD_ALLOW_DOWNLOADS\n" +
   "     POOL_MANAGERD_MODEL_CACHE POOL_MANAGERD_RETRY_AFTER_MS HF_TOKEN LLORCH_TLS_CA\n" +
-  "     LLORCH_LOG_LEVEL (debug|info|warn|error) LLORCH_LOG_FORMAT (json|text; default text on a terminal)";
+  "     LLORCH_LOG_LEVEL (debug|info|warn|error) LLORCH_LOG_FORMAT (json|text; default text on a terminal)\n" +
+  "     OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_TRACES_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL OTEL_SERVICE_NAME OTEL_TRACES_SAMPLER OTEL_BSP_* (tracing)";
 
 if (import.meta.main) {
   await runMain(log, async () => {
@@ -83,7 +85,7 @@ if (import.meta.main) {
     const token = apiToken();
     checkBind(addr.hostname, token);
     const linkToken = nodeToken() ?? token;
-    const heartbeatMs = envInt("POOL_MANAGERD_HEARTBEAT_INTERVAL_SECS", 10, 1) * 1000;
+    const heartbeatMs = heartbeatIntervalMs(process.env);
     const gpuIntervalMs = envInt("POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS", 10_000, 100);
     // The retry hint of the node's retriable errors (pool unavailable, engine reset), as on the control plane.
     setRetryAfterDefault(envInt("POOL_MANAGERD_RETRY_AFTER_MS", DEFAULT_RETRY_AFTER_MS, 1));
@@ -94,6 +96,8 @@ if (import.meta.main) {
     if (!inventory.available) log.warn(`No GPU: ${inventory.reason}`, { gpu_reason: inventory.reason });
     else log.info(`Found ${inventory.devices.length} GPU(s), driver ${inventory.driver_version}`, { gpus: inventory.devices.map((d) => d.name) });
     const metrics = createNodeMetrics();
+    // OTLP export of spans when OTEL_EXPORTER_OTLP_ENDPOINT is set; nothing otherwise.
+    const tracing = startTracing({ serviceName: "llama-orch-node", version: VERSION, log });
     let handoff: ReturnType<typeof handoffSettings>;
     let ms: ReturnType<typeof modelSettings>;
     try {
@@ -142,6 +146,7 @@ if (import.meta.main) {
     return async () => {
       await node.shutdown();
       await server.stop();
+      await tracing.shutdown();
     };
   });
 }

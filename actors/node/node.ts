@@ -24,7 +24,7 @@ import type { NodeMetrics } from "../../adapters/metrics/index.ts";
 import { handoffWatcherSpec, type Handoff } from "./handoff/index.ts";
 import { DEFAULT_GPU_INTERVAL_MS, gpuGate, gpuMonitorSpec, hostInventory, nodeCapabilities } from "./gpu/index.ts";
 import type { PoolRef } from "./pool/protocol.ts";
-import { preparationStep } from "./models/index.ts";
+import { CacheUsers, preparationStep } from "./models/index.ts";
 
 export type { EngineFactory };
 
@@ -125,6 +125,8 @@ export async function startNode(options: NodeOptions): Promise<Node> {
       },
     });
   const poolRefs = new Map<string, PoolRef>();
+  // Which pool loads which model cache entry: a purge spares a file another pool still loads.
+  const cacheUsers = new CacheUsers();
   const prepNoted = new Map<string, string>();
   const inventory = hostInventory(options.gpu);
   const treeOptions = (pool: PoolConfig, factory: EngineFactory) => ({
@@ -171,7 +173,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     if (!gate.ok) log.error(`Pool ${pool.id} cannot start: ${gate.reason}`, { pool_id: pool.id, reason: gate.reason });
     options.metrics?.initPool(options.nodeId, pool.id);
     // A configured pool's local model file is checked before its engine starts (relative paths as the engine factory resolves them).
-    const tree = poolTree({ ...treeOptions(pool, engineFactory), unavailable: gate.ok ? undefined : gate.reason, modelFiles: { baseDir: options.models?.baseDir ?? process.cwd(), homeDir: options.models?.homeDir } });
+    const tree = poolTree({ ...treeOptions(pool, engineFactory), unavailable: gate.ok ? undefined : gate.reason, modelFiles: { baseDir: options.models?.baseDir ?? process.cwd(), homeDir: options.models?.homeDir, cacheDir: options.models?.cacheDir, hfBaseUrl: options.models?.hfBaseUrl }, cacheUsers });
     poolRefs.set(pool.id, tree.ref);
     return tree.spec;
   });

@@ -1,7 +1,8 @@
 // Adapter for llama.cpp's `llama-server` HTTP API (and our built-in engine, which speaks it):
 // GET /health (200 ready, 503 loading), GET /props (slots, context, build_info), and
 // POST /completion with `stream:true`, whose SSE `data: {content, stop, ...}` lines become
-// started → token* → end. Real llama.cpp sends no `event:` names (only `data:` lines); a mid-stream
+// started → token* → end. A chat task (`messages`) goes to POST /v1/chat/completions instead, so
+// the server renders it with the model's own chat template (openai-stream.ts reads the chunks). Real llama.cpp sends no `event:` names (only `data:` lines); a mid-stream
 // error arrives as `data: {"error": {code, message, type}}`. Closing the connection cancels the
 // request in the server and frees its slot.
 //
@@ -11,7 +12,10 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { RealClock, type Clock } from "../../runtime/index.ts";
 import { deadline } from "./http-stream.ts";
-import { EngineError, type EngineAdapter, type EngineErrorCode, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
+import { openAiStream } from "./openai-stream.ts";
+import { postEmbeddings } from "./embeddings.ts";
+import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineErrorCode, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
+import { traceHeaders } from "../tracing/w3c.ts";
 
 export interface LlamaCppEngineOptions {
   /** e.g. `http://127.0.0.1:8081`. */
@@ -94,6 +98,20 @@ export class LlamaCppEngine implements EngineAdapter {
     }
   }
 
+  /** POST /v1/embeddings: llama-server answers it when started with --embeddings (501 otherwise). */
+  embed(inputs: string[], signal: AbortSignal): Promise<EngineEmbeddings> {
+    return postEmbeddings({
+      base: this.base,
+      model: "default",
+      inputs,
+      headers: {},
+      clock: this.clock,
+      timeoutMs: this.options.requestTimeoutMs ?? 30_000,
+      signal,
+      who: `engine at ${this.base}`,
+    });
+  }
+
   async cancel(taskId: string): Promise<void> {
     this.running.get(taskId)?.abort(new Error("canceled"));
   }
@@ -103,6 +121,7 @@ export class LlamaCppEngine implements EngineAdapter {
   }
 
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    if (request.messages) return yield* this.chat(request, signal);
     const local = new AbortController();
     this.running.set(request.task_id, local);
     const canceled = AbortSignal.any([signal, local.signal]);
@@ -117,7 +136,7 @@ export class LlamaCppEngine implements EngineAdapter {
       try {
         res = await fetch(`${this.base}/completion`, {
           method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+          headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) },
           body: JSON.stringify({
             prompt: request.prompt,
             n_predict: request.max_tokens,
@@ -208,6 +227,49 @@ export class LlamaCppEngine implements EngineAdapter {
     } finally {
       idle?.cancel();
       connection.abort(); // also when the consumer stops iterating early
+      if (this.running.get(request.task_id) === local) this.running.delete(request.task_id);
+    }
+  }
+
+  /** A chat task: the server's /v1/chat/completions renders the messages with the model's template. */
+  private async *chat(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    const local = new AbortController();
+    this.running.set(request.task_id, local);
+    const who = `engine at ${this.base}`;
+    try {
+      yield* openAiStream({
+        url: `${this.base}/v1/chat/completions`,
+        init: {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) },
+          body: JSON.stringify({
+            messages: request.messages,
+            max_tokens: request.max_tokens,
+            ...(request.seed === undefined ? {} : { seed: request.seed }),
+            temperature: request.temperature ?? 0,
+            top_p: request.top_p ?? 1,
+            ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
+            ...(request.stop?.length ? { stop: request.stop } : {}),
+            ...(request.ignore_eos ? { ignore_eos: true } : {}),
+            stream: true,
+            stream_options: { include_usage: true },
+          }),
+        },
+        clock: this.clock,
+        canceled: AbortSignal.any([signal, local.signal]),
+        openTimeoutMs: this.options.streamOpenTimeoutMs ?? 30_000,
+        idleTimeoutMs: this.options.streamIdleTimeoutMs,
+        who,
+        refused: async (res) => {
+          const body = (await res.json().catch(() => undefined)) as { error?: { code?: unknown; type?: unknown; message?: string } } | undefined;
+          return new EngineError(errorCode(body?.error ?? { code: res.status }), `engine refused the request: HTTP ${res.status}: ${body?.error?.message ?? res.statusText}`);
+        },
+        redact: (t) => t,
+        kind: "chat",
+        version: () => this.version(),
+        errorCode: (chunk) => errorCode(chunk.error ?? {}),
+      });
+    } finally {
       if (this.running.get(request.task_id) === local) this.running.delete(request.task_id);
     }
   }

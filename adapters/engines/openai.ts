@@ -1,27 +1,19 @@
 // Adapter for OpenAI-compatible servers (vLLM, SGLang, llama-server's /v1, remote APIs):
 // GET /v1/models for health and props, POST /v1/completions (or /v1/chat/completions) with
-// `stream:true, stream_options:{include_usage:true}`. Each SSE chunk's text delta becomes one token
-// event (vLLM may pack several tokens into one delta, so tokens_out comes from the closing
-// `usage.completion_tokens`, not from counting deltas); `data: [DONE]` ends the stream.
-// Errors arrive in three shapes: OpenAI's `{error:{message,type,param,code}}`, vLLM's current one
+// `stream:true, stream_options:{include_usage:true}`, parsed by openai-stream.ts. Chat tasks
+// (`messages`) always go to /v1/chat/completions, so the server applies the model's own template;
+// prompt tasks go to the endpoint `api` names. Errors arrive in three shapes: OpenAI's `{error:{message,type,param,code}}`, vLLM's current one
 // (the same, `code` numeric), vLLM before 0.10 `{object:"error",message,type,param,code}`, and
 // vLLM's auth middleware `{error:"Unauthorized"}`. The API key never leaves the Authorization
 // header: messages are redacted (OpenAI echoes a masked key back), and the key is not an
 // enumerable field, so logging or serialising the adapter cannot print it.
 
 import { RealClock, type Clock } from "../../runtime/index.ts";
-import {
-  codeForStatus,
-  deadline,
-  errorMessage,
-  REDACTED,
-  redactSecrets,
-  showUrl,
-  sseStream,
-  type HttpEngineHealth,
-  type HttpEngineTimeouts,
-} from "./http-stream.ts";
-import { EngineError, type EngineAdapter, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
+import { codeForStatus, deadline, errorMessage, REDACTED, redactSecrets, showUrl, type HttpEngineHealth, type HttpEngineTimeouts } from "./http-stream.ts";
+import { openAiStream } from "./openai-stream.ts";
+import { postEmbeddings } from "./embeddings.ts";
+import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
+import { traceHeaders } from "../tracing/w3c.ts";
 
 export interface OpenAiEngineOptions {
   /** Server root or its `/v1` (e.g. `http://127.0.0.1:8000` or `https://api.openai.com/v1`). */
@@ -36,10 +28,6 @@ export interface OpenAiEngineOptions {
   timeouts?: HttpEngineTimeouts;
   /** Engine version until /v1/models has said who serves the model. */
   version?: string;
-}
-
-function stopReason(finish: unknown): "length" | "stop" {
-  return finish === "length" ? "length" : "stop";
 }
 
 export class OpenAiEngine implements EngineAdapter {
@@ -135,6 +123,22 @@ export class OpenAiEngine implements EngineAdapter {
     return typeof ctx === "number" ? { ctx_max: ctx } : {};
   }
 
+  /** POST /v1/embeddings with the served model; a server without it answers 404, refused as INVALID_PARAMS. */
+  embed(inputs: string[], signal: AbortSignal): Promise<EngineEmbeddings> {
+    const headers: Record<string, string> = this.#apiKey ? { Authorization: `Bearer ${this.#apiKey}` } : {};
+    return postEmbeddings({
+      base: this.#base,
+      model: this.#model,
+      inputs,
+      headers,
+      clock: this.#clock,
+      timeoutMs: this.#timeouts.requestMs ?? 30_000,
+      signal,
+      who: this.#who(),
+      redact: (t) => this.#redact(t),
+    });
+  }
+
   async cancel(taskId: string): Promise<void> {
     this.#running.get(taskId)?.abort(new Error("canceled"));
   }
@@ -143,10 +147,11 @@ export class OpenAiEngine implements EngineAdapter {
     for (const c of this.#running.values()) c.abort(new Error("adapter closed"));
   }
 
-  #body(r: EngineRequest): Record<string, unknown> {
+  #body(r: EngineRequest, kind: "chat" | "text"): Record<string, unknown> {
+    const input = r.messages ? { messages: r.messages } : kind === "chat" ? { messages: [{ role: "user", content: r.prompt }] } : { prompt: r.prompt };
     return {
       model: this.#model,
-      ...(this.#api === "chat" ? { messages: [{ role: "user", content: r.prompt }] } : { prompt: r.prompt }),
+      ...input,
       max_tokens: r.max_tokens,
       // Greedy unless asked otherwise, as the llama.cpp adapter: a seed then reproduces a stream.
       temperature: r.temperature ?? 0,
@@ -164,15 +169,12 @@ export class OpenAiEngine implements EngineAdapter {
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
     const local = new AbortController();
     this.#running.set(request.task_id, local);
-    let i = 0;
-    let startedAt = this.#clock.now();
-    let finish: unknown;
-    let usageTokens: number | undefined;
-    const end = (stop_reason: "length" | "stop" | "canceled"): EngineEvent => ({ type: "end", tokens_out: stop_reason === "canceled" ? i : (usageTokens ?? i), decode_ms: this.#clock.now() - startedAt, stop_reason });
+    // A chat task always goes to the chat endpoint: the server applies the model's template.
+    const kind = request.messages ? "chat" : this.#api === "chat" ? "chat" : "text";
     try {
-      const stream = sseStream({
-        url: `${this.#base}/v1/${this.#api === "chat" ? "chat/completions" : "completions"}`,
-        init: { method: "POST", headers: this.#headers(false), body: JSON.stringify(this.#body(request)) },
+      yield* openAiStream({
+        url: `${this.#base}/v1/${kind === "chat" ? "chat/completions" : "completions"}`,
+        init: { method: "POST", headers: { ...this.#headers(false), ...traceHeaders(request.trace) }, body: JSON.stringify(this.#body(request, kind)) },
         clock: this.#clock,
         canceled: AbortSignal.any([signal, local.signal]),
         openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,
@@ -180,38 +182,9 @@ export class OpenAiEngine implements EngineAdapter {
         who: this.#who(),
         refused: (res) => this.#refused(res),
         redact: (t) => this.#redact(t),
+        kind,
+        version: () => this.version(),
       });
-      for await (const item of stream) {
-        if (item.kind === "open") {
-          startedAt = this.#clock.now();
-          yield { type: "started", engine_version: this.version() };
-        } else if (item.kind === "canceled") {
-          return yield end("canceled");
-        } else if (item.kind === "eof") {
-          // Some servers end without [DONE]; a finish_reason already seen makes it a clean end.
-          if (finish !== undefined) return yield end(stopReason(finish));
-          throw new EngineError("WORKER_RESET", `${this.#who()} closed the stream before the end of the completion`);
-        } else if (item.data === "[DONE]") {
-          if (finish !== undefined) return yield end(stopReason(finish));
-          throw new EngineError("WORKER_RESET", `${this.#who()} ended the stream without a finish_reason`);
-        } else {
-          let chunk: Record<string, any>;
-          try {
-            chunk = JSON.parse(item.data);
-          } catch {
-            throw new EngineError("INTERNAL", `${this.#who()} sent a malformed stream line: ${this.#redact(item.data.slice(0, 200))}`);
-          }
-          if (chunk.error !== undefined || chunk.object === "error") {
-            const code = Number(chunk.error?.code ?? chunk.code);
-            throw new EngineError(Number.isInteger(code) ? codeForStatus(code) : "INTERNAL", `${this.#who()} failed the request: ${this.#redact(errorMessage(chunk) ?? item.data.slice(0, 200))}`);
-          }
-          const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
-          const text = this.#api === "chat" ? choice?.delta?.content : choice?.text;
-          if (typeof text === "string" && text !== "") yield { type: "token", t: text, i: i++, ...(item.more ? { more: true } : {}) };
-          if (choice?.finish_reason != null) finish = choice.finish_reason;
-          if (typeof chunk.usage?.completion_tokens === "number") usageTokens = chunk.usage.completion_tokens;
-        }
-      }
     } finally {
       if (this.#running.get(request.task_id) === local) this.#running.delete(request.task_id);
     }

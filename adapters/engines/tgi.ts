@@ -9,10 +9,15 @@
 // TGI validates strictly: temperature must be > 0, 0 < top_p < 1, top_k > 0. So greedy decoding is
 // `do_sample:false` with those left out, and values outside TGI's ranges are not sent at all.
 // TGI has no ignore-EOS parameter; a request asking for it still stops at EOS.
+//
+// A chat task (`messages`) goes to TGI's messages API, POST /v1/chat/completions (OpenAI's chunks,
+// read by openai-stream.ts), so TGI applies the model's own chat template.
 
 import { RealClock, type Clock } from "../../runtime/index.ts";
 import { codeForStatus, deadline, redactSecrets, sseStream, type HttpEngineHealth, type HttpEngineTimeouts } from "./http-stream.ts";
+import { openAiStream } from "./openai-stream.ts";
 import { EngineError, type EngineAdapter, type EngineErrorCode, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
+import { traceHeaders } from "../tracing/w3c.ts";
 
 export interface TgiEngineOptions {
   /** e.g. `http://127.0.0.1:3000`. */
@@ -134,7 +139,47 @@ export class TgiEngine implements EngineAdapter {
     return { inputs: r.prompt, parameters };
   }
 
+  /** TGI's messages API: the router renders them with the model's chat template (tokenizer_config.json). */
+  #chatBody(r: EngineRequest): Record<string, unknown> {
+    const sample = r.temperature !== undefined && r.temperature > 0;
+    return {
+      model: "tgi",
+      messages: r.messages,
+      max_tokens: r.max_tokens,
+      ...(sample ? { temperature: r.temperature } : {}),
+      ...(sample && r.top_p !== undefined && r.top_p > 0 && r.top_p < 1 ? { top_p: r.top_p } : {}),
+      ...(r.seed === undefined ? {} : { seed: r.seed }),
+      ...(r.stop?.length ? { stop: r.stop } : {}),
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+  }
+
+  async *#chat(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    const local = new AbortController();
+    this.#running.set(request.task_id, local);
+    try {
+      yield* openAiStream({
+        url: `${this.#base}/v1/chat/completions`,
+        init: { method: "POST", headers: this.#headers({ "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) }), body: JSON.stringify(this.#chatBody(request)) },
+        clock: this.#clock,
+        canceled: AbortSignal.any([signal, local.signal]),
+        openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,
+        idleTimeoutMs: this.#timeouts.streamIdleMs,
+        who: this.#who(),
+        refused: (res) => this.#refused(res),
+        redact: (t) => this.#redact(t),
+        kind: "chat",
+        version: () => this.version(),
+        errorCode: (chunk) => codeForType(chunk.error_type),
+      });
+    } finally {
+      if (this.#running.get(request.task_id) === local) this.#running.delete(request.task_id);
+    }
+  }
+
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    if (request.messages) return yield* this.#chat(request, signal);
     const local = new AbortController();
     this.#running.set(request.task_id, local);
     let i = 0; // token events sent
@@ -149,7 +194,7 @@ export class TgiEngine implements EngineAdapter {
     try {
       const stream = sseStream({
         url: `${this.#base}/generate_stream`,
-        init: { method: "POST", headers: this.#headers({ "Content-Type": "application/json", Accept: "text/event-stream" }), body: JSON.stringify(this.#body(request)) },
+        init: { method: "POST", headers: this.#headers({ "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) }), body: JSON.stringify(this.#body(request)) },
         clock: this.#clock,
         canceled: AbortSignal.any([signal, local.signal]),
         openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,

@@ -1,6 +1,7 @@
 // The control plane's HTTP surface (hono): ops endpoints, native /v2 routes and the route modules
 // of the other areas (sessions, catalog, artifacts, pools...). Correlation ids run outermost so
-// every response, errors included, carries one; then header and body size limits; then auth.
+// every response, errors included, carries one; then trace context (traceparent in and out); then
+// header and body size limits; then auth.
 
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -14,6 +15,7 @@ import { API_VERSION, type ControlPort } from "../../contract/index.ts";
 import { registerTaskRoutes } from "./routes/tasks.ts";
 import { WS_PATH } from "./ws-api.ts";
 import { buildControlOpenApi } from "./openapi/control-api.ts";
+import { traceContext, type TraceVars } from "./trace.ts";
 
 export interface ControlAppOptions {
   port: ControlPort;
@@ -38,7 +40,7 @@ export interface ControlAppOptions {
   routes?: ((app: Hono<ControlEnv>) => void)[];
 }
 
-export type ControlEnv = { Variables: { correlationId: string; identity: string } };
+export type ControlEnv = { Variables: { correlationId: string; identity: string } & TraceVars };
 
 const CORRELATION_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -57,6 +59,8 @@ export function createControlApp(options: ControlAppOptions): Hono<ControlEnv> {
     await next();
     c.res.headers.set("X-Correlation-Id", id);
   });
+  // W3C traceparent in, the server span's (or the client's own) out (trace.ts).
+  app.use(traceContext());
 
   app.use(async (c, next) => {
     for (const [name, value] of c.req.raw.headers) {

@@ -182,11 +182,13 @@ function routeClientWs(app: Hono<any>, ws: ClientWsOptions, options: ServeOption
           identity: decision.ok === true ? decision.identity : undefined,
           token: credentials,
           correlationId,
+          trace: c.get("trace"),
           limits: ws.limits,
           onBackpressureDrop: ws.onBackpressureDrop,
         }),
     };
-    if (!env.server.upgrade(c.req.raw, { data: { client }, headers: { "X-Correlation-Id": correlationId } })) {
+    const traceparent: string | undefined = c.get("trace")?.traceparent;
+    if (!env.server.upgrade(c.req.raw, { data: { client }, headers: { "X-Correlation-Id": correlationId, ...(traceparent ? { traceparent } : {}) } })) {
       return fail(c, "INVALID_PARAMS", "WebSocket upgrade failed");
     }
     // Bun ignores the response of an upgraded request.

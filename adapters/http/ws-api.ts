@@ -8,6 +8,9 @@ import type { Clock, Logger } from "../../runtime/index.ts";
 import { authEnabled, authorize, identifyToken, type AuthOutcome, type Credentials } from "./auth.ts";
 import { apiError, type ControlPort, type ErrorCode, type ErrorEnvelope, HTTP_STATUS, Id, invalidParams, jsonTooDeep, MAX_JSON_DEPTH, notFound, retriableError, retryAfterDefaultMs, type StreamEvent, type StreamSink, type Subscription, TaskRequestV2 } from "../../contract/index.ts";
 import { isTerminal } from "./sse.ts";
+import type { TraceCarrier } from "../../contract/trace.ts";
+import { readCarrier } from "../tracing/index.ts";
+import { tracedSubmit } from "./trace.ts";
 
 export const WS_PATH = "/v2/ws";
 
@@ -66,6 +69,8 @@ export interface WsSessionOptions {
   identity?: string;
   token?: Credentials;
   correlationId: string;
+  /** The upgrade request's trace context: the parent of each submit's admission span. */
+  trace?: TraceCarrier;
   limits?: Partial<WsLimits>;
   /** Called for each metrics frame dropped because the client reads too slowly. */
   onBackpressureDrop?: () => void;
@@ -85,7 +90,8 @@ export interface WsSession {
 const TaskId = Id;
 const ClientFrame = z.discriminatedUnion("type", [
   z.object({ type: z.literal("auth"), token: z.string().max(8192) }).strict(),
-  z.object({ type: z.literal("submit"), task: TaskRequestV2, detach: z.boolean().optional() }).strict(),
+  // traceparent/tracestate: this submit's W3C trace context (else the upgrade request's); a malformed one is ignored.
+  z.object({ type: z.literal("submit"), task: TaskRequestV2, detach: z.boolean().optional(), traceparent: z.string().max(256).optional(), tracestate: z.string().max(8192).optional() }).strict(),
   z.object({ type: z.literal("subscribe"), task_id: TaskId, detach: z.boolean().optional() }).strict(),
   z.object({ type: z.literal("cancel"), task_id: TaskId }).strict(),
 ]);
@@ -233,15 +239,16 @@ export function openWsSession(options: WsSessionOptions): WsSession {
     if (entry.gone) leave(entry); // the socket closed while the subscription was on its way
   };
 
-  const submit = async (task: TaskRequestV2, detach: boolean) => {
+  const submit = async (task: TaskRequestV2, detach: boolean, parent: TraceCarrier | undefined) => {
     // The id is fixed here so a rejection can name the task the client sent. Every admission
     // rule past the schema is port.submit's, so WS and POST /v2/tasks answer alike.
     const spec = { ...task, task_id: task.task_id ?? crypto.randomUUID() };
     const entry = claim(spec.task_id, detach);
     if (!entry) return;
     let outcome: Awaited<ReturnType<ControlPort["submit"]>>;
+    let trace: TraceCarrier | undefined;
     try {
-      outcome = await port.submit(spec, { correlationId, identity });
+      ({ outcome, trace } = await tracedSubmit(port, spec, { correlationId, identity }, { route: `WS ${WS_PATH}`, parent }));
     } catch (error) {
       forget(entry);
       return failed("submit", spec.task_id, error);
@@ -254,7 +261,7 @@ export function openWsSession(options: WsSessionOptions): WsSession {
       if (!detach) void port.cancel(spec.task_id, "disconnect").catch(() => {});
       return;
     }
-    deliver({ type: "admitted", ...outcome.admission });
+    deliver({ type: "admitted", ...outcome.admission, ...(trace ? { traceparent: trace.traceparent } : {}) });
     await stream(entry);
   };
 
@@ -305,7 +312,7 @@ export function openWsSession(options: WsSessionOptions): WsSession {
       case "auth":
         return; // already authenticated (by header or an earlier frame)
       case "submit":
-        return void submit(msg.task, msg.detach ?? false);
+        return void submit(msg.task, msg.detach ?? false, (msg.traceparent && readCarrier(msg.traceparent, msg.tracestate)) || options.trace);
       case "subscribe":
         return subscribe(msg.task_id, msg.detach ?? false);
       case "cancel":

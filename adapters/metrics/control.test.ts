@@ -15,8 +15,8 @@ const UPSTREAM_REQUIRED: Array<[string, string, string[]]> = [
   ["vram_used_bytes", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "device", "node_id"]],
   ["latency_first_token_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
   ["latency_decode_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
-  ["latency_inter_token_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
-  ["latency_end_to_end_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
+  ["latency_inter_token_seconds", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
+  ["latency_end_to_end_seconds", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
   ["tokens_in_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "model", "node_id"]],
   ["tokens_out_total", "counter", ["engine", "engine_version", "pool_id", "replica_id", "model", "node_id"]],
   ["admission_backpressure_events_total", "counter", ["engine", "policy"]],
@@ -165,5 +165,21 @@ describe("checkExposition", () => {
   test("every series in the table is on ControlMetrics", () => {
     const m = createControlMetrics();
     for (const key of Object.keys(SERIES)) expect(m).toHaveProperty(key);
+  });
+});
+
+describe("seconds histograms fed in milliseconds", () => {
+  test("latency_end_to_end_seconds and latency_inter_token_seconds record ms observations as seconds", async () => {
+    const m = createControlMetrics();
+    const labels = { engine: "mock", engine_version: "v", pool_id: "p0", node_id: "n1", model: "tiny", priority: "interactive" };
+    m.endToEnd.observe(labels, 1500);
+    m.interToken.labels(labels).observe(20);
+    const { samples } = parseExposition(await m.registry.metrics());
+    const value = (name: string, le?: string) => samples.find((s) => s.name === name && (le === undefined || s.labels.le === le))?.value;
+    expect(value("latency_end_to_end_seconds_sum")).toBe(1.5);
+    expect(value("latency_end_to_end_seconds_bucket", "1")).toBe(0);
+    expect(value("latency_end_to_end_seconds_bucket", "2.5")).toBe(1);
+    expect(value("latency_inter_token_seconds_sum")).toBe(0.02);
+    expect(value("latency_inter_token_seconds_bucket", "0.02")).toBe(1);
   });
 });

@@ -15,6 +15,12 @@ export interface SeriesSpec {
   /** Exactly the labels every sample carries (a histogram's `le` comes on top). */
   labels: readonly string[];
   buckets?: readonly number[];
+  /**
+   * A histogram named in base units (`_seconds`) whose call sites measure milliseconds: the
+   * adapter divides each observation by 1000. Our own duration series use seconds, as Prometheus
+   * names them; upstream's `_ms` names stay as they are (a stable API).
+   */
+  observedInMs?: boolean;
 }
 
 // Recommended buckets, fine around the usual latency targets, not the upstream implementation's
@@ -23,10 +29,10 @@ export const FIRST_TOKEN_BUCKETS = [50, 100, 150, 200, 300, 500, 750, 1000, 1500
 export const DECODE_BUCKETS = [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000] as const;
 // Control → node dispatch is a link round trip: milliseconds, with a tail for a busy node.
 export const DISPATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500] as const;
-// Mean gap between streamed tokens: a few ms (fast GPU) to hundreds (CPU, busy pool).
-export const INTER_TOKEN_BUCKETS = [2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000] as const;
-// Admission to the last token: seconds for short answers, minutes for long ones.
-export const END_TO_END_BUCKETS = [100, 250, 500, 1000, 2500, 5000, 10000, 20000, 30000, 60000, 120000, 300000] as const;
+// Mean gap between streamed tokens, in seconds: a few ms (fast GPU) to hundreds (CPU, busy pool).
+export const INTER_TOKEN_BUCKETS = [0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1] as const;
+// Admission to the last token, in seconds: seconds for short answers, minutes for long ones.
+export const END_TO_END_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300] as const;
 // A pool health check is a link round trip plus the node's answer from its replicas' state.
 export const HEALTH_CHECK_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000] as const;
 
@@ -66,8 +72,8 @@ export const SERIES = {
   vramUsed: { name: "vram_used_bytes", type: "gauge", help: "VRAM in use", labels: [...REPLICA, "device"] },
   firstToken: { name: "latency_first_token_ms", type: "histogram", help: "Admission to first token", labels: LATENCY, buckets: FIRST_TOKEN_BUCKETS },
   decode: { name: "latency_decode_ms", type: "histogram", help: "Decode time per task", labels: LATENCY, buckets: DECODE_BUCKETS },
-  interToken: { name: "latency_inter_token_ms", type: "histogram", help: "Mean gap between streamed tokens, sampled per batch of tokens", labels: LATENCY, buckets: INTER_TOKEN_BUCKETS },
-  endToEnd: { name: "latency_end_to_end_ms", type: "histogram", help: "Admission to the last token of a completed task", labels: LATENCY, buckets: END_TO_END_BUCKETS },
+  interToken: { name: "latency_inter_token_seconds", type: "histogram", help: "Mean gap between streamed tokens in seconds, sampled per batch of tokens", labels: LATENCY, buckets: INTER_TOKEN_BUCKETS, observedInMs: true },
+  endToEnd: { name: "latency_end_to_end_seconds", type: "histogram", help: "Admission to the last token of a completed task, in seconds", labels: LATENCY, buckets: END_TO_END_BUCKETS, observedInMs: true },
   tokensIn: { name: "tokens_in_total", type: "counter", help: "Prompt tokens read by engines", labels: [...REPLICA, "model"] },
   tokensOut: { name: "tokens_out_total", type: "counter", help: "Tokens streamed to clients", labels: [...REPLICA, "model"] },
   backpressureEvents: { name: "admission_backpressure_events_total", type: "counter", help: "Admissions refused or evicted by a full queue", labels: ["engine", "policy"] },
@@ -109,14 +115,16 @@ export const SERIES = {
 /** What a scrape of a control plane must show: a `# TYPE` line each, samples with exactly these labels. */
 export const REQUIRED_SERIES: readonly SeriesSpec[] = Object.values(SERIES);
 
-type Spec<L extends string> = { name: string; help: string; labels: readonly L[]; buckets?: readonly number[] };
+type Spec<L extends string> = { name: string; help: string; labels: readonly L[]; buckets?: readonly number[]; observedInMs?: boolean };
 
 export function createControlMetrics(registry = new Registry()) {
   const registers = [registry];
   const counter = <L extends string>(s: Spec<L>) => allLabels(new Counter<L>({ name: s.name, help: s.help, labelNames: s.labels, registers }), s.labels);
   const gauge = <L extends string>(s: Spec<L>) => allLabels(new Gauge<L>({ name: s.name, help: s.help, labelNames: s.labels, registers }), s.labels);
-  const histogram = <L extends string>(s: Spec<L>) =>
-    allLabels(new Histogram<L>({ name: s.name, help: s.help, labelNames: s.labels, buckets: [...(s.buckets ?? [])], registers }), s.labels);
+  const histogram = <L extends string>(s: Spec<L>) => {
+    const h = allLabels(new Histogram<L>({ name: s.name, help: s.help, labelNames: s.labels, buckets: [...(s.buckets ?? [])], registers }), s.labels);
+    return s.observedInMs ? msToSeconds(h) : h;
+  };
   const S = SERIES;
   const m = {
     registry,
@@ -218,6 +226,25 @@ function allLabels<T extends object>(metric: T, names: readonly string[]): T {
       original.call(metric, isLabelObject(first) ? complete(first) : first, ...rest);
   }
   return metric;
+}
+
+/**
+ * A `_seconds` histogram fed in milliseconds (`observedInMs`): `observe` and the children of
+ * `labels()` divide by 1000, so call sites keep measuring with the clock's milliseconds.
+ */
+export function msToSeconds<T extends object>(histogram: T): T {
+  const target = histogram as Record<string, unknown>;
+  const observe = target.observe as (...args: unknown[]) => void;
+  target.observe = (first: unknown, value?: unknown) =>
+    isLabelObject(first) ? observe.call(histogram, first, (value as number) / 1000) : observe.call(histogram, (first as number) / 1000);
+  const labels = target.labels as (...args: unknown[]) => { observe(v: number): void };
+  if (typeof labels === "function") {
+    target.labels = (...args: unknown[]) => {
+      const child = labels.apply(histogram, args);
+      return { ...child, observe: (ms: number) => child.observe(ms / 1000) };
+    };
+  }
+  return histogram;
 }
 
 function isLabelObject(value: unknown): value is Record<string, unknown> {

@@ -13,7 +13,7 @@ const EXPECTED: Array<[string, SeriesSpec["type"], string[]]> = [
   ["pool_vram_total_bytes", "gauge", POOL],
   ["pool_vram_free_bytes", "gauge", POOL],
   ["pool_health_checks_total", "counter", [...POOL, "outcome"]],
-  ["pool_health_check_duration_ms", "histogram", POOL],
+  ["pool_health_check_duration_seconds", "histogram", POOL],
   ["restart_scheduled_total", "counter", [...POOL, "crash_reason"]],
   ["backoff_delay_ms", "histogram", POOL],
   ["circuit_breaker_open_total", "counter", [...POOL, "class"]],

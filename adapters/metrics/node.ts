@@ -5,13 +5,15 @@
 // global one, so two nodes in one test process stay apart.
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { HEALTH_CHECK_BUCKETS, type SeriesSpec } from "./control.ts";
+import { msToSeconds, type SeriesSpec } from "./control.ts";
 
 // Restart backoff runs 1 s doubling to 60 s (2x for CUDA errors), so buckets follow the doublings.
 export const BACKOFF_BUCKETS = [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 120000] as const;
 // Drains wait for in-flight tasks (seconds to minutes); reloads add an engine start (up to 120 s).
 export const DRAIN_BUCKETS = [100, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000] as const;
 export const RELOAD_BUCKETS = [500, 1000, 2500, 5000, 10000, 20000, 30000, 60000, 120000, 300000] as const;
+// An engine health poll, in seconds: a local HTTP round trip, up to its 2 s budget (a hung engine).
+export const ENGINE_HEALTH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5] as const;
 // Upstream's alert on slow handoffs fires at p95 > 2000 ms, so the buckets are fine around it.
 export const HANDOFF_BUCKETS = [10, 50, 100, 250, 500, 1000, 2000, 5000, 10000] as const;
 
@@ -29,7 +31,7 @@ export const NODE_SERIES = {
   vramTotal: { name: "pool_vram_total_bytes", type: "gauge", help: "VRAM of the pool's devices", labels: POOL },
   vramFree: { name: "pool_vram_free_bytes", type: "gauge", help: "Free VRAM of the pool's devices", labels: POOL },
   healthChecks: { name: "pool_health_checks_total", type: "counter", help: "Engine health polls", labels: [...POOL, "outcome"] },
-  healthCheckDuration: { name: "pool_health_check_duration_ms", type: "histogram", help: "Engine health poll duration", labels: POOL, buckets: HEALTH_CHECK_BUCKETS },
+  healthCheckDuration: { name: "pool_health_check_duration_seconds", type: "histogram", help: "Engine health poll duration in seconds", labels: POOL, buckets: ENGINE_HEALTH_BUCKETS, observedInMs: true },
   restartScheduled: { name: "restart_scheduled_total", type: "counter", help: "Engine restarts scheduled after a crash", labels: [...POOL, "crash_reason"] },
   backoffDelay: { name: "backoff_delay_ms", type: "histogram", help: "Delay before an engine restart", labels: POOL, buckets: BACKOFF_BUCKETS },
   breakerOpened: { name: "circuit_breaker_open_total", type: "counter", help: "Circuit breaker openings", labels: [...POOL, "class"] },
@@ -69,15 +71,17 @@ export interface NodeHistogram<L extends string> {
 }
 
 type LabelsOf<S> = S extends { labels: readonly (infer L extends string)[] } ? L : never;
-type Spec = { name: string; help: string; labels: readonly string[]; buckets?: readonly number[] };
+type Spec = { name: string; help: string; labels: readonly string[]; buckets?: readonly number[]; observedInMs?: boolean };
 
 export function createNodeMetrics(registry = new Registry()) {
   const registers = [registry];
   const counter = <S extends Spec>(s: S): NodeCounter<LabelsOf<S>> =>
     new Counter({ name: s.name, help: s.help, labelNames: s.labels, registers });
   const gauge = <S extends Spec>(s: S): NodeGauge<LabelsOf<S>> => new Gauge({ name: s.name, help: s.help, labelNames: s.labels, registers });
-  const histogram = <S extends Spec>(s: S): NodeHistogram<LabelsOf<S>> =>
-    new Histogram({ name: s.name, help: s.help, labelNames: s.labels, buckets: [...(s.buckets ?? [])], registers });
+  const histogram = <S extends Spec>(s: S): NodeHistogram<LabelsOf<S>> => {
+    const h = new Histogram({ name: s.name, help: s.help, labelNames: s.labels, buckets: [...(s.buckets ?? [])], registers });
+    return s.observedInMs ? msToSeconds(h) : h;
+  };
   const S = NODE_SERIES;
   const m = {
     registry,

@@ -59,7 +59,7 @@ test("every required series is exposed with its labels, and the counts match the
   // The model is a label of token and latency series; admissions count by the pool they target.
   expect(sum("tokens_out_total", { model: "tiny", pool_id: "p0" })).toBe(12);
   expect(sum("latency_first_token_ms_count", { model: "tiny", pool_id: "p0" })).toBe(3);
-  expect(sum("latency_end_to_end_ms_count", { model: "tiny", node_id: "n1" })).toBe(3);
+  expect(sum("latency_end_to_end_seconds_count", { model: "tiny", node_id: "n1" })).toBe(3);
   expect(sum("orchd_admission_enqueued_total", { pool_id: "", outcome: "accepted" })).toBe(3);
   expect(sum("orchd_admission_enqueued_total", { pool_id: "", outcome: "rejected" })).toBe(1);
   expect(sum("orchd_admission_rejected_total", { pool_id: "", reason: "MODEL_NOT_AVAILABLE" })).toBe(1);

@@ -1,10 +1,11 @@
-// Pools control for the HTTP surface (health, drain, reload, preload): finds the nodes holding a pool (registry) and asks each
+// Pools control for the HTTP surface (health, drain, reload, preload, purge): finds the nodes holding a pool (registry) and asks each
 // node's agent over the link, each ask with a deadline. An unreachable node counts as not live.
 // By default an operation applies to every node holding the pool; `node_id` picks one.
 
 import { describe, RealClock, type Clock, type Logger } from "../../../runtime/index.ts";
 import { notFound, type PoolHealthV2, type PoolNodeHealthV2, type PoolPreloadNodeV2, type PoolsPort } from "../../../contract/index.ts";
 import { asPoolsAgent, PoolDrainReply, PoolHealthReply, PoolPreloadReply } from "../../../contract/link.ts";
+import { purgePool } from "./purge.ts";
 import type { PoolHolder, RegistryRef } from "../registry/protocol.ts";
 import { askNode, rollingReload, type Targets } from "./reload.ts";
 
@@ -22,6 +23,8 @@ export interface PoolsPortOptions {
   reloadTimeoutMs?: number;
   /** Per-node wait for a preload: an engine start (nodes give it 120 s) and, on failure, its stop. */
   preloadTimeoutMs?: number;
+  /** Per-node wait for a purge: stopping the engine (its 10 s grace, a kill) and removing the files. */
+  purgeTimeoutMs?: number;
   /** The admission queue's depth, reported in health metrics. */
   queueDepth?: () => Promise<number>;
   /** drain_events_total{pool_id,reason}: counted once per accepted drain request. */
@@ -33,7 +36,7 @@ export interface PoolsPortOptions {
   healthChecked?: (pool_id: string, outcome: "success" | "not_ready" | "error", ms: number | undefined) => void;
 }
 
-export const POOLS_DEFAULTS = { healthTimeoutMs: 2000, drainTimeoutMs: 5000, reloadTimeoutMs: 300_000, preloadTimeoutMs: 150_000 };
+export const POOLS_DEFAULTS = { healthTimeoutMs: 2000, drainTimeoutMs: 5000, reloadTimeoutMs: 300_000, preloadTimeoutMs: 150_000, purgeTimeoutMs: 60_000 };
 
 export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions = {}): PoolsPort {
   const clock = options.clock ?? new RealClock();
@@ -175,6 +178,16 @@ export function createPoolsPort(registry: RegistryRef, options: PoolsPortOptions
       options.log?.warn(`Preload of pool ${poolId} failed`, { pool_id: poolId, code: first.error.code, duration_ms });
       return { ok: false, error: first.error, conflict: first.reason === "busy", nodes };
     },
+
+    purge: (poolId, request) =>
+      purgePool({
+        poolId,
+        clock,
+        log: options.log,
+        targets: () => targets(poolId, request.node_id),
+        settle,
+        timeoutMs: options.purgeTimeoutMs ?? POOLS_DEFAULTS.purgeTimeoutMs,
+      }),
 
     reload: (poolId, request) =>
       rollingReload({

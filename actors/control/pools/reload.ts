@@ -11,7 +11,7 @@
 import { describe, type Clock, type Logger } from "../../../runtime/index.ts";
 import { DEFAULT_RELOAD_DRAIN_MS, type ErrorEnvelope, nodeUnavailable, notFound, type PoolReloadNodeV2, type PoolReloadRequest, type PoolReloadResponseV2, type PoolsFailure, type PoolsOutcome } from "../../../contract/index.ts";
 import type { z } from "zod";
-import { asPoolsAgent, PoolReloadReply, type PoolDrainMsg, type PoolOpReason, type PoolPreloadMsg, type PoolReloadMsg } from "../../../contract/link.ts";
+import { asPoolsAgent, PoolReloadReply, type PoolDrainMsg, type PoolOpReason, type PoolPreloadMsg, type PoolPurgeMsg, type PoolReloadMsg } from "../../../contract/link.ts";
 import type { PoolHolder } from "../registry/protocol.ts";
 
 /** The nodes an operation applies to, or why there are none. */
@@ -35,7 +35,7 @@ export interface NodeRefusal {
  * Asks one holder's agent for a pool operation and checks the answer with `schema`. An offline
  * node, no answer within `timeoutMs`, or a malformed answer comes back as NODE_UNAVAILABLE.
  */
-export async function askNode<R>(h: PoolHolder, msg: PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg, schema: z.ZodType<R>, timeoutMs: number): Promise<R | NodeRefusal> {
+export async function askNode<R>(h: PoolHolder, msg: PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg | PoolPurgeMsg, schema: z.ZodType<R>, timeoutMs: number): Promise<R | NodeRefusal> {
   const refused = (why: string): NodeRefusal => ({ ok: false, node_id: h.node_id, pool_id: msg.pool_id, reason: "unavailable", error: nodeDown(h.node_id, msg.pool_id, why) });
   if (!h.online) return refused("offline");
   try {

@@ -15,6 +15,8 @@ export type RegistryMsg =
   | { type: "list" }
   /** Every node whose last snapshot holds the pool, online or not, with its agent (pools control). */
   | { type: "pool-agents"; pool_id: string }
+  /** Every pool (with its node's agent) whose last snapshot lists the model (embeddings). */
+  | { type: "model-holders"; model: string }
   /** Private: periodic staleness check. */
   | { type: "sweep" };
 
@@ -26,6 +28,7 @@ export interface RegistryReplies {
   deregister: boolean | "linked";
   list: NodeInfo[];
   "pool-agents": PoolHolder[];
+  "model-holders": PoolHolder[];
 }
 
 /** A node holding a pool, as pools control needs it; sorted by node_id. */

@@ -227,6 +227,10 @@ export function nodeRegistry(options: RegistryOptions): ActorFactory<RegistryMsg
                 return pool && n.agent ? [{ node_id: n.node_id, online: n.status === "Online", agent: n.agent, pool }] : [];
               })
               .sort((a, b) => (a.node_id < b.node_id ? -1 : a.node_id > b.node_id ? 1 : 0));
+          case "model-holders":
+            return [...nodes.values()].flatMap((n) =>
+              n.agent ? n.pools.filter((p) => p.models_available.includes(msg.model)).map((pool) => ({ node_id: n.node_id, online: n.status === "Online", agent: n.agent!, pool })) : [],
+            );
           case "sweep": {
             const t = now();
             for (const node of nodes.values()) {

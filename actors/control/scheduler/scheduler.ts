@@ -13,11 +13,13 @@ import type { NodeEntry } from "../registry/protocol.ts";
 import { preparationFor } from "./preparation.ts";
 import type { TaskFactory, TaskRef } from "../task/protocol.ts";
 import { expectedDecodeMs, pickEviction, predictStartMs, RateLimiter, ServiceRates, type CapacityView, type RateLimits } from "./admission.ts";
-import { checkAdmission } from "./feasibility.ts";
+import { checkAdmission, neededCtx, queuedRefusal } from "./feasibility.ts";
 import { AdmissionQueues, expectedTokens } from "./queues.ts";
 import { decisionLabels, freeSlots, place, poolKey, type Candidate, type PlacementRequest } from "./placement.ts";
 import type { SchedulerMsg } from "./protocol.ts";
 import type { TaskLinks } from "../links/link-book.ts";
+import { placed, queuedTrace, type QueuedTrace } from "./task-trace.ts";
+import type { TraceCarrier } from "../../../contract/trace.ts";
 
 export type AdmissionPolicy = "reject" | "drop-lru";
 
@@ -56,6 +58,7 @@ interface Queued {
   affinity?: PlacementRequest["affinity"];
   /** A no-capacity decision was counted for this task already. */
   counted: boolean;
+  tracing: QueuedTrace;
 }
 
 interface Running {
@@ -66,8 +69,6 @@ interface Running {
   expectedTokens: number;
 }
 
-/** Rough prompt size in tokens before the engine tokenizes it (4 characters per token). */
-const promptTokens = (s: TaskSpec) => Math.ceil(s.prompt.length / 4);
 
 export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg> {
   return (ctx) => {
@@ -125,7 +126,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           leases: leases.get(poolKey(n.node_id, p.pool_id)) ?? 0,
           vram_free_bytes: p.vram_free_bytes,
           vram_total_bytes: p.vram_total_bytes,
-          models_available: p.models_available,
+          // A pool that serves only embeddings (llama-server with --embeddings) takes no task.
+          models_available: !p.workloads || p.workloads.includes("completion") ? p.models_available : [],
           ctx_max: p.ctx_max,
           devices: p.devices,
           engine: p.engine,
@@ -177,10 +179,17 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
           const decision = place(pool, placementRequest(item));
           metrics.placementCandidates.set(decision.log.candidates_considered);
           if (!decision.ok) {
+            const refused = queuedRefusal(pool, item.spec); // its pools came up with a smaller context
+            if (refused) {
+              queued.removeAt(p, i);
+              item.tracing.placement.end({ "llorch.outcome": "refused" }, refused);
+              item.ref.tell({ type: "fail", error: refused });
+              continue;
+            }
             if (!item.counted) {
               item.counted = true;
               metrics.placementDecisions.inc(decisionLabels(decision));
-              log.debug("No pool can take the task yet; it stays queued", { job_id: item.spec.task_id, decision_reason: decision.reason, filtered: decision.log.filtered });
+              log.debug("No pool can take the task yet; it stays queued", { job_id: item.spec.task_id, ...item.tracing.fields, decision_reason: decision.reason, filtered: decision.log.filtered });
             }
             i++;
             continue;
@@ -199,17 +208,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             expectedTokens: expectedTokens(item.spec),
           });
           metrics.placementDecisions.inc(decisionLabels(decision));
-          // Per task at debug: at thousands of tasks per second one info line per task (its outcome) is what logs can carry.
-          log.debug(`Placed task on pool ${decision.pool_id} of node ${decision.node_id}`, {
-            job_id: item.spec.task_id,
-            node_id: decision.node_id,
-            pool_id: decision.pool_id,
-            pinned: decision.log.pinned,
-            fallback_used: decision.log.fallback_used,
-            candidates_considered: decision.log.candidates_considered,
-            decision_reason: decision.log.tie_breakers_applied?.join(",") ?? "",
-            queue_time_ms: ctx.clock.now() - item.enqueuedAt,
-          });
+          placed(log, item.spec.task_id, item.tracing, decision, ctx.clock.now() - item.enqueuedAt);
           if (node.link_id !== undefined) options.links?.bind(item.spec.task_id, node.link_id);
           item.ref.tell({ type: "assigned", node_id: decision.node_id, pool_id: decision.pool_id, agent: node.agent! });
         }
@@ -243,7 +242,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       const evicted = queued.removeAt(victim.priority, victim.index);
       metrics.tasksRejected.inc({ engine: evicted!.spec.engine ?? "", reason: "QUEUE_FULL_DROP_LRU" });
       metrics.admissionRejected.inc({ pool_id: pinOf(evicted!.spec), reason: "QUEUE_FULL_DROP_LRU" });
-      log.warn("Queue full; dropped the oldest queued task to admit a new one", { job_id: evicted!.spec.task_id, policy: "drop-lru", priority: victim.priority });
+      log.warn("Queue full; dropped the oldest queued task to admit a new one", { job_id: evicted!.spec.task_id, ...evicted!.tracing.fields, policy: "drop-lru", priority: victim.priority });
+      evicted!.tracing.placement.end({ "llorch.outcome": "dropped" }, { code: "QUEUE_FULL_DROP_LRU", message: "dropped from a full queue" });
       evicted!.ref.tell({
         type: "fail",
         error: retriableError("QUEUE_FULL_DROP_LRU", "dropped from a full queue (drop-lru) to admit a newer task", { policy_label: "drop-lru" }),
@@ -252,15 +252,15 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
     };
 
     /** Every admission decision counts once, by the pool the task targets. */
-    const admit = async (spec: TaskSpec, correlationId: string, identity: string): Promise<AdmitOutcome> => {
-      const outcome = await decide(spec, correlationId, identity);
+    const admit = async (spec: TaskSpec, correlationId: string, identity: string, trace?: TraceCarrier): Promise<AdmitOutcome> => {
+      const outcome = await decide(spec, correlationId, identity, trace);
       const pool_id = pinOf(spec);
       metrics.admissionEnqueued.inc({ pool_id, outcome: outcome.ok ? "accepted" : "rejected" });
       if (!outcome.ok) metrics.admissionRejected.inc({ pool_id, reason: outcome.error.code });
       return outcome;
     };
 
-    const decide = async (spec: TaskSpec, correlationId: string, identity: string): Promise<AdmitOutcome> => {
+    const decide = async (spec: TaskSpec, correlationId: string, identity: string, trace?: TraceCarrier): Promise<AdmitOutcome> => {
       const engine = spec.engine ?? "";
       if (ctx.system.isAlive(`${options.tasks.path}/${spec.task_id}`)) {
         return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
@@ -280,7 +280,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         return reject(apiError("DEADLINE_UNMET", "deadline_ms must be positive"), engine);
       }
       const pool = candidates();
-      const feasible = checkAdmission(pool, { ...placementRequestOf(spec), ctx: Math.max(spec.ctx, promptTokens(spec) + spec.max_tokens) });
+      const feasible = checkAdmission(pool, { ...placementRequestOf(spec), ctx: neededCtx(spec) });
       if (!feasible.ok) {
         const { ok: _, ...error } = feasible;
         return reject(error.retriable || error.code === "POOL_UNAVAILABLE" ? retriableError(error.code, error.message, { ...error, retriable: true }) : error, engine);
@@ -318,24 +318,17 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         ref = await startChild(options.tasks, {
           id: spec.task_id,
           restart: "temporary",
-          start: options.taskFactory(spec, { queue_position: position, predicted_start_ms: predicted, correlation_id: correlationId, budgets }),
+          start: options.taskFactory(spec, { queue_position: position, predicted_start_ms: predicted, correlation_id: correlationId, trace, budgets }),
         });
       } catch {
         undo();
         return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
       }
-      queued.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false });
+      const tracing = queuedTrace(spec, correlationId, trace);
+      queued.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false, tracing });
       metrics.tasksEnqueued.inc({ engine, engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
-      log.debug(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, {
-        job_id: spec.task_id,
-        session_id: spec.session_id,
-        correlation_id: correlationId,
-        identity,
-        queue_position: position,
-        predicted_start_ms: predicted,
-        model_id: spec.model_ref,
-        ctx: spec.ctx,
-      });
+      const fields = { job_id: spec.task_id, session_id: spec.session_id, ...tracing.fields, identity, model_id: spec.model_ref, ctx: spec.ctx };
+      log.debug(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, { ...fields, queue_position: position, predicted_start_ms: predicted });
       const steps = preparationFor(nodes, spec.model_ref, spec.placement);
       pump();
       return {
@@ -356,7 +349,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       async receive(msg) {
         switch (msg.type) {
           case "admit":
-            return admit(msg.request, msg.correlation_id, msg.identity ?? "localhost");
+            return admit(msg.request, msg.correlation_id, msg.identity ?? "localhost", msg.trace);
           case "nodes":
             nodes = msg.nodes;
             pump();
@@ -376,7 +369,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
             return;
           }
           case "task-ended": {
-            queued.remove(msg.task_id);
+            queued.remove(msg.task_id)?.tracing.placement.end({ "llorch.outcome": "ended_in_queue" });
             const r = release(msg.task_id);
             if (r && msg.tokens_out !== undefined && msg.decode_ms !== undefined && msg.tokens_out > 0) {
               rates.observe(poolKey(r.node_id, r.pool_id), { tokens_out: msg.tokens_out, decode_ms: msg.decode_ms, first_token_ms: msg.first_token_ms });

@@ -1,6 +1,7 @@
 import type { ActorFactory, ActorRef } from "../../../runtime/index.ts";
 import type { Budgets, ErrorEnvelope, StreamEvent, StreamSink, TaskSpec } from "../../../contract/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
+import type { TraceCarrier } from "../../../contract/trace.ts";
 import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TranscriptHeader } from "./transcript.ts";
 import type { MetricsTickMsg, TickTarget } from "./ticker.ts";
@@ -38,6 +39,8 @@ export interface AdmissionInfo {
   queue_position: number;
   predicted_start_ms: number;
   correlation_id: string;
+  /** The admission span's context (docs/operations.md#tracing): the dispatch span's parent. */
+  trace?: TraceCarrier;
   budgets: Budgets;
 }
 

@@ -13,6 +13,8 @@ import { onTimeProbability } from "../scheduler/admission.ts";
 import type { SchedulerRef } from "../scheduler/protocol.ts";
 import type { AdmissionInfo, TaskHooks, TaskMsg, TaskTimeouts } from "./protocol.ts";
 import { endedTask, switchable, taskStream } from "./ended.ts";
+import { engineRequest } from "./engine-request.ts";
+import { taskTrace } from "./trace.ts";
 
 export interface TaskOptions {
   scheduler: SchedulerRef;
@@ -69,7 +71,8 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     };
     /** The last event is held while its transcript is being stored. */
     let holding = false;
-    const logFields = () => ({ job_id: spec.task_id, session_id: spec.session_id, correlation_id: admission.correlation_id, ...labels });
+    const tracing = taskTrace(spec, admission);
+    const logFields = () => ({ job_id: spec.task_id, session_id: spec.session_id, ...tracing.fields, ...labels });
     const latencyLabels = () => ({ engine: labels.engine, engine_version: labels.engine_version, pool_id: labels.pool_id, node_id: labels.node_id, model: spec.model_ref, priority: spec.priority });
     /** After a delivery of `n` tokens: the mean gap per token since the window began, once it holds enough. */
     const tokensDelivered = (n: number) => {
@@ -117,6 +120,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       }
       if (spec.session_id) hooks.spend(spec.session_id, spec.task_id, tokens, decode);
       const queueMs = (startedAt ?? (wasQueued ? ctx.clock.now() : admittedAt)) - admittedAt;
+      tracing.ended(event);
       const last = stream.hold(event);
       const stored = hooks.stream.finish(spec.task_id, last, { spec, last: event, tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id });
       if (immediate) close(true);
@@ -190,6 +194,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       if (assignedAt !== undefined) metrics.dispatchLatency.observe({ pool_id: msg.pool_id }, startedAt - assignedAt);
       lastActivity = startedAt;
       labels = { engine: msg.engine, engine_version: msg.engine_version, pool_id: msg.pool_id, replica_id: msg.replica_id, node_id: msg.node_id };
+      tracing.started(msg);
       tokenCounter = metrics.tokensOut.labels({ ...labels, model: spec.model_ref });
       interToken = metrics.interToken.labels(latencyLabels());
       metrics.tasksStarted.inc({ ...labels, priority: spec.priority });
@@ -302,17 +307,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
         type: "dispatch",
         task_id: spec.task_id,
         pool_id: msg.pool_id,
-        request: {
-          task_id: spec.task_id,
-          prompt: spec.prompt,
-          max_tokens: spec.max_tokens,
-          seed: spec.seed,
-          temperature: spec.temperature,
-          top_p: spec.top_p,
-          top_k: spec.top_k,
-          stop: spec.stop,
-          ignore_eos: spec.ignore_eos,
-        },
+        request: engineRequest(spec, tracing.dispatching(msg.node_id, msg.pool_id)),
         sink: ctx.self,
       });
       if (!sent.ok) {

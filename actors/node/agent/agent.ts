@@ -5,7 +5,7 @@
 // the gpu-monitor's latest sample.
 
 import { describe, type ActorFactory, type Logger } from "../../../runtime/index.ts";
-import { type GpuInfo, type NodeCapabilities, notFound, poolUnavailable, type PoolView } from "../../../contract/index.ts";
+import { EmbedPayload, type EmbedMsg, type EmbedReply, type GpuInfo, invalidParams, type NodeCapabilities, notFound, poolUnavailable, type PoolView } from "../../../contract/index.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
 import {
   REGISTRY_PATH,
@@ -13,6 +13,7 @@ import {
   type HeartbeatMsg,
   type PoolDrainReply,
   type PoolPreloadReply,
+  type PoolPurgeReply,
   type PoolReloadReply,
   type RegisterMsg,
   type RegisterReply,
@@ -20,6 +21,8 @@ import {
 import type { PoolRef } from "../pool/protocol.ts";
 import { checkPoolControl, poolOpAnswer, poolRefusal, silentPoolHealth, type PoolControlMsg } from "./pool-control.ts";
 import type { AgentInternalMsg } from "./protocol.ts";
+import { checkedTraceFields } from "../../../contract/trace.ts";
+import { taskFields } from "../replica/task-trace.ts";
 
 export interface AgentOptions {
   nodeId: string;
@@ -116,7 +119,24 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             ...poolOpAnswer<PoolPreloadReply>(nodeId, msg.pool_id, o),
           }));
           return;
+        case "pool-purge":
+          ctx.pipeToSelf(pool.ask({ type: "purge" }, { deadline }), (o) => ({ type: "pool-op-done", reply, ...poolOpAnswer<PoolPurgeReply>(nodeId, msg.pool_id, o) }));
+          return;
       }
+    };
+
+    /** An embedding batch for a pool (checked here, where it crosses the link); answered with EmbedReply. */
+    const embed = (raw: EmbedMsg) => {
+      const parsed = EmbedPayload.safeParse(raw);
+      if (!parsed.success) return { ok: false, error: invalidParams(`embed: ${parsed.error.issues[0]?.path.join(".") || "payload"}: ${parsed.error.issues[0]?.message ?? "invalid"}`) };
+      const msg = parsed.data;
+      const pool = options.pools.get(msg.pool_id);
+      if (!pool) return { ok: false, error: poolUnavailable(`pool ${msg.pool_id} is not on node ${nodeId}`, { pool_id: msg.pool_id }) };
+      const reply = ctx.takeReply<EmbedReply>();
+      pool.ask({ type: "embed", model: msg.model, inputs: msg.inputs }, { deadline: reply?.deadline ?? ctx.clock.now() + 60_000 }).then(
+        (r) => reply?.resolve(r),
+        (error) => reply?.resolve({ ok: false, error: poolUnavailable(`pool ${msg.pool_id} on node ${nodeId} did not answer: ${describe(error)}`, { pool_id: msg.pool_id }) }),
+      );
     };
 
     return {
@@ -188,6 +208,7 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
           case "pool-drain":
           case "pool-reload":
           case "pool-preload":
+          case "pool-purge":
             return poolControl(msg);
           case "pool-op-done":
             // The control plane hears the new snapshot (draining, models) before the answer, so
@@ -197,7 +218,11 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
             return;
           case "dispatch": {
             const pool = options.pools.get(msg.pool_id);
-            if (!pool || !pool.tell({ type: "dispatch", task_id: msg.task_id, request: msg.request, sink: msg.sink }).ok) {
+            const request = checkedTraceFields(msg.request);
+            const fields = { ...taskFields(msg.task_id, request), pool_id: msg.pool_id };
+            log.debug("Dispatch received", fields);
+            if (!pool || !pool.tell({ type: "dispatch", task_id: msg.task_id, request, sink: msg.sink }).ok) {
+              log.warn(`Refused a dispatch: pool ${msg.pool_id} is not available`, fields);
               msg.sink.tell({
                 type: "engine-error",
                 error: poolUnavailable(`pool ${msg.pool_id} is not available on node ${nodeId}`, { pool_id: msg.pool_id }),
@@ -208,6 +233,8 @@ export function nodeAgent(options: AgentOptions): ActorFactory<AgentInternalMsg>
           case "cancel":
             options.pools.get(msg.pool_id)?.tell({ type: "cancel", task_id: msg.task_id });
             return;
+          case "embed":
+            return embed(msg);
           case "status":
             return {
               node_id: nodeId,

@@ -7,17 +7,19 @@ import {
   PoolDrainPayload,
   PoolHealthPayload,
   PoolPreloadPayload,
+  PoolPurgePayload,
   PoolReloadPayload,
   type PoolDrainMsg,
   type PoolHealthMsg,
   type PoolHealthReply,
   type PoolOpReason,
   type PoolPreloadMsg,
+  type PoolPurgeMsg,
   type PoolReloadMsg,
 } from "../../../contract/link.ts";
 import type { PoolOpResult } from "../pool/protocol.ts";
 
-export type PoolControlMsg = PoolHealthMsg | PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg;
+export type PoolControlMsg = PoolHealthMsg | PoolDrainMsg | PoolReloadMsg | PoolPreloadMsg | PoolPurgeMsg;
 
 export interface PoolRefusal {
   ok: false;
@@ -31,7 +33,7 @@ export function poolRefusal(nodeId: string, poolId: string, reason: PoolOpReason
   return { ok: false, node_id: nodeId, pool_id: poolId, reason, error: { ...error, pool_id: poolId } };
 }
 
-const SCHEMAS = { "pool-health": PoolHealthPayload, "pool-drain": PoolDrainPayload, "pool-reload": PoolReloadPayload, "pool-preload": PoolPreloadPayload } as const;
+const SCHEMAS = { "pool-health": PoolHealthPayload, "pool-drain": PoolDrainPayload, "pool-reload": PoolReloadPayload, "pool-preload": PoolPreloadPayload, "pool-purge": PoolPurgePayload } as const;
 
 /** The message as checked, or the refusal to answer with. */
 export function checkPoolControl(msg: PoolControlMsg, nodeId: string): { ok: true; msg: PoolControlMsg } | { ok: false; refusal: PoolRefusal } {

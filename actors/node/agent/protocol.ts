@@ -1,7 +1,7 @@
 import type { ActorRef, ReplyHandle } from "../../../runtime/index.ts";
 import type { GpuInfo, PoolView } from "../../../contract/index.ts";
 import type { RemoteEndpoint } from "../../../adapters/transport/index.ts";
-import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolPreloadReply, PoolReloadReply, RegisterReply } from "../../../contract/link.ts";
+import type { AgentLinkReplies, AgentMsg, PoolDrainReply, PoolPreloadReply, PoolPurgeReply, PoolReloadReply, RegisterReply } from "../../../contract/link.ts";
 import type { GpuReportMsg } from "../gpu/protocol.ts";
 
 /** Everything the agent handles: what control sends plus node-internal messages. */
@@ -18,7 +18,7 @@ export type AgentInternalMsg =
   /** Private: time to heartbeat. */
   | { type: "heartbeat-tick"; link_id: string }
   /** Private: a pool answered a drain, reload or preload; its snapshot is heartbeated before the reply. */
-  | { type: "pool-op-done"; reply?: ReplyHandle<unknown>; result: PoolDrainReply | PoolReloadReply | PoolPreloadReply; snapshot?: PoolView }
+  | { type: "pool-op-done"; reply?: ReplyHandle<unknown>; result: PoolDrainReply | PoolReloadReply | PoolPreloadReply | PoolPurgeReply; snapshot?: PoolView }
   | { type: "status" }
   /** Deregisters and waits for the control plane's acknowledgement (graceful shutdown). */
   | { type: "leave" };

@@ -32,3 +32,4 @@ export {
   type ResolveOptions,
 } from "./resolve.ts";
 export { FILE_ENGINES, missingModelFile } from "./local.ts";
+export { cacheEntry, CacheUsers, purgeCachedModel, type CacheOptions, type PurgeResult } from "./cache.ts";

@@ -1,4 +1,4 @@
-// The transitions of the pool operations' state machine (drain, reload, preload; states, events
+// The transitions of the pool operations' state machine (drain, reload, preload, purge; states, events
 // and effects in ./operation-state.ts). `step(state, event, env)` is pure: no I/O and no clock
 // (`env.now` is given), so tests feed events and compare the state and effects that come out, as
 // ../supervision/engine-policy.ts does for engine restarts. The pool manager (./pool.ts) carries
@@ -6,60 +6,9 @@
 
 import { apiError, poolUnavailable, poolUnready, retriableError, type ErrorEnvelope } from "../../../contract/index.ts";
 import type { PoolDrainReply, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../../contract/link.ts";
-import type { LogFields } from "../../../runtime/index.ts";
-import type { DrainOp, OperationEffect, OperationEvent, PoolOpReply, PoolOpsState, PreloadOp, PreloadWaiter, ReloadOp, StepEnv, StepResult } from "./operation-state.ts";
-
-type Failure = Extract<PoolDrainReply, { ok: false }>;
-
-/** One step under way: a copy of the state to change and the effects so far. */
-class Draft {
-  readonly s: PoolOpsState;
-  readonly effects: OperationEffect[] = [];
-  readonly pool: string;
-
-  constructor(
-    state: PoolOpsState,
-    readonly env: StepEnv,
-  ) {
-    this.s = { ...state, op: state.op && { ...state.op }, waiters: [...state.waiters] };
-    this.pool = env.config.poolId;
-  }
-
-  emit(effect: OperationEffect) {
-    this.effects.push(effect);
-  }
-  log(level: "info" | "warn" | "error", message: string, extra: LogFields = {}) {
-    this.emit({ type: "log", level, message, fields: { pool_id: this.pool, ...extra } });
-  }
-  publish() {
-    this.emit({ type: "publish" });
-  }
-  reply(asker: number, reply: PoolOpReply) {
-    this.emit({ type: "reply", asker, reply });
-  }
-  nextId(): number {
-    return ++this.s.seq;
-  }
-  arm(ms: number): number {
-    const timer = this.nextId();
-    this.emit({ type: "arm-timer", timer, ms });
-    return timer;
-  }
-  cancel(op: { timer: number | null }) {
-    if (op.timer !== null) this.emit({ type: "cancel-timer", timer: op.timer });
-    op.timer = null;
-  }
-  failure(reason: PoolOpReason, error: ErrorEnvelope): Failure {
-    return { ok: false, node_id: this.env.config.nodeId, pool_id: this.pool, reason, error: { ...error, pool_id: this.pool } };
-  }
-  busy(kind: string): Failure {
-    return this.failure("busy", poolUnavailable(`pool ${this.pool} is busy: a ${kind} is under way`));
-  }
-  notAllowed(): Failure {
-    const { nodeId, unavailable } = this.env.config;
-    return this.failure("unavailable", apiError("POOL_UNAVAILABLE", `pool ${this.pool} may not run on node ${nodeId}: ${unavailable}`, { retriable: false }));
-  }
-}
+import type { DrainOp, OperationEvent, PoolOpsState, PreloadOp, PreloadWaiter, ReloadOp, StepEnv, StepResult } from "./operation-state.ts";
+import { Draft } from "./operation-draft.ts";
+import { purge, purged, purgeStopped } from "./operation-purge.ts";
 
 /** The next state and the effects of `event`; `state` itself is left as it was. */
 export function step(state: PoolOpsState, event: OperationEvent, env: StepEnv): StepResult {
@@ -73,6 +22,12 @@ export function step(state: PoolOpsState, event: OperationEvent, env: StepEnv): 
       break;
     case "preload":
       preload(d, event.asker);
+      break;
+    case "purge":
+      purge(d, event.asker, (why) => settleWaiters(d, (w) => preloadFailed(d, w.startedAt, why)));
+      break;
+    case "purged":
+      purged(d, event);
       break;
     case "replica-status":
       replicaStatus(d, event);
@@ -339,6 +294,7 @@ function stopped(d: Draft, id: number, error: string | undefined) {
   const { s, env } = d;
   const op = s.op;
   if (op?.id !== id) return;
+  if (op.kind === "purge") return purgeStopped(d, op, error);
   if (op.kind === "preload") {
     s.op = null;
     s.ready = false;

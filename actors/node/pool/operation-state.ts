@@ -15,12 +15,16 @@
 //            drained. An engine (re)starting or waiting out a restart delay: started now if it
 //            waits, and waited for (bounded by the ready timeout) as a waiter, not an operation;
 //            nothing is stopped if it fails. A ready pool: answered at once.
+//   purge:   refused (busy) while tasks run or another operation is under way; else draining at
+//            once → replica stopped → the model files this node cached for the pool removed ⇒ the
+//            pool stays draining and stopped, not ready, last_error "purged: …", until a preload
+//            or reload starts it again (and downloads the model again).
 //
 // One operation at a time. A replica step comes back tagged with its operation's id and a timer
 // with its own id, so a stale one (of an operation that ended, a timer replaced) is ignored.
 
 import type { ErrorEnvelope } from "../../../contract/index.ts";
-import type { PoolDrainReply, PoolOpReason, PoolPreloadReply, PoolReloadReply } from "../../../contract/link.ts";
+import type { PoolDrainReply, PoolOpReason, PoolPreloadReply, PoolPurgeReply, PoolReloadReply } from "../../../contract/link.ts";
 import type { LogFields } from "../../../runtime/index.ts";
 
 /** How long a (re)started engine may take to become ready during a reload or preload. */
@@ -80,7 +84,17 @@ export interface PreloadOp {
   failure?: string;
 }
 
-export type Operation = DrainOp | ReloadOp | PreloadOp;
+export interface PurgeOp {
+  kind: "purge";
+  id: number;
+  startedAt: number;
+  asker: number;
+  /** stopping: the replica is being stopped; removing: the cached files are being removed. */
+  phase: "stopping" | "removing";
+  timer: null;
+}
+
+export type Operation = DrainOp | ReloadOp | PreloadOp | PurgeOp;
 
 /** A preload of a pool that is not drained: it starts nothing of its own and only waits. */
 export interface PreloadWaiter {
@@ -117,6 +131,9 @@ export type OperationEvent =
   | { type: "drain"; asker: number; deadlineMs: number }
   | { type: "reload"; asker: number; model: string; drainDeadlineMs: number }
   | { type: "preload"; asker: number }
+  | { type: "purge"; asker: number }
+  /** The purge's files are removed (or `error` says which could not be). */
+  | { type: "purged"; op: number; removed: { path: string; bytes: number }[]; kept?: string; error?: string }
   /** The replica's engine changed state; `exited` when the replica stopped. */
   | { type: "replica-status"; ready: boolean; live?: boolean; exited?: boolean; engine_version?: string; last_error?: string }
   /** The restart policy says why the engine is down. */
@@ -129,7 +146,7 @@ export type OperationEvent =
   /** The supervisor answered a preload's restart-now: whether a waiting replica was started. */
   | { type: "kicked"; kicked: boolean };
 
-export type PoolOpReply = PoolDrainReply | PoolReloadReply | PoolPreloadReply;
+export type PoolOpReply = PoolDrainReply | PoolReloadReply | PoolPreloadReply | PoolPurgeReply;
 export type PreloadOutcome = "ready" | "already" | "failed";
 
 export type OperationEffect =
@@ -139,6 +156,8 @@ export type OperationEffect =
   | { type: "start-replica"; op: number; model: string }
   /** Start a replica waiting out its restart delay now, then send back `kicked`. */
   | { type: "restart-now" }
+  /** Remove the model files this node cached for the pool, then send back `purged`. */
+  | { type: "purge-files"; op: number }
   /** Send back `timer` after `ms`. */
   | { type: "arm-timer"; timer: number; ms: number }
   | { type: "cancel-timer"; timer: number }

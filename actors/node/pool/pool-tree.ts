@@ -11,12 +11,12 @@ import type { ActorSystem, ChildSpec, Clock, Logger, SupervisorRef } from "../..
 import { supervisor } from "../../../runtime/index.ts";
 import type { EngineAdapter } from "../../../adapters/engines/index.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
-import type { PoolConfig } from "../config.ts";
+import { poolWorkloads, type PoolConfig } from "../config.ts";
 import { replica, ReplicaCrash } from "../replica/replica.ts";
 import { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { poolManager } from "./pool.ts";
-import { FILE_ENGINES, missingModelFile } from "../models/index.ts";
+import { cacheEntry, FILE_ENGINES, missingModelFile, purgeCachedModel, type CacheUsers, type PurgeResult } from "../models/index.ts";
 import type { PoolRef, ReplicaSlot } from "./protocol.ts";
 import type { ReplicaRef } from "../replica/protocol.ts";
 
@@ -43,7 +43,9 @@ export interface PoolTreeOptions {
    * Check the pool's local model file before its engine starts (relative paths resolve against
    * baseDir); absent: no check (a handoff's engine runs elsewhere and loads what it loads).
    */
-  modelFiles?: { baseDir: string; homeDir?: string };
+  modelFiles?: { baseDir: string; homeDir?: string; cacheDir?: string; hfBaseUrl?: string };
+  /** The cache entries of this node's pools, so a purge spares a file another pool loads. */
+  cacheUsers?: CacheUsers;
   log: Logger;
 }
 
@@ -72,6 +74,22 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
     if (!options.modelFiles || !FILE_ENGINES.has(pool.engine)) return undefined;
     const p = current();
     return missingModelFile(p.model_file ?? p.model, options.modelFiles);
+  };
+  /** The model ref the engine loads, for the cache: absent when this node loads no file for it. */
+  const fileRef = () => (options.modelFiles && FILE_ENGINES.has(pool.engine) ? (current().model_file ?? current().model) : undefined);
+  const noteCacheUse = () => {
+    const ref = fileRef();
+    const entry = ref === undefined ? undefined : cacheEntry(ref, options.modelFiles!);
+    options.cacheUsers?.set(pool.id, entry && "path" in entry ? entry.path : undefined);
+  };
+  noteCacheUse();
+  const purgeFiles = async (): Promise<PurgeResult> => {
+    const ref = fileRef();
+    if (ref === undefined) {
+      const why = options.modelFiles ? `engine ${pool.engine} loads no model file on this node` : "the pool's engine was started elsewhere (a handoff): this node holds no file of it";
+      return { removed: [], kept: why };
+    }
+    return purgeCachedModel(ref, { ...options.modelFiles!, poolId: pool.id, users: options.cacheUsers });
   };
   const missingAtStart = options.unavailable ? undefined : modelMissing();
   if (missingAtStart) {
@@ -133,6 +151,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
     modelMissing,
     async start(next) {
       model = next;
+      noteCacheUse();
       await sup.ask({ type: "start-child", spec: replicaSpec }, { timeoutMs: SUPERVISOR_ASK_MS });
       replicaUp = true;
     },
@@ -141,6 +160,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
       replicaUp = false;
     },
     restartNow: () => sup.ask({ type: "restart-now", id: replicaId }, { timeoutMs: SUPERVISOR_ASK_MS }),
+    purgeFiles,
   };
 
   return {
@@ -162,6 +182,7 @@ export function poolTree(options: PoolTreeOptions): PoolTree {
               slots: pool.slots,
               ctxMax: pool.ctx,
               devices: pool.devices,
+              workloads: poolWorkloads(pool),
               agent: options.agent,
               replica: replicaRef,
               replicaId,

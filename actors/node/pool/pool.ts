@@ -1,11 +1,11 @@
 // Pool manager: leases and readiness of one pool. Dispatches accepted requests to its replica,
 // publishes a snapshot to the agent whenever something placement cares about changes, and runs
-// the pool's drain, reload and preload (docs/contract.md#pools-control): their state machine
+// the pool's drain, reload, preload and purge (docs/contract.md#pools-control): their state machine
 // decides (./operation-machine.ts, pure), this actor feeds it events and carries out its effects.
 
 import { describe, type ActorFactory, type Logger, type ReplyHandle, type Timer } from "../../../runtime/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
-import { poolUnavailable, type PoolView, type PreparationStep } from "../../../contract/index.ts";
+import { poolUnavailable, type EmbedReply, type PoolView, type PreparationStep, type Workload } from "../../../contract/index.ts";
 import type { NodePoolHealth } from "../../../contract/link.ts";
 import type { AgentInternalRef } from "../agent/protocol.ts";
 import type { ReplicaRef } from "../replica/protocol.ts";
@@ -22,6 +22,8 @@ export interface PoolOptions {
   ctxMax?: number;
   /** GPU device ids of the pool's mask. */
   devices?: number[];
+  /** What the pool serves (advertised in its snapshot). */
+  workloads?: Workload[];
   agent: AgentInternalRef;
   replica: ReplicaRef;
   replicaId: string;
@@ -42,6 +44,9 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
     // Tasks on the replica, by task id, and how many it can run.
     const leases = new Set<string>();
     let slotsTotal = options.slots;
+    // The pools file's ctx, else what the engine reports: admission refuses a task's ctx beyond it.
+    let engineCtxMax: number | undefined;
+    const ctxMax = () => options.ctxMax ?? engineCtxMax;
     // Readiness, the advertised model and the drain, reload or preload under way. A restarted
     // manager finds the model a reload left in the slot, not the configured one.
     // No replica runs (its model file was missing at start-up, or a drain stopped it before this
@@ -63,7 +68,8 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       engine_version: ops.engineVersion,
       slots_total: slotsTotal,
       slots_free: Math.max(0, slotsTotal - leases.size),
-      ...(options.ctxMax !== undefined ? { ctx_max: options.ctxMax } : {}),
+      ...(ctxMax() !== undefined ? { ctx_max: ctxMax() } : {}),
+      ...(options.workloads ? { workloads: options.workloads } : {}),
       ...(options.devices && options.devices.length > 0 ? { devices: options.devices } : {}),
       replica_id: options.replicaId,
       // Models present on the node, ready or not: a restarting pool still holds its model, so
@@ -116,6 +122,8 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
           return ctx.pipeToSelf(stopReplica(e.abort), stepBack("op-stopped", e.op));
         case "start-replica":
           return ctx.pipeToSelf(options.slot.start(e.model), stepBack("op-started", e.op));
+        case "purge-files":
+          return ctx.pipeToSelf(options.slot.purgeFiles(), (o): PoolMsg => (o.ok ? { type: "op-purged", op: e.op, result: o.value } : { type: "op-purged", op: e.op, error: describe(o.error) }));
         case "restart-now":
           return ctx.pipeToSelf(options.slot.restartNow(), (o): PoolMsg => ({ type: "preload-kicked", kicked: o.ok && o.value }));
         case "arm-timer":
@@ -177,6 +185,19 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       submit(d);
     };
 
+    /** An embedding batch goes straight to a ready replica: it holds no lease (docs/api.md#post-v1embeddings). */
+    const embed = (msg: Extract<PoolMsg, { type: "embed" }>) => {
+      const reply = ctx.takeReply<EmbedReply>();
+      const no = (why: string) => reply?.resolve({ ok: false, error: poolUnavailable(why, { pool_id: poolId }) });
+      if (ops.draining) return no(`pool ${poolId} is draining`);
+      if (!ops.ready || gpuFault !== undefined) return no(`pool ${poolId} is not ready`);
+      if (msg.model !== ops.model) return no(`pool ${poolId} serves model '${ops.model}', not '${msg.model}'`);
+      options.replica.ask({ type: "embed", model: msg.model, inputs: msg.inputs }, { deadline: reply?.deadline }).then(
+        (r) => reply?.resolve(r),
+        (error) => no(`replica of pool ${poolId} did not answer: ${describe(error)}`),
+      );
+    };
+
     /** A slot freed (or the pool changed): start parked dispatches that fit, refuse the rest if they never will. */
     const unpark = () => {
       while (parked.length > 0 && (ops.draining || !ops.ready || leases.size < slotsTotal || parked.length > canceling.size)) {
@@ -229,6 +250,10 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             }
             unpark();
             return;
+          case "engine-props":
+            engineCtxMax = msg.ctx_max;
+            if (options.ctxMax === undefined) publish();
+            return;
           case "replica-status": {
             if (msg.slots_total) slotsTotal = msg.slots_total;
             if (msg.ready) preparation.clear();
@@ -255,6 +280,8 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             return snapshot();
           case "health":
             return health();
+          case "embed":
+            return embed(msg);
           case "drain":
             run({ type: "drain", asker: asker(), deadlineMs: msg.deadline_ms });
             unpark(); // draining: parked dispatches are refused
@@ -263,6 +290,12 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             return run({ type: "reload", asker: asker(), model: msg.model, drainDeadlineMs: msg.drain_deadline_ms });
           case "preload":
             return run({ type: "preload", asker: asker() });
+          case "purge":
+            run({ type: "purge", asker: asker() });
+            unpark(); // draining: parked dispatches are refused
+            return;
+          case "op-purged":
+            return run({ type: "purged", op: msg.op, removed: msg.result?.removed ?? [], kept: msg.result?.kept, error: msg.error });
           case "preload-kicked":
             return run({ type: "kicked", kicked: msg.kicked });
           case "op-stopped":

@@ -6,7 +6,9 @@
 import type { ActorRef } from "../../../runtime/index.ts";
 import type { PoolView, PreparationStep } from "../../../contract/index.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
-import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolReloadReply, TaskSinkRef } from "../../../contract/link.ts";
+import type { EmbedReply } from "../../../contract/embeddings.ts";
+import type { NodePoolHealth, PoolDrainReply, PoolPreloadReply, PoolPurgeReply, PoolReloadReply, TaskSinkRef } from "../../../contract/link.ts";
+import type { PurgeResult } from "../models/index.ts";
 
 export type PoolMsg =
   | { type: "dispatch"; task_id: string; request: EngineRequest; sink: TaskSinkRef }
@@ -22,6 +24,8 @@ export type PoolMsg =
       slots_total?: number;
       last_error?: string;
     }
+  /** From a replica: its engine's context per task, from the engine's props; the pools file's `ctx` wins. */
+  | { type: "engine-props"; ctx_max: number }
   /** From a replica: a request finished (any way) and its slot is free. */
   | { type: "released"; task_id: string }
   /** From the agent: the GPU driver failed (message) or answers again (no message). */
@@ -34,12 +38,18 @@ export type PoolMsg =
   | { type: "ending"; task_id: string }
   | { type: "snapshot" }
   | { type: "health" }
+  /** From the agent: embed one batch with the replica's engine (answers EmbedReply). */
+  | { type: "embed"; model: string; inputs: string[] }
   /** Refuse new work now; stop the engine once in-flight work ends or `deadline_ms` passes. */
   | { type: "drain"; deadline_ms: number }
   /** Drain, swap the engine onto `model`, and roll back to the old model if the new one fails. */
   | { type: "reload"; model: string; drain_deadline_ms: number }
   /** Start a drained pool's engine again, or wait for a (re)starting one; answer once ready. */
   | { type: "preload" }
+  /** Stop the engine and remove the model files this node cached for the pool; refused while tasks run. */
+  | { type: "purge" }
+  /** Private: the purge's files are removed, or why not. */
+  | { type: "op-purged"; op: number; result?: PurgeResult; error?: string }
   /** Private: the replica stopped or started for a drain, reload or preload, tagged with its operation. */
   | { type: "op-stopped"; op: number; error?: string }
   | { type: "op-started"; op: number; error?: string }
@@ -57,9 +67,11 @@ export interface PoolOpResult<R> {
 export interface PoolReplies {
   snapshot: PoolView;
   health: NodePoolHealth;
+  embed: EmbedReply;
   drain: PoolOpResult<PoolDrainReply>;
   reload: PoolOpResult<PoolReloadReply>;
   preload: PoolOpResult<PoolPreloadReply>;
+  purge: PoolOpResult<PoolPurgeReply>;
 }
 
 export type PoolRef = ActorRef<PoolMsg, PoolReplies>;
@@ -81,4 +93,6 @@ export interface ReplicaSlot {
   restartNow(): Promise<boolean>;
   /** Stops the replica (aborting what it still runs) and waits until it is gone. */
   stop(): Promise<void>;
+  /** Removes the model files this node downloaded for the replica's model (never a local path of the pools file). */
+  purgeFiles(): Promise<PurgeResult>;
 }

@@ -7,10 +7,13 @@ import type { ActorRef } from "../../../runtime/index.ts";
 import type { ErrorEnvelope } from "../../../contract/index.ts";
 import type { EngineRequest } from "../../../adapters/engines/index.ts";
 import type { TaskSinkRef } from "../../../contract/link.ts";
+import type { EmbedReply } from "../../../contract/embeddings.ts";
 
 export type ReplicaMsg =
   | { type: "submit"; task_id: string; request: EngineRequest; sink: TaskSinkRef }
   | { type: "cancel"; task_id: string }
+  /** Embeds one batch of inputs (answers EmbedReply; never fails the ask). */
+  | { type: "embed"; model: string; inputs: string[] }
   /** Ends every open stream with `error` (a drain's deadline passed); answers how many. */
   | { type: "abort-streams"; error: ErrorEnvelope }
   /** Private: time to poll the engine's health. */
@@ -21,10 +24,13 @@ export type ReplicaMsg =
   | { type: "engine-up" }
   | { type: "engine-down"; reason: CrashReason; message: string }
   /** Private: the engine stayed up long enough to reset backoff or close a breaker. */
-  | { type: "stable-check" };
+  | { type: "stable-check" }
+  /** Private: the engine's props, read once it is ready (its context size, when it says). */
+  | { type: "props-result"; ctx_max?: number };
 
 export interface ReplicaReplies {
   "abort-streams": number;
+  embed: EmbedReply;
 }
 
 export type ReplicaRef = ActorRef<ReplicaMsg, ReplicaReplies>;

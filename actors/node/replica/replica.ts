@@ -13,6 +13,9 @@ import type { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import { isManaged, StartFailure } from "../engine/process-engine.ts";
 import type { PoolRef } from "../pool/protocol.ts";
 import type { ReplicaMsg } from "./protocol.ts";
+import { streamTrace, taskFields, type StreamTrace } from "./task-trace.ts";
+import { embedWith } from "./embed.ts";
+import type { EmbedReply } from "../../../contract/embeddings.ts";
 
 export interface ReplicaOptions {
   nodeId: string;
@@ -49,6 +52,8 @@ interface Stream {
   closed: boolean;
   /** Consecutive tokens held while the engine says more follow at once (see `forward`). */
   batch?: { from: number; t: string[] };
+  /** Its log fields and spans (engine.call, stream). */
+  trace: StreamTrace;
 }
 
 /** Most tokens sent in one message; a longer burst is cut. */
@@ -58,15 +63,23 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
   return (ctx) => {
     const { log, pool } = options;
     const engine = options.engine();
+    /** Embedding batches in flight: aborted when the replica stops. */
+    const embeds = new Set<AbortController>();
     const streams = new Map<string, Stream>();
     const limit = options.healthFailures ?? 3;
     let failures = 0;
-    /** When the health poll under way began (pool_health_check_duration_ms). */
+    /** When the health poll under way began (pool_health_check_duration_seconds). */
     let healthSince: number | undefined;
     /** Why the replica stopped itself, kept for its last status. */
     let stoppedBecause: string | undefined;
     let ready = false;
     let live = false;
+    /** The engine's props were read (once per engine start); while `reading`, readiness waits for them. */
+    let propsRead = false;
+    let reading = false;
+    /** The latest word on the engine's health (engine-up, a health poll). */
+    let healthy = false;
+    let quietReady = false;
 
     const status = (isReady: boolean, isLive: boolean, lastError?: string, exited?: boolean) => {
       ready = isReady;
@@ -80,6 +93,29 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
         engine_version: engine.version(),
         last_error: lastError,
       });
+    };
+
+    /**
+     * The engine is healthy: announce it ready. The first time, its props are read first (llama-server
+     * n_ctx, vLLM max_model_len, TGI max_total_tokens), so the pool's first ready snapshot already
+     * carries the engine's real context and admission never sees the pool ready without it.
+     */
+    const becomeReady = (quiet = false) => {
+      healthy = true;
+      quietReady = quiet;
+      if (propsRead) return announce();
+      if (reading) return;
+      reading = true;
+      ctx.pipeToSelf(engine.props(), (o): ReplicaMsg => {
+        const n = o.ok ? o.value.ctx_max : undefined;
+        return { type: "props-result", ...(typeof n === "number" && Number.isInteger(n) && n > 0 ? { ctx_max: n } : {}) };
+      });
+    };
+    const announce = () => {
+      if (ready) return;
+      // engine-up logged "Engine process is healthy" already.
+      if (!quietReady) log.info("Engine is healthy", { pool_id: options.poolId, replica_id: options.replicaId, engine_version: engine.version() });
+      status(true, true);
     };
 
     const healthResult = (o: Outcome<EngineHealth>): ReplicaMsg =>
@@ -146,14 +182,23 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
     const run = async (stream: Stream, request: Parameters<EngineAdapter["submit"]>[0]): Promise<string | undefined> => {
       try {
         for await (const ev of engine.submit(request, stream.controller.signal)) {
+          // Spans at the phase boundaries only: per token, this one flag is read.
+          if (ev.type === "token") {
+            if (stream.trace.awaitingFirstToken) stream.trace.firstToken();
+          } else if (ev.type === "end") stream.trace.end(ev);
           // Nobody listens any more (link down, task gone): stop generating.
           if (!forward(stream, ev)) stream.controller.abort(new Error("sink unreachable"));
           if (stream.controller.signal.aborted && ev.type !== "end") continue;
         }
         sendTokens(stream); // an engine that stopped without an end event
+        stream.trace.close(stream.controller.signal.aborted ? "aborted" : "no_end");
         return undefined;
       } catch (error) {
         const e = error instanceof EngineError ? error : new EngineError("INTERNAL", describe(error));
+        stream.trace.fail(e.code, e.message);
+        const failure = { ...stream.trace.fields, pool_id: options.poolId, replica_id: options.replicaId, error_kind: e.code, fatal: e.fatal };
+        if (stream.controller.signal.aborted) log.debug(`Engine request stopped: ${e.message}`, failure);
+        else log.warn(`Engine request failed: ${e.message}`, failure);
         if (!stream.closed) {
           sendTokens(stream); // the tokens before the failure, then the failure
           closing(stream);
@@ -200,22 +245,37 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
         switch (msg.type) {
           case "submit": {
             if (!ready) {
+              log.debug("Refused a task: the replica is not ready", { ...taskFields(msg.task_id, msg.request), pool_id: options.poolId, replica_id: options.replicaId });
               msg.sink.tell({ type: "engine-error", error: poolUnavailable("replica is not ready", { pool_id: options.poolId }) });
               pool.tell({ type: "released", task_id: msg.task_id });
               return;
             }
-            const stream: Stream = { task_id: msg.task_id, controller: new AbortController(), sink: msg.sink, closed: false };
+            const trace = streamTrace(msg.task_id, msg.request, { node_id: options.nodeId, pool_id: options.poolId, replica_id: options.replicaId, engine: engine.engine });
+            const stream: Stream = { task_id: msg.task_id, controller: new AbortController(), sink: msg.sink, closed: false, trace };
             streams.set(msg.task_id, stream);
-            ctx.pipeToSelf(run(stream, msg.request), (o) => ({
+            log.debug("Engine request started", { ...trace.fields, pool_id: options.poolId, replica_id: options.replicaId });
+            ctx.pipeToSelf(run(stream, trace.request), (o) => ({
               type: "stream-done",
               task_id: msg.task_id,
               fatal: o.ok ? o.value : describe(o.error),
             }));
             return;
           }
+          case "embed": {
+            const reply = ctx.takeReply<EmbedReply>();
+            if (!ready) return void reply?.resolve({ ok: false, error: poolUnavailable("replica is not ready", { pool_id: options.poolId }) });
+            const aborted = new AbortController();
+            embeds.add(aborted);
+            void embedWith(engine, msg.model, options.poolId, msg.inputs, aborted.signal).then((r) => {
+              embeds.delete(aborted);
+              reply?.resolve(r);
+            });
+            return;
+          }
           case "cancel": {
             const stream = streams.get(msg.task_id);
             if (!stream) return;
+            log.debug("Canceling the engine request", { ...stream.trace.fields, pool_id: options.poolId, replica_id: options.replicaId });
             stream.controller.abort(new Error("canceled"));
             void engine.cancel(msg.task_id).catch(() => undefined);
             return;
@@ -234,6 +294,8 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
               sendTokens(stream);
               closing(stream);
               aborted++;
+              stream.trace.fail(msg.error.code, msg.error.message);
+              log.warn(`Stopped a stream: ${msg.error.message}`, { ...stream.trace.fields, pool_id: options.poolId, replica_id: options.replicaId, error_kind: msg.error.code });
               stream.sink.tell({ type: "engine-error", error: msg.error });
               stream.controller.abort(new Error(msg.error.message));
               void engine.cancel(taskId).catch(() => undefined);
@@ -252,13 +314,13 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             if (healthSince !== undefined) options.metrics?.healthCheckDuration.observe({ node_id: options.nodeId, pool_id: options.poolId }, ctx.clock.now() - healthSince);
             if (msg.ready) {
               failures = 0;
-              if (!ready) {
-                log.info("Engine is healthy", { pool_id: options.poolId, replica_id: options.replicaId, engine_version: engine.version() });
-                status(true, true);
+              if (!ready && !reading) {
+                becomeReady();
                 if (!isManaged(engine)) upSince();
               }
               return;
             }
+            healthy = false;
             failures++;
             if (ready || live !== msg.live) status(false, msg.live, msg.error ?? msg.reason ?? "engine reports not ready");
             if (failures >= limit && (msg.error || isManaged(engine))) {
@@ -275,9 +337,15 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
                 message: o.ok ? describeCrash(o.value) : describe(o.error),
               }));
             }
-            status(true, true);
+            becomeReady(true);
             upSince();
             ctx.after(options.healthIntervalMs, { type: "health-tick" });
+            return;
+          case "props-result":
+            reading = false;
+            propsRead = true;
+            if (msg.ctx_max !== undefined) pool.tell({ type: "engine-props", ctx_max: msg.ctx_max });
+            if (healthy) announce();
             return;
           case "engine-down":
             if (msg.reason.kind === "graceful") {
@@ -308,6 +376,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
           }
         }
         streams.clear();
+        for (const e of embeds) e.abort(new Error(why));
         status(false, false, reason.kind === "failed" ? why : stoppedBecause, true);
         await engine.close();
       },

@@ -9,6 +9,7 @@ import { withSizeLimits, type ControlOperation } from "./common.ts";
 import { CATALOG_COMPONENTS, CATALOG_OPERATIONS } from "./catalog.ts";
 import { META_COMPONENTS, META_OPERATIONS } from "./meta.ts";
 import { OPENAI_COMPONENTS, OPENAI_OPERATIONS } from "./openai.ts";
+import { OPENAI_EXTRA_COMPONENTS, OPENAI_EXTRA_OPERATIONS } from "./openai-extra.ts";
 import { POOL_COMPONENTS, POOL_OPERATIONS } from "./pools.ts";
 import { SESSION_COMPONENTS, SESSION_OPERATIONS } from "./sessions.ts";
 import { TASK_COMPONENTS, TASK_OPERATIONS } from "./tasks.ts";
@@ -38,6 +39,7 @@ export const CONTROL_COMPONENTS: Record<string, ZodType> = {
   ...CATALOG_COMPONENTS,
   ...POOL_COMPONENTS,
   ...OPENAI_COMPONENTS,
+  ...OPENAI_EXTRA_COMPONENTS,
 };
 
 let operations: ControlOperation[] | undefined;
@@ -56,6 +58,7 @@ export function controlOperations(): ControlOperation[] {
     ...CATALOG_OPERATIONS,
     ...POOL_OPERATIONS,
     ...OPENAI_OPERATIONS,
+    ...OPENAI_EXTRA_OPERATIONS,
   ].map(withSizeLimits);
   return operations;
 }

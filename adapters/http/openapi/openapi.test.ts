@@ -149,7 +149,7 @@ describe("the control plane's document", () => {
     }
   });
 
-  test("every POST has its request body, except the two that take none; preload's is optional", () => {
+  test("every POST has its request body, except the two that take none; preload's and purge's are optional", () => {
     const bodiless = new Set(["/v2/tasks/{id}/cancel", "/v2/catalog/models/{id}/verify"]);
     const expected: Record<string, string> = {
       "/v2/tasks": "TaskRequestV2",
@@ -161,11 +161,14 @@ describe("the control plane's document", () => {
       "/v2/pools/{id}/drain": "PoolDrainRequest",
       "/v2/pools/{id}/reload": "PoolReloadRequest",
       "/v2/pools/{id}/preload": "PoolPreloadRequest",
+      "/v2/pools/{id}/purge": "PoolPurgeRequest",
       "/v1/chat/completions": "ChatCompletionRequest",
       "/v1/completions": "CompletionRequest",
+      "/v1/embeddings": "EmbeddingsRequest",
+      "/v1/responses": "ResponsesRequest",
     };
     // OpenAI's requests are loose: its clients send many fields we ignore.
-    const loose = new Set(["ChatCompletionRequest", "CompletionRequest"]);
+    const loose = new Set(["ChatCompletionRequest", "CompletionRequest", "EmbeddingsRequest", "ResponsesRequest"]);
     for (const { path, method, op } of operations(doc)) {
       if (method !== "post") continue;
       if (bodiless.has(path)) {
@@ -173,7 +176,7 @@ describe("the control plane's document", () => {
         continue;
       }
       expect(op.requestBody?.content["application/json"].schema, path).toEqual({ $ref: `#/components/schemas/${expected[path]}` });
-      expect(op.requestBody?.required, path).toBe(path !== "/v2/pools/{id}/preload");
+      expect(op.requestBody?.required, path).toBe(path !== "/v2/pools/{id}/preload" && path !== "/v2/pools/{id}/purge");
     }
     // Requests are strict: clients learn that unknown fields are refused.
     for (const name of Object.values(expected)) expect(doc.components.schemas[name].additionalProperties, name).toEqual(loose.has(name) ? {} : false);

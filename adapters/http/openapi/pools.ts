@@ -1,9 +1,9 @@
-// Operations of the pools control routes (routes/pools.ts): health, drain, reload and preload, which the
+// Operations of the pools control routes (routes/pools.ts): health, drain, reload, preload and purge, which the
 // control plane forwards to the nodes holding the pool (docs/contract.md#pools-control). A failure the
 // port reports carries the envelope plus `rolled_back` and per-node results where it had them.
 
 import { z, type ZodType } from "zod";
-import { DEFAULT_RELOAD_DRAIN_MS, ErrorEnvelope, MAX_DRAIN_DEADLINE_MS, PoolDrainNodeV2, PoolDrainRequest, PoolDrainResponseV2, PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolPreloadRequest, PoolPreloadResponseV2, PoolReloadNodeV2, PoolReloadRequest, PoolReloadResponseV2 } from "../../../contract/index.ts";
+import { DEFAULT_RELOAD_DRAIN_MS, ErrorEnvelope, MAX_DRAIN_DEADLINE_MS, PoolDrainNodeV2, PoolDrainRequest, PoolDrainResponseV2, PoolHealthV2, PoolNodeHealthV2, PoolPreloadNodeV2, PoolPreloadRequest, PoolPreloadResponseV2, PoolPurgeNodeV2, PoolPurgeRequest, PoolPurgeResponseV2, PoolReloadNodeV2, PoolReloadRequest, PoolReloadResponseV2 } from "../../../contract/index.ts";
 import { BAD_JSON_BODY, INTERNAL, type ControlOperation } from "./common.ts";
 
 const PoolDrainError = z
@@ -16,6 +16,10 @@ const PoolReloadError = z
 const PoolPreloadError = z
   .intersection(ErrorEnvelope, z.object({ nodes: z.array(PoolPreloadNodeV2).optional() }))
   .describe("ErrorEnvelope plus each node's outcome");
+
+const PoolPurgeError = z
+  .intersection(ErrorEnvelope, z.object({ nodes: z.array(PoolPurgeNodeV2).optional() }))
+  .describe("ErrorEnvelope plus each node's outcome (which nodes purged, which refused)");
 
 export const POOL_COMPONENTS: Record<string, ZodType> = {
   PoolNodeHealthV2,
@@ -32,6 +36,10 @@ export const POOL_COMPONENTS: Record<string, ZodType> = {
   PoolPreloadNodeV2,
   PoolPreloadResponseV2,
   PoolPreloadError,
+  PoolPurgeRequest,
+  PoolPurgeNodeV2,
+  PoolPurgeResponseV2,
+  PoolPurgeError,
 };
 
 const NOT_FOUND = "NOT_FOUND: no node (online or not) holds the pool, or it is not on node_id";
@@ -123,6 +131,28 @@ export const POOL_OPERATIONS: ControlOperation[] = [
         schema: PoolPreloadError,
       },
       ...INTERNAL,
+    },
+  },
+  {
+    method: "post",
+    path: "/v2/pools/{id}/purge",
+    operationId: "purgePoolV2",
+    summary: "Stop a pool's engine and remove the model files the node downloaded for it",
+    description:
+      "On each node holding the pool (or node_id), at once: the engine is stopped and the pool's files in the node's model cache (the download of its https:// or hf: model, " +
+      "and a partial download with its resume file) are removed. A model that is a local path of the pools file, or a name, is never removed (`kept` says why). " +
+      "Refused while tasks run on the pool: drain it first. Afterwards the pool is not ready, like a drained pool, with last_error starting 'purged:'; " +
+      "a preload or reload starts it again and downloads the model again (when downloads are allowed). The body is optional.",
+    tags: ["pools"],
+    auth: true,
+    request: { body: PoolPurgeRequest, bodyOptional: true },
+    responses: {
+      200: { description: "Purged on every node holding the pool; `removed` and `bytes_freed` per node", schema: PoolPurgeResponseV2 },
+      400: { description: BAD_JSON_BODY },
+      404: { description: NOT_FOUND, schema: PoolPurgeError },
+      409: { description: "POOL_UNAVAILABLE: tasks run on the pool (drain it first), or a drain, reload, preload or purge is under way on a node; `nodes` says which nodes purged", schema: PoolPurgeError },
+      503: { description: "NODE_UNAVAILABLE: a node holding the pool is offline or did not answer; POOL_UNAVAILABLE: the pool may not run on a node (GPU-only rule)", schema: PoolPurgeError },
+      500: { description: "INTERNAL: the engine stopped but a cached model file could not be removed (the message names it), or an unexpected failure", schema: PoolPurgeError },
     },
   },
 ];

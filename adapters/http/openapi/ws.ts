@@ -14,7 +14,7 @@ const TaskId = z.string().min(1).max(128);
 export const WsClientFrame = z
   .discriminatedUnion("type", [
     z.object({ type: z.literal("auth"), token: z.string().max(8192) }).strict(),
-    z.object({ type: z.literal("submit"), task: TaskRequestV2, detach: z.boolean().optional() }).strict(),
+    z.object({ type: z.literal("submit"), task: TaskRequestV2, detach: z.boolean().optional(), traceparent: z.string().max(256).optional(), tracestate: z.string().max(8192).optional() }).strict(),
     z.object({ type: z.literal("subscribe"), task_id: TaskId, detach: z.boolean().optional() }).strict(),
     z.object({ type: z.literal("cancel"), task_id: TaskId }).strict(),
   ])
@@ -25,7 +25,7 @@ const streamed = <T extends string>(type: T, data: ZodType) => z.object({ type: 
 /** What the server sends: replies to frames, each task's stream events, protocol errors. */
 export const WsServerFrame = z
   .union([
-    AdmissionResponseV2.extend({ type: z.literal("admitted") }),
+    AdmissionResponseV2.extend({ type: z.literal("admitted"), traceparent: z.string().optional().describe("The admission span's W3C traceparent, when the task has a trace") }),
     z.object({ type: z.literal("rejected"), task_id: z.string(), error: ErrorEnvelope }),
     z.object({ type: z.literal("canceled"), task_id: z.string() }),
     streamed("started", StartedData),
@@ -48,7 +48,7 @@ const PROTOCOL = [
     `\`{"type":"error","error":{"code":"MISSING_TOKEN"|"BAD_TOKEN",…}}\` and closes with ${WS_CLOSE.policy}.`,
   "",
   "**Client → server.**",
-  "- `{type:\"submit\", task: TaskRequestV2, detach?}` → `{type:\"admitted\", …AdmissionResponseV2}`, then the task's stream; " +
+  "- `{type:\"submit\", task: TaskRequestV2, detach?, traceparent?, tracestate?}` → `{type:\"admitted\", …AdmissionResponseV2, traceparent?}`, then the task's stream; " +
     "or `{type:\"rejected\", task_id, error}` with the codes of POST /v2/tasks (429s carry retriable, retry_after_ms, policy_label), or a retriable INTERNAL.",
   "- `{type:\"subscribe\", task_id, detach?}` → the task's stream, missed events first; or `rejected` NOT_FOUND.",
   "- `{type:\"cancel\", task_id}` → `{type:\"canceled\", task_id}`, before the stream's `end {canceled:true}`; or `rejected` NOT_FOUND.",

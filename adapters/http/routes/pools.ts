@@ -1,15 +1,16 @@
-// Pools control routes (docs/contract.md#pools-control): health, drain and reload of a pool, forwarded
+// Pools control routes (docs/contract.md#pools-control): health, drain, reload, preload and purge of a pool, forwarded
 // by the control plane to the nodes holding it. Bodies are validated here, once, strictly.
 //
 //   GET  /v2/pools/{id}/health[?node_id=]   200 PoolHealthV2 | 404
 //   POST /v2/pools/{id}/drain  {deadline_ms, node_id?}                      202 | 404 | 409 | 503
 //   POST /v2/pools/{id}/reload {new_model_ref, deadline_ms?, node_id?}     200 | 404 | 409 | 503
 //   POST /v2/pools/{id}/preload [{node_id?}]                               200 | 404 | 409 | 503
+//   POST /v2/pools/{id}/purge   [{node_id?}]                               200 | 404 | 409 | 500 | 503
 
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { fail } from "../errors.ts";
-import { HTTP_STATUS, PoolDrainRequest, PoolPreloadRequest, PoolReloadRequest, type PoolsFailure, type PoolsPort } from "../../../contract/index.ts";
+import { HTTP_STATUS, PoolDrainRequest, PoolPreloadRequest, PoolPurgeRequest, PoolReloadRequest, type PoolsFailure, type PoolsPort } from "../../../contract/index.ts";
 import { readBody, readOptionalBody } from "./read-body.ts";
 
 export function registerPoolRoutes(app: Hono<any>, port: PoolsPort): void {
@@ -38,6 +39,13 @@ export function registerPoolRoutes(app: Hono<any>, port: PoolsPort): void {
     const body = await readOptionalBody(c, PoolPreloadRequest);
     if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
     const outcome = await port.preload(c.req.param("id"), body.value);
+    return outcome.ok ? c.json(outcome.value, 200) : failure(c, outcome);
+  });
+
+  app.post("/v2/pools/:id/purge", async (c) => {
+    const body = await readOptionalBody(c, PoolPurgeRequest);
+    if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
+    const outcome = await port.purge(c.req.param("id"), body.value);
     return outcome.ok ? c.json(outcome.value, 200) : failure(c, outcome);
   });
 }

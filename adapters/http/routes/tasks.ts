@@ -7,6 +7,7 @@ import { errorResponse, fail } from "../errors.ts";
 import { budgetHeaders, type ControlPort, type StreamSink, TaskRequestV2 } from "../../../contract/index.ts";
 import { createSseStream } from "../sse.ts";
 import { readBody } from "./read-body.ts";
+import { tracedSubmit, type TraceVars } from "../trace.ts";
 
 export interface TaskRouteOptions {
   port: ControlPort;
@@ -15,7 +16,7 @@ export interface TaskRouteOptions {
   onSseDrop?: () => void;
 }
 
-type Vars = { Variables: { correlationId: string; identity: string } };
+type Vars = { Variables: { correlationId: string; identity: string } & TraceVars };
 
 /**
  * A sink that drops `human` from metrics frames. Built out here, not inside the route: a closure
@@ -40,7 +41,8 @@ export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): 
   app.post("/v2/tasks", async (c) => {
     const body = await readBody(c, TaskRequestV2);
     if (!body.ok) return fail(c, "INVALID_PARAMS", body.message);
-    const outcome = await port.submit(body.value, { correlationId: c.get("correlationId"), identity: c.get("identity") });
+    const { outcome, trace } = await tracedSubmit(port, body.value, { correlationId: c.get("correlationId"), identity: c.get("identity") }, { route: "POST /v2/tasks", parent: c.get("trace"), startTime: c.get("traceStart") });
+    if (trace) c.set("traceResponse", trace);
     if (!outcome.ok) return errorResponse(c, outcome.error);
     for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
     return c.json(outcome.admission, 202);
