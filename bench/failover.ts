@@ -69,7 +69,7 @@ try {
 
   // node-kill: the client's error arrives when the link closes, not after a timeout.
   const n1 = await startNodeProcess("n1");
-  const task = await submitTask(base, { model_ref: "tiny", prompt: "doomed", max_tokens: 5000 });
+  const task = await submitTask(base, { model_ref: "tiny", prompt: "doomed", max_tokens: 4000 }); // within the mock engine's 4096-token context
   const sse = await openSse(`${base}${task.json.streams.sse}`);
   let t0 = 0;
   let reset = 0;

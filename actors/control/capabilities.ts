@@ -17,7 +17,7 @@ export function capabilities(nodes: readonly NodeInfo[]): CapabilitiesV2 {
       const e = byEngine.get(pool.engine) ?? {
         engine: pool.engine,
         ctx_max: 0,
-        supported_workloads: ["completion"],
+        supported_workloads: [],
         features: {},
         rate_limits: {},
         engine_versions: [],
@@ -28,6 +28,7 @@ export function capabilities(nodes: readonly NodeInfo[]): CapabilitiesV2 {
         batching: false,
       };
       e.ctx_max = Math.max(e.ctx_max, pool.ctx_max ?? DEFAULT_CTX_MAX);
+      for (const w of pool.workloads ?? ["completion"]) if (!e.supported_workloads.includes(w)) e.supported_workloads.push(w);
       if (pool.engine_version && !e.engine_versions.includes(pool.engine_version)) e.engine_versions.push(pool.engine_version);
       const slots = Math.max(1, pool.slots_total);
       e.slots_total += slots;
@@ -38,6 +39,9 @@ export function capabilities(nodes: readonly NodeInfo[]): CapabilitiesV2 {
     }
   }
   const engines = [...byEngine.values()].sort((a, b) => (a.engine < b.engine ? -1 : 1));
-  for (const e of engines) e.engine_versions.sort();
+  for (const e of engines) {
+    e.engine_versions.sort();
+    e.supported_workloads.sort();
+  }
   return { api_version: API_VERSION, engines };
 }

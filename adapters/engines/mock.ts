@@ -1,14 +1,15 @@
 // Mock engine with fault injection, so tests reach every state for real: per-token delay, fail
 // after N tokens, crash after N tokens (the engine dies: every stream fails and health goes
 // down until restart), hang after N tokens (no more tokens until canceled).
-// Output is deterministic in (prompt, seed): the same request yields the same tokens.
+// Output is deterministic in (prompt, seed): the same request yields the same tokens. Chat
+// messages are rendered with a fixed template first (renderMockChat).
 // A model ref that names a local file (`file:` or path-like) must exist, as for a real engine:
 // otherwise the engine fails to start, so reload and start-up failures are real in tests.
 
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Clock } from "../../runtime/index.ts";
-import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
+import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 
 export interface MockFaults {
   /** Delay before each token, in ms of the injected clock. */
@@ -66,6 +67,17 @@ export function checkModelFile(ref: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The mock's chat template, the same as the mock engine program's (docs/api.md#chat-messages):
+ * `<|{role}|>\n{content}\n` per message, then `<|assistant|>\n`. The tokens come from the rendered
+ * text as from a prompt, so a chat and the prompt it renders to give the same stream.
+ */
+export function renderMockChat(messages: readonly { role: string; content: string }[]): string {
+  let text = "";
+  for (const m of messages) text += `<|${m.role}|>\n${m.content}\n`;
+  return `${text}<|assistant|>\n`;
+}
+
 const WORDS = [
   "the", "orchestrator", "streams", "tokens", "to", "every", "client", "in", "order", "while",
   "nodes", "keep", "their", "engines", "alive", "and", "queues", "stay", "bounded", "under", "load",
@@ -79,6 +91,19 @@ function hash(text: string, seed: number): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function mockVector(text: string, dims = 16): number[] {
+  const v: number[] = [];
+  for (let k = 0; k < dims; k++) v.push((fnv1a(`${k}:${text}`) / 0xffffffff) * 2 - 1);
+  const norm = Math.hypot(...v) || 1;
+  return v.map((x) => x / norm);
 }
 
 export class MockEngine implements EngineAdapter {
@@ -139,6 +164,19 @@ export class MockEngine implements EngineAdapter {
     for (const c of this.running.values()) c.abort(new Error("engine closed"));
   }
 
+  /**
+   * Deterministic fake vectors, the same as the mock engine program's (engines/mock-server/embedding.ts
+   * describes them): 16 numbers from FNV-1a of `k:<text>`, scaled to length 1.
+   */
+  async embed(inputs: string[], signal: AbortSignal): Promise<EngineEmbeddings> {
+    this.start();
+    if (this.startError) throw new EngineError("POOL_UNAVAILABLE", `mock engine failed to start: ${this.startError}`, true);
+    if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine is down", true);
+    if (signal.aborted) throw signal.reason;
+    const tokens = inputs.reduce((n, s) => n + (s.match(/\S+/g)?.length ?? 0) + 1, 0);
+    return { vectors: inputs.map((s) => mockVector(s)), tokens_in: tokens };
+  }
+
   /** Brings a crashed mock back, as a restarted engine process would be. */
   revive(): void {
     this.crashed = false;
@@ -160,8 +198,9 @@ export class MockEngine implements EngineAdapter {
       const warmedUp = this.faults.startDelayMs
         ? await clock.sleep(this.faults.startDelayMs, both).then(() => true, () => false)
         : true;
-      if (warmedUp) yield { type: "started", engine_version: this.version(), tokens_in: request.prompt.length };
-      let h = hash(request.prompt, request.seed ?? 0);
+      const prompt = request.messages ? renderMockChat(request.messages) : request.prompt;
+      if (warmedUp) yield { type: "started", engine_version: this.version(), tokens_in: prompt.length };
+      let h = hash(prompt, request.seed ?? 0);
       let emitted = 0;
       for (let i = 0; i < request.max_tokens; i++) {
         if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine crashed", true);

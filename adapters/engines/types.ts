@@ -2,11 +2,12 @@
 // mock). Replicas drive engines only through it.
 
 import type { EngineEvent, EngineRequest } from "../../contract/engine.ts";
+import type { EngineEmbeddings } from "../../contract/embeddings.ts";
 
-export type { EngineEvent, EngineRequest };
+export type { EngineEmbeddings, EngineEvent, EngineRequest };
 
 /** Error codes an engine stream can end with; they map 1:1 onto the API's error codes. */
-export type EngineErrorCode = "WORKER_RESET" | "DECODE_TIMEOUT" | "POOL_UNAVAILABLE" | "INTERNAL";
+export type EngineErrorCode = "WORKER_RESET" | "DECODE_TIMEOUT" | "POOL_UNAVAILABLE" | "INTERNAL" | "INVALID_PARAMS";
 
 export class EngineError extends Error {
   constructor(
@@ -40,6 +41,11 @@ export interface EngineAdapter {
   props(signal?: AbortSignal): Promise<EngineProps>;
   /** Streams `started`, `token`*, `end`; throws EngineError on failure; stops when `signal` aborts. */
   submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>;
+  /**
+   * One vector per input, in order (POST /v1/embeddings). Absent on engines that cannot embed.
+   * Throws EngineError: INVALID_PARAMS when the engine refuses the inputs or cannot embed.
+   */
+  embed?(inputs: string[], signal: AbortSignal): Promise<EngineEmbeddings>;
   /** Best-effort cancel of a running request (aborting the submit signal also cancels). */
   cancel(taskId: string): Promise<void>;
   /** Releases what the adapter holds (connections, child processes it owns). */

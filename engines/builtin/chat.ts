@@ -1,10 +1,13 @@
-// Chat messages → the model's prompt, for /v1/chat/completions: the GGUF's own chat template
-// (`tokenizer.chat_template`, a Jinja template, rendered by node-llama-cpp), or ChatML when the
-// model has none or its template cannot be used, as llama-server falls back to `chatml`. The
-// template's turn-end markers that are plain text become stop strings, so a model that spells
-// `<|im_end|>` in text (the tiny test model has no such token) still ends its turn there.
+// Chat messages → the model's prompt, for /v1/chat/completions (where the node sends every chat
+// task): the GGUF's own chat template (`tokenizer.chat_template`), through node-llama-cpp's chat
+// wrapper resolution. resolveChatWrapper renders the Jinja template (JinjaTemplateChatWrapper), or
+// a specialised wrapper (Llama 3, Mistral, Gemma, Qwen, ChatML, …) when it renders the template
+// exactly the same. A model without a template, or whose template cannot be used, gets ChatML, as
+// llama-server falls back to `chatml`; the engine says so in its log once, at load. The template's
+// turn-end markers that are plain text become stop strings, so a model that spells `<|im_end|>` in
+// text (the tiny test model has no such token) still ends its turn there.
 
-import { ChatMLChatWrapper, JinjaTemplateChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
+import { ChatMLChatWrapper, resolveChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
 import { RequestError, type ChatMessage } from "./params.ts";
 
 export interface ChatPrompt {
@@ -14,20 +17,26 @@ export interface ChatPrompt {
 
 export class ChatRenderer {
   readonly wrapper: ChatWrapper;
-  /** "jinja" when the model's own template is used. */
-  readonly kind: "jinja" | "chatml";
+  /** "template" when the model's own template is used; "chatml" for the fallback. */
+  readonly kind: "template" | "chatml";
 
   constructor(model: LlamaModel, template: string | undefined, log: (line: string) => void) {
     let wrapper: ChatWrapper | undefined;
     if (template) {
       try {
-        wrapper = new JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer });
+        // Only the model's template: no guessing from file names when it cannot be used.
+        wrapper = resolveChatWrapper(model, { warningLogs: false, fallbackToOtherWrappersOnJinjaError: false });
       } catch (error) {
-        log(`main: the model's chat template cannot be used (${(error as Error).message}); using chatml`);
+        log(`main: the model's chat template cannot be used (${(error as Error).message}); chat prompts use chatml`);
       }
-    }
-    this.kind = wrapper ? "jinja" : "chatml";
+    } else log("main: the model has no chat template (tokenizer.chat_template); chat prompts use chatml");
+    this.kind = wrapper ? "template" : "chatml";
     this.wrapper = wrapper ?? new ChatMLChatWrapper();
+  }
+
+  /** The wrapper's name, for the load log line (e.g. "Llama 3", "Jinja template", "ChatML"). */
+  get name(): string {
+    return this.wrapper.wrapperName;
   }
 
   render(messages: ChatMessage[]): ChatPrompt {

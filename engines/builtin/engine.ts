@@ -29,6 +29,16 @@ export interface BuiltinEngineOptions {
   log: (line: string) => void;
   /** --seed: for requests without one; -1 draws a random seed per request. */
   defaultSeed: number;
+  /**
+   * Sees each prompt as evaluated: its tokens and their text with special tokens spelled out.
+   * A debugging and test aid (LLORCH_ENGINE_PROMPT_FILE); prompts are secrets, never logged.
+   */
+  onPrompt?: (prompt: EvaluatedPrompt) => void;
+}
+
+export interface EvaluatedPrompt {
+  tokens: readonly number[];
+  text: string;
 }
 
 export class BuiltinEngine {
@@ -100,6 +110,7 @@ export class BuiltinEngine {
     const task = this.nextTask++;
     this.tasks.set(slot.id, task);
     const seed = this.seedFor(sampling.seed);
+    if (this.options.onPrompt) this.options.onPrompt({ tokens: prompt, text: this.loaded.model.detokenize(prompt as Token[], true) });
     try {
       const g = await generate({ model: this.loaded.model, slot, prompt, sampling: { ...sampling, seed }, signal: stop, clock, onPiece: onPiece && ((p) => onPiece(p, slot.id)) });
       const c = this.counters;

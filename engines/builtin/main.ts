@@ -8,7 +8,7 @@
 // generations, exit 0 (within a second). The parts live in ./builtin/.
 
 import { fileURLToPath } from "node:url";
-import { writeSync } from "node:fs";
+import { appendFileSync, writeSync } from "node:fs";
 import { RealClock } from "../../runtime/index.ts";
 import { BUILTIN_ENGINE_USAGE, parseBuiltinEngineFlags, type BuiltinEngineFlags } from "./flags.ts";
 import type { BuiltinEngineHandle } from "./server.ts";
@@ -24,6 +24,18 @@ export const BUILTIN_ENGINE_PATH = fileURLToPath(import.meta.url);
 /** The argv that runs this program with the same bun as the caller. */
 export function builtinEngineArgv(flags: string[]): string[] {
   return [process.execPath, BUILTIN_ENGINE_PATH, ...flags];
+}
+
+/**
+ * LLORCH_ENGINE_PROMPT_FILE=PATH (a debugging aid, off by default): every prompt the engine
+ * evaluates is appended to PATH as one JSON line `{"tokens":N,"text":"…"}`, the text with special
+ * tokens spelled out, i.e. the chat template as the model saw it. Prompts are secrets: the file
+ * is created 0600, and the engine warns at start that it is on.
+ */
+function promptFile(path: string | undefined, log: (line: string) => void): ((p: { tokens: readonly number[]; text: string }) => void) | undefined {
+  if (!path) return undefined;
+  log(`warning: LLORCH_ENGINE_PROMPT_FILE is set: every evaluated prompt is written to ${path} (a debugging aid; prompts are secrets)`);
+  return (p) => appendFileSync(path, `${JSON.stringify({ tokens: p.tokens.length, text: p.text })}\n`, { mode: 0o600 });
 }
 
 /** How long SIGTERM waits for running generations to notice the abort before exiting anyway. */
@@ -54,7 +66,7 @@ async function main(argv: string[]): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
   const { startBuiltinEngine } = await import("./server.ts");
-  engine = startBuiltinEngine(flags, { clock, log: out });
+  engine = startBuiltinEngine(flags, { clock, log: out, onPrompt: promptFile(process.env.LLORCH_ENGINE_PROMPT_FILE, out) });
   engine.ready.catch(() => process.exit(1));
 }
 

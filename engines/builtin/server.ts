@@ -1,11 +1,12 @@
 // The built-in engine's HTTP server. It listens before the model is loaded, so that, as with
 // llama-server, `GET /health` answers 503 "Loading model" until the model is ready and 200 after;
-// every other route answers 503 until then. Routes: native.ts and openai.ts.
+// every other route answers 503 until then. Routes: native.ts, openai.ts and embeddings.ts.
 
 import { writeSync } from "node:fs";
 import { RealClock, type Clock } from "../../runtime/index.ts";
 import { ChatRenderer } from "./chat.ts";
-import { BuiltinEngine } from "./engine.ts";
+import { BuiltinEngine, type BuiltinEngineOptions as BuiltinEngineCoreOptions } from "./engine.ts";
+import { Embedder, embeddingsRoute } from "./embeddings.ts";
 import type { BuiltinEngineFlags } from "./flags.ts";
 import { errorBody, errorResponse, json } from "./http.ts";
 import { loadModel, type LoadedModel } from "./load.ts";
@@ -20,6 +21,8 @@ export interface BuiltinEngineOptions {
   log?: (line: string) => void;
   /** Loads the model (default: load.ts's loadModel); tests wrap it to hold the loading state. */
   load?: typeof loadModel;
+  /** Sees every prompt the engine evaluates (engine.ts's onPrompt): tests and LLORCH_ENGINE_PROMPT_FILE. */
+  onPrompt?: BuiltinEngineCoreOptions["onPrompt"];
 }
 
 export interface BuiltinEngineHandle {
@@ -53,6 +56,7 @@ export function startBuiltinEngine(flags: BuiltinEngineFlags, options: BuiltinEn
   const log = options.log ?? ((line: string) => void writeSync(1, `${line}\n`));
   for (const w of flags.warnings) log(`warning: ${w}`);
   let ctx: OpenAiContext | undefined;
+  let embedder: Embedder | undefined;
   let loadedAt = 0;
   let stopping = false;
 
@@ -67,6 +71,7 @@ export function startBuiltinEngine(flags: BuiltinEngineFlags, options: BuiltinEn
       if (!ctx) return errorResponse(new RequestError(503, "Loading model"));
       try {
         if (req.method === "GET" && (path === "/v1/models" || path === "/models")) return models(ctx, loadedAt);
+        if (req.method === "POST" && (path === "/v1/embeddings" || path === "/embeddings")) return await embeddingsRoute(embedder!, ctx.modelId, req);
         const route = ROUTES[`${req.method} ${path}`];
         if (!route) throw new RequestError(404, "File Not Found");
         return await route(ctx, req);
@@ -86,13 +91,14 @@ export function startBuiltinEngine(flags: BuiltinEngineFlags, options: BuiltinEn
   const ready = loading.then(
     (loaded) => {
       if (stopping) return;
-      const engine = new BuiltinEngine(loaded, { clock, log, defaultSeed: flags.seed });
+      const engine = new BuiltinEngine(loaded, { clock, log, defaultSeed: flags.seed, onPrompt: options.onPrompt });
       const chat = new ChatRenderer(loaded.model, loaded.chatTemplate, log);
+      embedder = new Embedder(loaded.model, { contextSize: loaded.nCtx, threads: flags.threads, log });
       loadedAt = clock.now();
       ctx = { engine, chat, clock, modelId: flags.alias ?? flags.model, modelPath: flags.model, chatTemplate: loaded.chatTemplate ?? "" };
       log(
         `main: model loaded in ${loadedAt - started} ms: device ${loaded.device}, gpu layers ${loaded.gpuLayers}, ${loaded.slots.length} slot(s) ` +
-          `x ${loaded.nCtx} tokens (${loaded.layout}), threads ${flags.threads}, chat template ${chat.kind}, build ${loaded.buildInfo}`,
+          `x ${loaded.nCtx} tokens (${loaded.layout}), threads ${flags.threads}, chat template ${chat.kind === "template" ? `the model's (${chat.name})` : "chatml (fallback)"}, build ${loaded.buildInfo}`,
       );
       log(`main: server is listening on ${url} - starting the main loop`);
     },
@@ -119,6 +125,7 @@ export function startBuiltinEngine(flags: BuiltinEngineFlags, options: BuiltinEn
     abort,
     async stop() {
       await abort();
+      await embedder?.dispose();
       const loaded = await loading.catch(() => undefined);
       await loaded?.dispose();
     },

@@ -171,3 +171,18 @@ describe("mock llama-server", () => {
     expect(engine.log()).toContain("CUDA error: an illegal memory access was encountered");
   }, 15_000);
 });
+
+test("POST /v1/embeddings: the documented fake vectors (16 numbers, length 1), words + 1 tokens; bad input is 400", async () => {
+  const { mockEmbedding } = await import("./embedding.ts");
+  const { url } = await start(["--model", "mock-model"]);
+  const post = (body: unknown) => fetch(`${url}/v1/embeddings`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const res = await post({ input: ["hello world", "x"] });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as any;
+  expect(body.model).toBe("mock-model");
+  expect(body.data.map((d: any) => d.embedding)).toEqual([mockEmbedding("hello world"), mockEmbedding("x")]);
+  expect(body.data[0].embedding).toHaveLength(16);
+  expect(Math.hypot(...body.data[0].embedding)).toBeCloseTo(1, 6);
+  expect(body.usage).toEqual({ prompt_tokens: 5, total_tokens: 5 });
+  expect((await post({ input: [1, 2] })).status).toBe(400);
+});

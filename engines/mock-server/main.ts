@@ -1,7 +1,8 @@
 // A stand-in for llama.cpp's `llama-server`, run as a real child process:
 //   bun engines/mock-server/main.ts --port 0 [--model PATH] [--slots N] [--ctx N] [faults...]
 // It speaks the llama-server wire format our llama.cpp adapter uses (GET /health, /props, /slots,
-// /metrics, POST /completion with SSE `data:` lines), generates deterministic words from
+// /metrics, POST /completion with SSE `data:` lines, POST /v1/chat/completions rendered with a
+// fixed template (chat.ts), POST /v1/embeddings with fake vectors: embedding.ts), generates deterministic words from
 // (prompt, seed), stops generating when the client closes the connection, and injects the faults
 // engine supervision must survive: slow load, crash (optionally with a CUDA error), VRAM OOM at
 // start, a hung /health, a SIGTERM that is ignored, a grandchild process in its group.
@@ -9,6 +10,8 @@
 import { existsSync, statSync, writeSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { RealClock } from "../../runtime/index.ts";
+import { mockEmbeddingsResponse } from "./embedding.ts";
+import { chatFramer, parseMockChat } from "./chat.ts";
 
 /** This program's file, for spawning it. */
 export const MOCK_ENGINE_PATH = fileURLToPath(import.meta.url);
@@ -242,19 +245,25 @@ export function runMockEngine(flags: MockEngineFlags): void {
     }
   }
 
-  async function completion(req: Completion, signal: AbortSignal): Promise<Response> {
-    if (!req.stream) return json(await generate(req, () => {}, () => signal.aborted));
+  /** `chat`: the chunks go out in OpenAI's chat shape (chat.ts) instead of /completion's. */
+  async function completion(req: Completion, signal: AbortSignal, chat?: ReturnType<typeof chatFramer>): Promise<Response> {
+    if (!req.stream) {
+      const final = (await generate(req, () => {}, () => signal.aborted)) as Record<string, any>;
+      return json(chat ? chat.whole(final, final.content) : final);
+    }
     let closed = false;
     const encoder = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
-        const send = (chunk: object) => {
-          if (!closed) controller.enqueue(encoder.encode(`data: ${JSON.stringify(chunk)}\n\n`));
+        const write = (chunk: object | string) => {
+          if (!closed) controller.enqueue(encoder.encode(`data: ${typeof chunk === "string" ? chunk : JSON.stringify(chunk)}\n\n`));
         };
+        const send = chat ? (chunk: object) => chat.token(chunk).forEach(write) : write;
         generate(req, send, () => closed || signal.aborted)
           .then((final) => {
             if (closed || signal.aborted) return;
-            send(final);
+            if (chat) chat.final(final).forEach(write);
+            else write(final);
             closed = true;
             controller.close();
           })
@@ -299,6 +308,15 @@ export function runMockEngine(flags: MockEngineFlags): void {
         const parsed = parseCompletion(body);
         if (typeof parsed === "string") return apiError(400, "invalid_request_error", parsed);
         return completion(parsed, req.signal);
+      }
+      if (req.method === "POST" && (path === "/v1/chat/completions" || path === "/chat/completions")) {
+        const parsed = parseMockChat(await req.json().catch(() => undefined));
+        if (typeof parsed === "string") return apiError(400, "invalid_request_error", parsed);
+        return completion(parsed, req.signal, chatFramer(parsed, Math.floor(clock.now() / 1000)));
+      }
+      if (req.method === "POST" && (path === "/v1/embeddings" || path === "/embeddings")) {
+        const answer = mockEmbeddingsResponse(await req.json().catch(() => undefined), flags.model ?? "mock");
+        return json(answer.body, answer.status);
       }
       return apiError(404, "not_found_error", "File Not Found");
     },

@@ -10,6 +10,7 @@ import {
   DEFAULT_TINY_MODEL_PATH, ensureTinyModel, TINY_BOS_ID, TINY_CHAT_TEMPLATE, TINY_EOS_ID, TINY_MODEL_SHA256,
   tinyModelBytes, writeTinyModel,
 } from "./tiny-gguf.ts";
+import { TINY_CHAT_FAMILIES } from "./chat-templates.ts";
 
 /** Pinned: a change here means every cached model and recorded digest changes too. */
 const EXPECTED_SHA256 = "be257551545270f5eefe49e511f2500a3f0ddd9c3e18d94aec639032ca2627cc";
@@ -199,5 +200,29 @@ describe("writing", () => {
   test("the default path is under the git-ignored .cache/ at the repository root", () => {
     expect(DEFAULT_TINY_MODEL_PATH.endsWith("/.cache/models/tiny-llama.gguf")).toBe(true);
     expect(DEFAULT_TINY_MODEL_PATH).toBe(join(import.meta.dir, "..", "..", ".cache", "models", "tiny-llama.gguf"));
+  });
+});
+
+describe("chat templates and special tokens", () => {
+  test("a template, BOS/EOS names and control tokens are written; null writes no template; the default is unchanged", () => {
+    const llama3 = readGguf(tinyModelBytes(TINY_CHAT_FAMILIES.llama3));
+    expect(llama3.meta.get("tokenizer.chat_template")).toBe(TINY_CHAT_FAMILIES.llama3.chatTemplate);
+    expect(llama3.meta.get("general.name")).toBe("tiny llama3-style chat");
+    const tokens = llama3.meta.get("tokenizer.ggml.tokens") as string[];
+    expect(tokens.slice(256)).toEqual(["<|begin_of_text|>", "<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>"]);
+    expect((llama3.meta.get("tokenizer.ggml.token_type") as number[]).slice(256)).toEqual([3, 3, 3, 3, 3]); // control
+    expect(llama3.meta.get("llama.vocab_size")).toBe(261);
+    // The embedding and output matrices grow with the vocabulary.
+    expect(llama3.tensors.find((t) => t.name === "token_embd.weight")!.dims).toEqual([64, 261]);
+    expect(llama3.tensors.find((t) => t.name === "output.weight")!.dims).toEqual([64, 261]);
+
+    expect(readGguf(tinyModelBytes({ chatTemplate: null })).meta.has("tokenizer.chat_template")).toBe(false);
+    expect(sha256(tinyModelBytes({}))).toBe(EXPECTED_SHA256);
+    expect(readGguf(tinyModelBytes()).meta.get("tokenizer.chat_template")).toBe(TINY_CHAT_TEMPLATE);
+  });
+
+  test("special tokens must be distinct and longer than one character (one-byte names are byte tokens)", () => {
+    expect(() => tinyModelBytes({ controlTokens: ["<|bos|>"] })).toThrow(RangeError);
+    expect(() => tinyModelBytes({ bosToken: "x" })).toThrow(RangeError);
   });
 });

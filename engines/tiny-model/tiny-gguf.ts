@@ -21,6 +21,19 @@ export interface TinyModelOptions {
   seed?: number;
   /** `llama.context_length`; at least 8192 by default so thousand-token streams fit. */
   contextLength?: number;
+  /** `tokenizer.chat_template`: default TINY_CHAT_TEMPLATE (ChatML); null writes none. */
+  chatTemplate?: string | null;
+  /** The BOS and EOS tokens' text (default `<|bos|>`, `<|endoftext|>`), as a template names them. */
+  bosToken?: string;
+  eosToken?: string;
+  /**
+   * More control tokens, after BOS and EOS (ids 258, 259, …): a template's markers, e.g. Llama 3's
+   * `<|start_header_id|>`, so they are single tokens as in the real model. They also grow the
+   * vocabulary (and so change every weight); the default has none.
+   */
+  controlTokens?: string[];
+  /** `general.name`. */
+  name?: string;
 }
 export interface TinyModelFile {
   path: string;
@@ -35,7 +48,6 @@ const N_HEAD = 4;
 const N_FF = 128;
 export const TINY_BOS_ID = 256;
 export const TINY_EOS_ID = 257;
-const N_VOCAB = 258;
 const ALIGN = 32;
 
 /**
@@ -113,7 +125,7 @@ interface Tensor {
   data: Float32Array;
 }
 
-function tensors(seed: number): Tensor[] {
+function tensors(seed: number, N_VOCAB: number): Tensor[] {
   const rand = prng(seed);
   /** Uniform in [-scale, scale]. */
   const uniform = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
@@ -187,13 +199,18 @@ class Writer {
   bytes(): Uint8Array { return this.buf.slice(0, this.length); }
 }
 
-function metadata(contextLength: number): [string, Value][] {
+/** The vocabulary: one token per byte, BOS, EOS, then the extra control tokens. */
+function vocabulary(o: TinyModelOptions): string[] {
   // GPT-2's own end-of-text name: llama.cpp recognises it as end-of-generation (another name
   // works but logs "special_eos_id is not in special_eog_ids" on every load).
-  const tokens = [...byteTokens(), "<|bos|>", "<|endoftext|>"];
+  return [...byteTokens(), o.bosToken ?? "<|bos|>", o.eosToken ?? "<|endoftext|>", ...(o.controlTokens ?? [])];
+}
+
+function metadata(contextLength: number, tokens: string[], o: TinyModelOptions): [string, Value][] {
+  const template = o.chatTemplate === undefined ? TINY_CHAT_TEMPLATE : o.chatTemplate;
   return [
     ["general.architecture", { t: "str", v: "llama" }],
-    ["general.name", { t: "str", v: "llama-orch tiny (random weights)" }],
+    ["general.name", { t: "str", v: o.name ?? "llama-orch tiny (random weights)" }],
     ["general.alignment", { t: "u32", v: ALIGN }],
     ["general.file_type", { t: "u32", v: 0 }], // all F32
     ["llama.context_length", { t: "u32", v: contextLength }],
@@ -204,7 +221,7 @@ function metadata(contextLength: number): [string, Value][] {
     ["llama.attention.head_count_kv", { t: "u32", v: N_HEAD }],
     ["llama.rope.dimension_count", { t: "u32", v: N_EMBD / N_HEAD }],
     ["llama.attention.layer_norm_rms_epsilon", { t: "f32", v: 1e-5 }],
-    ["llama.vocab_size", { t: "u32", v: N_VOCAB }],
+    ["llama.vocab_size", { t: "u32", v: tokens.length }],
     ["tokenizer.ggml.model", { t: "str", v: "gpt2" }],
     ["tokenizer.ggml.pre", { t: "str", v: "default" }],
     ["tokenizer.ggml.tokens", { t: "strs", v: tokens }],
@@ -213,7 +230,7 @@ function metadata(contextLength: number): [string, Value][] {
     ["tokenizer.ggml.bos_token_id", { t: "u32", v: TINY_BOS_ID }],
     ["tokenizer.ggml.eos_token_id", { t: "u32", v: TINY_EOS_ID }],
     ["tokenizer.ggml.add_bos_token", { t: "bool", v: true }],
-    ["tokenizer.chat_template", { t: "str", v: TINY_CHAT_TEMPLATE }],
+    ...(template === null ? [] : [["tokenizer.chat_template", { t: "str", v: template }] as [string, Value]]),
   ];
 }
 
@@ -237,8 +254,12 @@ export function tinyModelBytes(options: TinyModelOptions = {}): Uint8Array {
   if (!Number.isInteger(contextLength) || contextLength < 16 || contextLength > 0xffffffff) {
     throw new RangeError(`contextLength must be an integer >= 16, got ${contextLength}`);
   }
-  const ts = tensors(seed);
-  const meta = metadata(contextLength);
+  const tokens = vocabulary(options);
+  if (new Set(tokens.slice(256)).size !== tokens.length - 256 || tokens.slice(256).some((t) => t.length < 2)) {
+    throw new RangeError("bosToken, eosToken and controlTokens must be distinct strings of 2 or more characters");
+  }
+  const ts = tensors(seed, tokens.length);
+  const meta = metadata(contextLength, tokens, options);
   const w = new Writer();
   w.u32(0x46554747); // "GGUF"
   w.u32(3);

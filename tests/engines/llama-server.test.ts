@@ -44,6 +44,19 @@ describe.skipIf(!built)("real llama-server", () => {
     await keyed?.stop();
   });
 
+  test("llama.cpp adapter: a chat task goes to /v1/chat/completions and the server applies the model's template", async () => {
+    const adapter = new LlamaCppEngine({ baseUrl: server.url });
+    const messages: EngineRequest["messages"] = [{ role: "user", content: "hello" }];
+    const chat = await collect(adapter, request({ prompt: "", messages, max_tokens: 4 }));
+    expect(chat.error).toBeUndefined();
+    // The server's own rendering of the tiny model's ChatML template, evaluated as a prompt, streams the same.
+    const applied = (await (await fetch(`${server.url}/apply-template`, { method: "POST", body: JSON.stringify({ messages }) })).json()) as { prompt: string };
+    expect(applied.prompt).toBe("<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n");
+    const plain = await collect(adapter, request({ prompt: applied.prompt, max_tokens: 4 }));
+    expect(text(chat.events)).toBe(text(plain.events));
+    expect(last(chat.events)).toMatchObject({ type: "end", tokens_out: 4, tokens_in: (last(plain.events) as { tokens_in?: number }).tokens_in });
+  });
+
   test("llama.cpp adapter: health, props, a deterministic stream to max_tokens", async () => {
     const adapter = new LlamaCppEngine({ baseUrl: server.url });
     expect(await adapter.health()).toEqual({ live: true, ready: true });

@@ -106,7 +106,8 @@ test("a node SIGKILLed mid-stream: WORKER_RESET, the next task runs on the other
   const pids = new Map([...nodes].map(([id, s]) => [id, enginePid(s, "p0")]));
   for (const pid of pids.values()) expect(isAlive(pid)).toBe(true);
 
-  const long = await submitTask(base, { model_ref: "tiny", prompt: "doomed", max_tokens: 5000 });
+  // Long, within the mock engine's 4096-token context (its pool reports it as ctx_max).
+  const long = await submitTask(base, { model_ref: "tiny", prompt: "doomed", max_tokens: 4000 });
   expect(long.status).toBe(202);
   const sse = await openSse(`${base}${long.json.streams.sse}`);
   const frames: Frame[] = [];

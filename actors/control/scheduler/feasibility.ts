@@ -7,11 +7,30 @@
 // readiness, model presence, then fit (ctx within the pin, VRAM, device mask, avoid/prefer).
 // Messages name the offending field; they carry ids and limits, never the prompt.
 
-import { apiError, type ErrorEnvelope, retriableError } from "../../../contract/index.ts";
+import { apiError, type ErrorEnvelope, inputChars, retriableError, type TaskSpec } from "../../../contract/index.ts";
 import { devicesMatch, effectiveMode, parseDeviceMask, type Candidate, type PlacementRequest } from "./placement.ts";
 
 export type AdmissionCheck = { ok: true } | ({ ok: false } & ErrorEnvelope);
 
+
+/** The context a task needs: what it asks for, at least its prompt (4 characters a token, before the engine tokenizes it) plus max_tokens. */
+export function neededCtx(s: TaskSpec): number {
+  return Math.max(s.ctx, Math.ceil(inputChars(s) / 4) + s.max_tokens);
+}
+
+/** INVALID_PARAMS when `ctx` exceeds the ctx_max of every online pool holding the model, all of them known. */
+function ctxRefusal(candidates: readonly Candidate[], model: string, ctx: number): ErrorEnvelope | undefined {
+  const tooLong = ctxTooLong(candidates.filter((c) => c.online && holds(c, model)), ctx);
+  return tooLong === undefined ? undefined : { code: "INVALID_PARAMS", message: `ctx ${ctx} exceeds ctx_max ${tooLong} of every pool serving model '${model}'` };
+}
+
+/**
+ * Admission's ctx check again, for a task in the queue: a pool that was still starting when the
+ * task was admitted learns its context from its engine only once it is up, and the task may not fit.
+ */
+export function queuedRefusal(candidates: readonly Candidate[], spec: TaskSpec): ErrorEnvelope | undefined {
+  return ctxRefusal(candidates, spec.model_ref, neededCtx(spec));
+}
 
 export function checkAdmission(candidates: readonly Candidate[], request: PlacementRequest): AdmissionCheck {
   const p = request.placement ?? {};
@@ -33,10 +52,8 @@ export function checkAdmission(candidates: readonly Candidate[], request: Placem
 
   // 2. ctx against the model's limit: the largest ctx_max of any online pool holding it.
   const online = candidates.filter((c) => c.online);
-  const tooLong = ctxTooLong(online.filter((c) => holds(c, model)), ctx);
-  if (tooLong !== undefined) {
-    return invalid(`ctx ${ctx} exceeds ctx_max ${tooLong} of every pool serving model '${model}'`);
-  }
+  const tooLong = ctxRefusal(online, model, ctx);
+  if (tooLong) return { ok: false, ...tooLong };
 
   // 3. Pins: the node must be there; the pool must exist on it and be ready.
   let scope = online;

@@ -6,7 +6,7 @@
 // stream reaches the store in folded chunks as it goes; the transcript is assembled from them.
 
 import { createHash } from "node:crypto";
-import type { StreamEvent, TaskSpec } from "../../../contract/index.ts";
+import { chatChars, type StreamEvent, type TaskSpec } from "../../../contract/index.ts";
 import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TranscriptArtifact } from "./protocol.ts";
 
@@ -23,10 +23,12 @@ export interface TranscriptHeader {
 }
 
 export function redactRequest(spec: TaskSpec): Record<string, unknown> {
-  const { prompt, inputs, ...rest } = spec;
+  const { prompt, inputs, messages, ...rest } = spec;
+  const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
   return {
     ...rest,
-    prompt: { redacted: true, chars: prompt.length, sha256: createHash("sha256").update(prompt).digest("hex") },
+    prompt: { redacted: true, chars: prompt.length, sha256: sha256(prompt) },
+    ...(messages ? { messages: { redacted: true, count: messages.length, chars: chatChars(messages), sha256: sha256(JSON.stringify(messages)) } } : {}),
     ...(inputs ? { inputs: { redacted: true, count: inputs.length } } : {}),
   };
 }

@@ -5,7 +5,7 @@ import type { Clock } from "../../../runtime/index.ts";
 import { MockEngine, OpenAiEngine, TgiEngine, type EngineAdapter } from "../../../adapters/engines/index.ts";
 import { mockEngineArgv } from "../../../engines/mock-server/main.ts";
 import { builtinEngineArgv } from "../../../engines/builtin/main.ts";
-import type { PoolConfig } from "../config.ts";
+import { poolWorkloads, type PoolConfig } from "../config.ts";
 import { ProcessEngine } from "./process-engine.ts";
 import { resolveModel, type PrepStep, type ResolveOptions } from "../models/index.ts";
 
@@ -47,13 +47,15 @@ function mockServerFlags(pool: PoolConfig, host: string, port: number, model: st
   return [...flags, ...(pool.flags ?? [])];
 }
 
-function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string, cpu: boolean): string[] {
+export function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string, cpu: boolean): string[] {
   const argv = [pool.binary!, "--model", model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
   // `ctx` is what one task may use (ctx_max), as for builtin; llama-server divides --ctx-size
   // among its --parallel slots.
   if (pool.ctx) argv.push("--ctx-size", String(pool.ctx * pool.slots));
   if (pool.threads) argv.push("--threads", String(pool.threads));
   argv.push("--n-gpu-layers", cpu ? "0" : "999");
+  // An embedding pool: llama-server answers /v1/embeddings only with --embeddings (and then only that).
+  if (poolWorkloads(pool).includes("embedding")) argv.push("--embeddings");
   return [...argv, ...(pool.flags ?? [])];
 }
 

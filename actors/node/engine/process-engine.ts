@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import type { Clock } from "../../../runtime/index.ts";
-import { LlamaCppEngine, type EngineAdapter, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "../../../adapters/engines/index.ts";
+import { LlamaCppEngine, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "../../../adapters/engines/index.ts";
 import { classifyExit, freePort, HealthWaitError, LOG_TAIL_BYTES, readLogTail, spawnEngine, stopGroup, waitHealthy, type CrashReason, type EngineProcess } from "../../../host/index.ts";
 
 export interface ProcessEngineOptions {
@@ -158,6 +158,10 @@ export class ProcessEngine implements ManagedEngine {
 
   props(signal?: AbortSignal): Promise<EngineProps> {
     return this.http.props(signal);
+  }
+
+  embed(inputs: string[], signal: AbortSignal): Promise<EngineEmbeddings> {
+    return this.http.embed(inputs, signal);
   }
 
   submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {

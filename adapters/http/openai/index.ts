@@ -2,6 +2,6 @@
 
 export { registerOpenAiRoutes, OPENAI_PATHS, type OpenAiRouteOptions } from "./routes.ts";
 export { openAiFail, fromEnvelope, modelNotFound, type OpenAiErrorReply } from "./errors.ts";
-export { chatPrompt, CHAT_END } from "./chat-format.ts";
+export { chatMessages } from "./chat-messages.ts";
 export { listModels, type ModelSources } from "./models.ts";
 export * from "./schemas.ts";

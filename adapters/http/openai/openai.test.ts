@@ -7,7 +7,7 @@ import { Registry } from "prom-client";
 import { createLogger, SimClock } from "../../../runtime/index.ts";
 import { createControlApp } from "../control-app.ts";
 import type { ControlPort, StreamSink, Subscription } from "../../../contract/index.ts";
-import { CHAT_END, chatPrompt } from "./chat-format.ts";
+import { chatMessages } from "./chat-messages.ts";
 import { fromEnvelope } from "./errors.ts";
 import { deltaChunk, deltaLine, finishReason, replyId, usageOf, type ReplyInfo } from "./render.ts";
 import { fromChat, fromCompletion } from "./request.ts";
@@ -15,33 +15,38 @@ import { registerOpenAiRoutes } from "./routes.ts";
 import { ChatCompletionRequest, CompletionRequest } from "./schemas.ts";
 import { chunkSink, createChunkStream } from "./stream.ts";
 
-describe("chatPrompt", () => {
-  test("renders ChatML turns and leaves the assistant turn open; the end marker is a stop", () => {
-    const out = chatPrompt([
+describe("chatMessages", () => {
+  test("maps roles and flattens text parts; nothing is rendered", () => {
+    const out = chatMessages([
       { role: "developer", content: "Be brief." },
       { role: "user", content: [{ type: "text", text: "Hi " }, { type: "text", text: "there" }], name: "ann" },
       { role: "assistant", content: null },
+      { role: "function", content: "42" },
     ]);
     expect(out).toEqual({
       ok: true,
-      prompt: "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user name=ann\nHi there<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n",
-      stop: [CHAT_END],
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Hi there" },
+        { role: "assistant", content: "" },
+        { role: "tool", content: "42" },
+      ],
     });
   });
 
   test("refuses non-text content parts, naming where", () => {
-    const out = chatPrompt([{ role: "user", content: "a" }, { role: "user", content: [{ type: "text", text: "x" }, { type: "image_url" }] }]);
+    const out = chatMessages([{ role: "user", content: "a" }, { role: "user", content: [{ type: "text", text: "x" }, { type: "image_url" }] }]);
     expect(out).toMatchObject({ ok: false, param: "messages.1.content.1" });
   });
 });
 
 describe("request mapping", () => {
-  test("a chat request becomes an interactive task with our defaults and the template's stop", () => {
+  test("a chat request becomes an interactive task with our defaults, carrying the messages (no prompt, no template stop)", () => {
     const req = ChatCompletionRequest.parse({ model: "m", messages: [{ role: "user", content: "q" }], stop: "END", seed: 4, temperature: 0.5, top_p: null, user: "x" });
     const out = fromChat(req);
     expect(out.ok).toBe(true);
     if (!out.ok) return;
-    expect(out.value.task).toMatchObject({ model_ref: "m", max_tokens: 256, priority: "interactive", seed: 4, temperature: 0.5, stop: ["END", CHAT_END] });
+    expect(out.value.task).toMatchObject({ model_ref: "m", max_tokens: 256, priority: "interactive", seed: 4, temperature: 0.5, stop: ["END"], prompt: "", messages: [{ role: "user", content: "q" }] });
     expect(out.value.task).not.toHaveProperty("top_p");
     expect(out.value).toMatchObject({ stream: false, includeUsage: false, echo: "" });
   });
@@ -77,9 +82,9 @@ describe("render", () => {
     expect(finishReason({ tokens_out: 10, decode_ms: 1, decode_time_ms: 1 }, 10)).toBe("length");
     expect(finishReason({ tokens_out: 4, decode_ms: 1, decode_time_ms: 1 }, 10)).toBe("stop");
     const end = { tokens_out: 5, decode_ms: 1, decode_time_ms: 1 };
-    expect(usageOf("12345678", undefined, end)).toEqual({ prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 });
+    expect(usageOf(8, undefined, end)).toEqual({ prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 });
     const reported = { queue_position: 0, predicted_start_ms: 0, tokens_in: 11 } as never;
-    expect(usageOf("12345678", reported, end).prompt_tokens).toBe(11);
+    expect(usageOf(8, reported, end).prompt_tokens).toBe(11);
     expect(replyId("text", "t1")).toBe("cmpl-t1");
   });
 });
@@ -90,7 +95,7 @@ describe("chunk stream", () => {
 
   test("role, tokens, finish, usage, [DONE]; metrics are left out; nothing after the end", async () => {
     const stream = createChunkStream(new AbortController().signal);
-    const sink = chunkSink({ reply, prompt: "abcd", maxTokens: 2, echo: "" }, stream);
+    const sink = chunkSink({ reply, promptChars: 4, maxTokens: 2, echo: "" }, stream);
     sink.push({ type: "started", data: { queue_position: 0, predicted_start_ms: 0 } });
     sink.push({ type: "token", data: { t: "a", i: 0 } });
     sink.push({ type: "metrics", data: { queue_depth: 0, on_time_probability: 1, kv_warmth: false, tokens_budget_remaining: 1, time_budget_remaining_ms: 1, cost_budget_remaining: 1 } });
@@ -109,7 +114,7 @@ describe("chunk stream", () => {
 
   test("a failure after the start is one error line, without [DONE]", async () => {
     const stream = createChunkStream(new AbortController().signal);
-    const sink = chunkSink({ reply: { ...reply, includeUsage: false }, prompt: "", maxTokens: 2, echo: "" }, stream);
+    const sink = chunkSink({ reply: { ...reply, includeUsage: false }, promptChars: 0, maxTokens: 2, echo: "" }, stream);
     sink.push({ type: "error", data: { code: "WORKER_RESET", message: "engine died" } });
     const lines = await read(stream.body);
     expect(JSON.parse(lines.at(-1)!.slice(6))).toEqual({ error: { message: "engine died", type: "server_error", param: null, code: "worker_reset" } });
@@ -130,7 +135,7 @@ describe("chunk stream", () => {
     early.abort();
     late.attach(subscription);
     expect(calls).toHaveLength(2);
-    const sink: StreamSink = chunkSink({ reply, prompt: "", maxTokens: 1, echo: "" }, late);
+    const sink: StreamSink = chunkSink({ reply, promptChars: 0, maxTokens: 1, echo: "" }, late);
     expect(() => sink.push({ type: "token", data: { t: "x", i: 0 } })).not.toThrow();
   });
 });

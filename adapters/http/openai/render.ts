@@ -34,17 +34,18 @@ export function finishReason(end: z.infer<typeof EndData>, maxTokens: number): F
 }
 
 /** Prompt tokens when the engine reports none: about four characters per token (OpenAI's rule of thumb). */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
+export function estimateTokens(chars: number): number {
+  return Math.ceil(chars / 4);
 }
 
 /**
  * Usage of a finished task. prompt_tokens is the engine's count when the started (or end) event
- * carries `tokens_in`, else the estimate above; completion_tokens is the end event's tokens_out.
+ * carries `tokens_in`, else the estimate above from the prompt's (or the messages') characters;
+ * completion_tokens is the end event's tokens_out.
  */
-export function usageOf(prompt: string, started: z.infer<typeof StartedData> | undefined, end: z.infer<typeof EndData>): Usage {
+export function usageOf(promptChars: number, started: z.infer<typeof StartedData> | undefined, end: z.infer<typeof EndData>): Usage {
   const reported = (started as { tokens_in?: unknown } | undefined)?.tokens_in ?? (end as { tokens_in?: unknown }).tokens_in;
-  const prompt_tokens = typeof reported === "number" && Number.isInteger(reported) && reported >= 0 ? reported : estimateTokens(prompt);
+  const prompt_tokens = typeof reported === "number" && Number.isInteger(reported) && reported >= 0 ? reported : estimateTokens(promptChars);
   return { prompt_tokens, completion_tokens: end.tokens_out, total_tokens: prompt_tokens + end.tokens_out };
 }
 

@@ -1,9 +1,10 @@
 // OpenAI request bodies → native tasks. Both endpoints become an `interactive` completion task;
-// the chat one renders its messages first (chat-format.ts). The task goes through TaskRequestV2
-// once more, so every native bound (prompt size, stop count) holds here too.
+// the chat one carries its messages (chat-messages.ts), which the engine renders with the model's
+// own template. The task goes through TaskRequestV2 once more, so every native bound (prompt or
+// messages size, stop count) holds here too.
 
-import { TaskRequestV2 } from "../../../contract/index.ts";
-import { chatPrompt } from "./chat-format.ts";
+import { TaskRequestV2, type TaskChatMessage } from "../../../contract/index.ts";
+import { chatMessages } from "./chat-messages.ts";
 import { DEFAULT_MAX_TOKENS, type ChatCompletionRequest, type CompletionRequest } from "./schemas.ts";
 
 export interface MappedRequest {
@@ -24,11 +25,11 @@ function stops(stop: Common["stop"]): string[] {
   return typeof stop === "string" ? [stop] : stop;
 }
 
-function toTask(req: Common, prompt: string, maxTokens: number | null | undefined, extraStops: string[], echo: string): MapOutcome {
-  const stop = [...new Set([...stops(req.stop), ...extraStops])];
+function toTask(req: Common, input: { prompt: string } | { messages: TaskChatMessage[] }, maxTokens: number | null | undefined, echo: string): MapOutcome {
+  const stop = [...new Set(stops(req.stop))];
   const candidate = {
     model_ref: req.model,
-    prompt,
+    ...input,
     max_tokens: maxTokens ?? DEFAULT_MAX_TOKENS,
     priority: "interactive",
     ...(req.seed != null ? { seed: req.seed } : {}),
@@ -51,12 +52,12 @@ function toTask(req: Common, prompt: string, maxTokens: number | null | undefine
 }
 
 export function fromChat(req: ChatCompletionRequest): MapOutcome {
-  const rendered = chatPrompt(req.messages);
-  if (!rendered.ok) return { ok: false, message: rendered.message, param: rendered.param };
-  return toTask(req, rendered.prompt, req.max_completion_tokens ?? req.max_tokens, rendered.stop, "");
+  const mapped = chatMessages(req.messages);
+  if (!mapped.ok) return { ok: false, message: mapped.message, param: mapped.param };
+  return toTask(req, { messages: mapped.messages }, req.max_completion_tokens ?? req.max_tokens, "");
 }
 
 export function fromCompletion(req: CompletionRequest): MapOutcome {
   const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0]!;
-  return toTask(req, prompt, req.max_tokens, [], req.echo ? prompt : "");
+  return toTask(req, { prompt }, req.max_tokens, req.echo ? prompt : "");
 }

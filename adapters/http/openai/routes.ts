@@ -7,13 +7,14 @@ import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
-import { budgetHeaders, type CatalogPort, type ControlPort, internalError, invalidParams, jsonTooDeep, MAX_JSON_DEPTH } from "../../../contract/index.ts";
+import { budgetHeaders, inputChars, type CatalogPort, type ControlPort, internalError, invalidParams, jsonTooDeep, MAX_JSON_DEPTH } from "../../../contract/index.ts";
 import { canceledError, fromEnvelope, openAiError, openAiFail, respond, type OpenAiErrorReply } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
 import { fromChat, fromCompletion, type MappedRequest } from "./request.ts";
 import { ChatCompletionRequest, CompletionRequest, OPENAI_MAX_BODY_BYTES } from "./schemas.ts";
 import { chunkSink, collectTask, createChunkStream } from "./stream.ts";
+import { tracedSubmit, type TraceVars } from "../trace.ts";
 
 export const OPENAI_PATHS = { chat: "/v1/chat/completions", completions: "/v1/completions", models: "/v1/models" } as const;
 
@@ -25,7 +26,7 @@ export interface OpenAiRouteOptions {
   maxBodyBytes?: number;
 }
 
-type Vars = { Variables: { correlationId: string; identity: string } };
+type Vars = { Variables: { correlationId: string; identity: string } & TraceVars };
 type Read<T> = { ok: true; value: T } | { ok: false; reply: OpenAiErrorReply };
 
 /** JSON whatever the Content-Type says (curl users often omit it); the first zod issue names the param. */
@@ -76,7 +77,8 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
   async function run(c: Context<Vars>, kind: ReplyKind, mapped: ReturnType<typeof fromChat>): Promise<Response> {
     if (!mapped.ok) return respond(c, openAiError(400, "invalid_params", mapped.message, mapped.param));
     const req: MappedRequest = mapped.value;
-    const outcome = await port.submit(req.task, { correlationId: c.get("correlationId"), identity: c.get("identity") });
+    const { outcome, trace } = await tracedSubmit(port, req.task, { correlationId: c.get("correlationId"), identity: c.get("identity") }, { route: `POST ${c.req.path}`, parent: c.get("trace"), startTime: c.get("traceStart") });
+    if (trace) c.set("traceResponse", trace);
     if (!outcome.ok) {
       if (outcome.error.code === "MODEL_NOT_AVAILABLE") return respond(c, await modelUnavailable(options, req.model, outcome.error.message));
       return respond(c, fromEnvelope(outcome.error));
@@ -88,7 +90,7 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
 
     if (req.stream) {
       const stream = createChunkStream(signal);
-      const sink = chunkSink({ reply, prompt: req.task.prompt, maxTokens: req.task.max_tokens, echo: req.echo }, stream);
+      const sink = chunkSink({ reply, promptChars: inputChars(req.task), maxTokens: req.task.max_tokens, echo: req.echo }, stream);
       const subscription = await port.subscribe(taskId, sink);
       if (!subscription) return respond(c, fromEnvelope(internalError(`task ${taskId} vanished before its stream could be read`)));
       if ("refused" in subscription) return respond(c, fromEnvelope(subscription.refused));
@@ -105,6 +107,6 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
     if (got.kind === "error") return respond(c, fromEnvelope(got.error));
     if (got.end.canceled) return respond(c, canceledError());
     const finish = finishReason(got.end, req.task.max_tokens);
-    return c.json(completion(reply, req.echo + got.text, finish, usageOf(req.task.prompt, got.started, got.end)));
+    return c.json(completion(reply, req.echo + got.text, finish, usageOf(inputChars(req.task), got.started, got.end)));
   }
 }

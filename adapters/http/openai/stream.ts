@@ -44,8 +44,8 @@ export function createChunkStream(signal: AbortSignal): ChunkStream {
 
 export interface StreamPlan {
   reply: ReplyInfo;
-  /** The prompt as the engine sees it (for the usage estimate). */
-  prompt: string;
+  /** Characters of the prompt or the messages' text (for the usage estimate). */
+  promptChars: number;
   maxTokens: number;
   echo: string;
 }
@@ -70,7 +70,7 @@ export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
         case "end":
           if (event.data.canceled) return stream.fail(canceledError().body);
           stream.send(finishChunk(reply, finishReason(event.data, plan.maxTokens)));
-          if (reply.includeUsage) stream.send(usageChunk(reply, usageOf(plan.prompt, started, event.data)));
+          if (reply.includeUsage) stream.send(usageChunk(reply, usageOf(plan.promptChars, started, event.data)));
           return stream.done();
         case "error":
           return stream.fail(fromEnvelope(event.data).body);

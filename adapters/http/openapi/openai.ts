@@ -73,8 +73,9 @@ export const OPENAI_OPERATIONS: ControlOperation[] = [
     operationId: "createChatCompletionV1",
     summary: "OpenAI-compatible chat completion",
     description:
-      `${MAPPING} Messages are rendered with the ChatML template (<|im_start|>role … <|im_end|>), whose end marker is also a stop ` +
-      `sequence; only text content is accepted. max_completion_tokens wins over max_tokens. ${STREAMING}`,
+      `${MAPPING} The messages become the task's \`messages\` (developer → system, function → tool; only text content is accepted) ` +
+      "and the engine renders them with the model's own chat template (the GGUF's tokenizer.chat_template on the built-in engine and " +
+      `llama-server; the server's template on vLLM, SGLang and TGI); the control plane renders nothing. max_completion_tokens wins over max_tokens. ${STREAMING}`,
     tags: ["openai"],
     auth: true,
     request: { body: ChatCompletionRequest },

@@ -32,7 +32,9 @@ export const TASK_OPERATIONS: ControlOperation[] = [
     summary: "Admit a task into the queue",
     description:
       "Validates the task (strict: unknown fields are refused), checks it can be placed and that its session has budget left, " +
-      "then queues it. The 202 and the event stream carry the session's remaining budgets as X-Budget-* headers.",
+      "then queues it. The 202 and the event stream carry the session's remaining budgets as X-Budget-* headers. " +
+      "A task carries either `prompt` (plain text, evaluated as given) or `messages` (a chat: roles system, user, assistant, tool; " +
+      "content a string or text parts), which the engine renders with the model's own chat template, as /v1/chat/completions does.",
     tags: ["tasks"],
     auth: true,
     request: { body: TaskRequestV2 },
@@ -40,7 +42,8 @@ export const TASK_OPERATIONS: ControlOperation[] = [
       202: { description: "Admitted; stream its events from `streams.sse`", schema: AdmissionResponseV2, headers: BUDGET_HEADERS },
       400: {
         description:
-          `${BAD_JSON_BODY}; also INVALID_PARAMS for a task_id already in use or max_tokens above ctx, ` +
+          `${BAD_JSON_BODY}; also INVALID_PARAMS for a task_id already in use, max_tokens above ctx, both prompt and messages, ` +
+          "or a ctx above the ctx_max of every pool serving the model (the pools file's ctx, else the engine's own context), " +
           "DEADLINE_UNMET for a deadline_ms that is not positive or cannot be met by the estimated start",
       },
       429: {

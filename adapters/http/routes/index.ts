@@ -2,8 +2,9 @@
 // createControlApp itself), in one list: the server and the OpenAPI coverage test use the same.
 
 import type { Hono } from "hono";
-import type { ArtifactsPort, CatalogPort, ControlPort, NodesPort, PoolsPort, SessionsPort } from "../../../contract/index.ts";
+import type { ArtifactsPort, CatalogPort, ControlPort, EmbeddingsPort, NodesPort, PoolsPort, SessionsPort } from "../../../contract/index.ts";
 import { registerOpenAiRoutes } from "../openai/routes.ts";
+import { registerOpenAiExtraRoutes } from "../openai/extra-routes.ts";
 import { registerArtifactRoutes } from "./artifacts.ts";
 import { registerCatalogRoutes } from "./catalog.ts";
 import { registerNodeRoutes } from "./nodes.ts";
@@ -18,6 +19,8 @@ export interface AreaPorts {
   pools: PoolsPort;
   /** The task port, for the OpenAI-compatible routes (/v1), which list models from nodes and catalog. */
   port: ControlPort;
+  /** POST /v1/embeddings. */
+  embeddings: EmbeddingsPort;
 }
 
 export function areaRoutes(ports: AreaPorts): ((app: Hono<any>) => void)[] {
@@ -28,5 +31,6 @@ export function areaRoutes(ports: AreaPorts): ((app: Hono<any>) => void)[] {
     (app) => registerArtifactRoutes(app, ports.artifacts),
     (app) => registerPoolRoutes(app, ports.pools),
     (app) => registerOpenAiRoutes(app, { port: ports.port, catalog: ports.catalog }),
+    (app) => registerOpenAiExtraRoutes(app, { port: ports.port, catalog: ports.catalog, embeddings: ports.embeddings }),
   ];
 }

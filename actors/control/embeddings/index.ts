@@ -1,0 +1,1 @@
+export { createEmbeddingsPort, EMBEDDINGS_DEFAULTS, type EmbeddingsPortOptions } from "./embeddings-port.ts";
