@@ -17,13 +17,39 @@ export type ChatRole = z.infer<typeof ChatRole>;
 
 export const ChatTextPart = z.object({ type: z.literal("text"), text: z.string().max(MAX_CHAT_CHARS) }).strict();
 
+/** Most tool calls in one assistant message, and most tools in one request. */
+export const MAX_TOOL_CALLS = 64;
+export const MAX_TOOLS = 128;
+/** Longest tool call id, function name, and arguments text. */
+const MAX_CALL_ID = 256;
+const FunctionName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "a function name is 1-64 letters, digits, '_', '.' or '-'");
+
+/** A tool call the model made: `arguments` is the JSON text of the call's arguments, as OpenAI sends it. */
+export const ToolCall = z
+  .object({
+    id: z.string().min(1).max(MAX_CALL_ID),
+    type: z.literal("function"),
+    function: z.object({ name: FunctionName, arguments: z.string().max(MAX_CHAT_CHARS) }).strict(),
+  })
+  .strict();
+export type ToolCall = z.infer<typeof ToolCall>;
+export const ToolCalls = z.array(ToolCall).min(1).max(MAX_TOOL_CALLS);
+
 export const TaskChatMessage = z
   .object({
     role: ChatRole,
     /** A string, or text parts joined without a separator. */
     content: z.union([z.string().max(MAX_CHAT_CHARS), z.array(ChatTextPart).max(MAX_CONTENT_PARTS)]),
+    /** An assistant turn's calls (its content may then be empty). */
+    tool_calls: ToolCalls.optional(),
+    /** A `tool` message: the call it answers. */
+    tool_call_id: z.string().min(1).max(MAX_CALL_ID).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.tool_calls && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only an assistant message has tool_calls" });
+    if (m.tool_call_id !== undefined && m.role !== "tool") ctx.addIssue({ code: "custom", path: ["tool_call_id"], message: "only a tool message has a tool_call_id" });
+  });
 export type TaskChatMessage = z.infer<typeof TaskChatMessage>;
 
 export const TaskChatMessages = z
@@ -42,7 +68,56 @@ export const TaskChatMessages = z
 export interface EngineChatMessage {
   role: ChatRole;
   content: string;
+  tool_calls?: ToolCall[];
+  tool_call_id?: string;
 }
+
+/** Bytes of JSON Schema one tool's parameters or one response format may take (serialised). */
+export const MAX_SCHEMA_CHARS = 65_536;
+
+/** A JSON Schema object, bounded in size; its meaning is the engine's to check. */
+export const JsonSchemaObject = z
+  .record(z.string(), z.unknown())
+  .refine((s) => JSON.stringify(s).length <= MAX_SCHEMA_CHARS, `a schema may take at most ${MAX_SCHEMA_CHARS} characters`);
+
+/** A function the model may call (OpenAI's chat `tools` entry). */
+export const ChatTool = z
+  .object({
+    type: z.literal("function"),
+    function: z
+      .object({
+        name: FunctionName,
+        description: z.string().max(8192).optional(),
+        /** JSON Schema of the arguments; absent: no arguments. */
+        parameters: JsonSchemaObject.optional(),
+        strict: z.boolean().nullish(),
+      })
+      .strict(),
+  })
+  .strict();
+export type ChatTool = z.infer<typeof ChatTool>;
+
+/** `auto` (the model decides), `none`, `required` (some call), or one named function. */
+export const ToolChoice = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: FunctionName }).strict() }).strict(),
+]);
+export type ToolChoice = z.infer<typeof ToolChoice>;
+
+/** Structured output: any JSON object, or JSON valid against a schema. */
+export const ResponseFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }).strict(),
+  z.object({ type: z.literal("json_object") }).strict(),
+  z
+    .object({
+      type: z.literal("json_schema"),
+      json_schema: z
+        .object({ name: z.string().min(1).max(64), description: z.string().max(8192).optional(), schema: JsonSchemaObject.optional(), strict: z.boolean().nullish() })
+        .strict(),
+    })
+    .strict(),
+]);
+export type ResponseFormat = z.infer<typeof ResponseFormat>;
 
 export function messageText(m: TaskChatMessage): string {
   if (typeof m.content === "string") return m.content;
@@ -59,7 +134,12 @@ export function chatChars(messages: readonly TaskChatMessage[]): number {
 }
 
 export function engineMessages(messages: readonly TaskChatMessage[]): EngineChatMessage[] {
-  return messages.map((m) => ({ role: m.role, content: messageText(m) }));
+  return messages.map((m) => ({
+    role: m.role,
+    content: messageText(m),
+    ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
+    ...(m.tool_call_id !== undefined ? { tool_call_id: m.tool_call_id } : {}),
+  }));
 }
 
 /** The text a task sends (its prompt, or its messages' text), for size estimates; never rendered. */

@@ -1,7 +1,7 @@
 // What an engine is asked and what it answers, as every engine adapter speaks it and as the node
-// link carries it (dispatch, engine events).
+// link carries it (dispatch, engine events), and which request features each engine kind honours.
 
-import type { EngineChatMessage } from "./chat.ts";
+import type { ChatTool, EngineChatMessage, ResponseFormat, ToolCall, ToolChoice } from "./chat.ts";
 import type { TraceCarrier } from "./trace.ts";
 
 export interface EngineRequest {
@@ -18,6 +18,15 @@ export interface EngineRequest {
   stop?: string[];
   /** Keep generating past end-of-generation tokens until max_tokens (benchmarks, long streams). */
   ignore_eos?: boolean;
+  /** Functions the model may call, and whether it must (docs/api.md#tools-and-structured-output). */
+  tools?: ChatTool[];
+  tool_choice?: ToolChoice;
+  /** Structured output: the engine constrains generation with a grammar. */
+  response_format?: ResponseFormat;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  /** Token id (decimal) → logit bias, -100 (never) to 100. */
+  logit_bias?: Record<string, number>;
   /** W3C trace context: the control's dispatch span over the link, the node's engine.call span to the engine. */
   trace?: TraceCarrier;
   /** The client request's correlation id, for the node's log lines of this task. */
@@ -31,6 +40,55 @@ export type EngineEvent =
    * tokens may wait for it and send them together; absent or false, send what you hold now.
    */
   | { type: "token"; t: string; i: number; more?: boolean }
-  /** `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end. */
-  | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number };
+  /**
+   * `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end.
+   * `tool_calls`: the function calls the model made (whole, once generation is over).
+   */
+  | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number; tool_calls?: ToolCall[] };
 
+/** Request features not every engine honours; a task needing one its pools lack is refused (400). */
+export type EngineFeature = "tools" | "json_object" | "json_schema" | "penalties" | "logit_bias";
+
+/**
+ * What each pool `engine` kind honours. The control plane refuses, at admission, a task needing a
+ * feature that no online pool serving its model has; the adapters refuse it too (a task placed on
+ * a pool that lacks it, in a fleet of mixed engines).
+ */
+export const ENGINE_FEATURES: Readonly<Record<string, readonly EngineFeature[]>> = {
+  builtin: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
+  llamacpp: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
+  openai: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
+  tgi: ["tools", "json_object", "json_schema", "penalties"],
+  mock: ["tools", "json_object", "json_schema"],
+  "mock-server": [],
+};
+
+/** The request field that asks for each feature (the `param` of a refusal). */
+export interface FeatureNeed {
+  feature: EngineFeature;
+  param: string;
+}
+
+/** The features a request needs, each with the field that asks for it. Sampling-only fields need none. */
+export function neededFeatures(r: Pick<EngineRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias">): FeatureNeed[] {
+  const needs: FeatureNeed[] = [];
+  if (r.tools && r.tool_choice !== "none") needs.push({ feature: "tools", param: "tools" });
+  if (r.response_format?.type === "json_object") needs.push({ feature: "json_object", param: "response_format" });
+  if (r.response_format?.type === "json_schema") needs.push({ feature: "json_schema", param: "response_format" });
+  if (r.presence_penalty) needs.push({ feature: "penalties", param: "presence_penalty" });
+  if (r.frequency_penalty) needs.push({ feature: "penalties", param: "frequency_penalty" });
+  if (r.logit_bias && Object.keys(r.logit_bias).length > 0) needs.push({ feature: "logit_bias", param: "logit_bias" });
+  return needs;
+}
+
+/** The first need the engine kind does not honour; undefined for an engine kind not in the table. */
+export function unmetFeature(engine: string, needs: readonly FeatureNeed[]): FeatureNeed | undefined {
+  const has = ENGINE_FEATURES[engine];
+  if (!has) return undefined;
+  return needs.find((n) => !has.includes(n.feature));
+}
+
+/** The refusal's message; `<param>: …` first, so the OpenAI surface can name the param. */
+export function featureMessage(need: FeatureNeed, engines: readonly string[]): string {
+  return `${need.param}: not supported by engine ${engines.join(", ")} (${need.feature})`;
+}

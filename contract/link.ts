@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { ActorRef } from "../runtime/index.ts";
 import type { EngineRequest } from "./engine.ts";
 import { ErrorEnvelope } from "./errors.ts";
+import { ToolCalls, type ToolCall } from "./chat.ts";
 import type { EmbedMsg, EmbedReply } from "./embeddings.ts";
 import { GpuInfo, NodeCapabilities } from "./node.ts";
 import { Id } from "./ids.ts";
@@ -233,7 +234,7 @@ export type TaskEngineMsg =
   | { type: "engine-token"; t: string; i: number }
   /** Tokens `from`, `from + 1`, … that the engine produced together: one message instead of one each. */
   | { type: "engine-tokens"; from: number; t: string[] }
-  | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number }
+  | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number; tool_calls?: ToolCall[] }
   | { type: "engine-error"; error: ErrorEnvelope };
 
 export type TaskSinkRef = ActorRef<TaskEngineMsg>;
@@ -270,6 +271,8 @@ export const EngineEndPayload = z
     decode_ms: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
     stop_reason: z.enum(["length", "stop", "canceled"]),
     tokens_in: Count.optional(),
+    /** The model's function calls, whole (ids, names, arguments as JSON text), bounded by ToolCalls. */
+    tool_calls: ToolCalls.optional(),
   })
   .strict();
 export const EngineErrorPayload = z.object({ type: z.literal("engine-error"), error: ErrorEnvelope.strict() }).strict();

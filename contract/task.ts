@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { Id, safeText } from "./ids.ts";
 import { ErrorEnvelope } from "./errors.ts";
-import { TaskChatMessages } from "./chat.ts";
+import { ChatTool, MAX_TOOLS, ResponseFormat, TaskChatMessages, ToolCalls, ToolChoice } from "./chat.ts";
 
 /** Longest task deadline: the longest one timer can wait (2^31 - 1 ms, about 24.8 days). */
 export const MAX_TASK_DEADLINE_MS = 2 ** 31 - 1;
@@ -56,10 +56,33 @@ export const TaskRequestV2 = z
     stop: z.array(z.string().max(256)).max(16).optional(),
     /** Generate exactly max_tokens, past end-of-generation tokens. */
     ignore_eos: z.boolean().optional(),
+    /** Functions the model may call (chat only); refused at admission where the pools' engines cannot. */
+    tools: z.array(ChatTool).min(1).max(MAX_TOOLS).optional(),
+    tool_choice: ToolChoice.optional(),
+    /** Structured output, constrained by the engine's grammar. */
+    response_format: ResponseFormat.optional(),
+    presence_penalty: z.number().min(-2).max(2).optional(),
+    frequency_penalty: z.number().min(-2).max(2).optional(),
+    /** Token id (decimal string) → bias added to its logit, -100 to 100 (-100: never). */
+    logit_bias: z
+      .record(z.string().regex(/^\d{1,9}$/, "logit_bias keys are token ids"), z.number().min(-100).max(100))
+      .refine((b) => Object.keys(b).length <= 1024, "logit_bias takes at most 1024 tokens")
+      .optional(),
   })
   .strict()
   .superRefine((task, ctx) => {
     if (task.messages && task.prompt !== "") ctx.addIssue({ code: "custom", path: ["messages"], message: "give either prompt or messages, not both" });
+    if (task.tools && !task.messages) ctx.addIssue({ code: "custom", path: ["tools"], message: "tools need messages (a chat), not a prompt" });
+    if (task.tool_choice !== undefined && !task.tools && task.tool_choice !== "none" && task.tool_choice !== "auto") {
+      ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice requires tools" });
+    }
+    const named = typeof task.tool_choice === "object" ? task.tool_choice.function.name : undefined;
+    if (named !== undefined && task.tools && !task.tools.some((t) => t.function.name === named)) {
+      ctx.addIssue({ code: "custom", path: ["tool_choice"], message: `tool_choice names '${named}', which is not among the tools` });
+    }
+    if (task.tools && task.response_format && task.response_format.type !== "text" && task.tool_choice !== "none") {
+      ctx.addIssue({ code: "custom", path: ["response_format"], message: "response_format with tools is not supported unless tool_choice is 'none'" });
+    }
   });
 export type TaskRequestV2 = z.infer<typeof TaskRequestV2>;
 
@@ -122,6 +145,8 @@ export const EndData = z.object({
   stop_reason: z.enum(["length", "stop", "canceled"]).optional(),
   /** Prompt tokens as the engine counted them, when it reports them only at the end. */
   tokens_in: z.number().int().optional(),
+  /** The function calls the model made instead of (or after) text; stop_reason is then `stop`. */
+  tool_calls: ToolCalls.optional(),
 });
 export const MetricsData = z
   .object({

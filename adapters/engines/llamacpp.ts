@@ -16,6 +16,7 @@ import { openAiStream } from "./openai-stream.ts";
 import { postEmbeddings } from "./embeddings.ts";
 import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineErrorCode, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 import { traceHeaders } from "../tracing/w3c.ts";
+import { formatSchema, llamaLogitBias, openAiFeatureFields, refuseUnsupported } from "./request-features.ts";
 
 export interface LlamaCppEngineOptions {
   /** e.g. `http://127.0.0.1:8081`. */
@@ -121,6 +122,7 @@ export class LlamaCppEngine implements EngineAdapter {
   }
 
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    refuseUnsupported("llamacpp", request);
     if (request.messages) return yield* this.chat(request, signal);
     const local = new AbortController();
     this.running.set(request.task_id, local);
@@ -147,6 +149,11 @@ export class LlamaCppEngine implements EngineAdapter {
             ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
             ...(request.stop?.length ? { stop: request.stop } : {}),
             ...(request.ignore_eos ? { ignore_eos: true } : {}),
+            // llama-server's /completion names the format's schema `json_schema`.
+            ...(formatSchema(request) ? { json_schema: formatSchema(request) } : {}),
+            ...(request.presence_penalty !== undefined ? { presence_penalty: request.presence_penalty } : {}),
+            ...(request.frequency_penalty !== undefined ? { frequency_penalty: request.frequency_penalty } : {}),
+            ...(request.logit_bias ? { logit_bias: llamaLogitBias(request.logit_bias) } : {}),
             stream: true,
           }),
           signal: AbortSignal.any([canceled, opened.signal, connection.signal]),
@@ -251,6 +258,8 @@ export class LlamaCppEngine implements EngineAdapter {
             ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
             ...(request.stop?.length ? { stop: request.stop } : {}),
             ...(request.ignore_eos ? { ignore_eos: true } : {}),
+            // tools need llama-server's --jinja (docs/api.md#tools-and-structured-output).
+            ...openAiFeatureFields(request, "llama"),
             stream: true,
             stream_options: { include_usage: true },
           }),
@@ -262,11 +271,14 @@ export class LlamaCppEngine implements EngineAdapter {
         who,
         refused: async (res) => {
           const body = (await res.json().catch(() => undefined)) as { error?: { code?: unknown; type?: unknown; message?: string } } | undefined;
-          return new EngineError(errorCode(body?.error ?? { code: res.status }), `engine refused the request: HTTP ${res.status}: ${body?.error?.message ?? res.statusText}`);
+          // A 400 is the request's fault (a schema the grammar cannot take, tools without --jinja).
+          const code = res.status === 400 ? "INVALID_PARAMS" : errorCode(body?.error ?? { code: res.status });
+          return new EngineError(code, `engine refused the request: HTTP ${res.status}: ${body?.error?.message ?? res.statusText}`);
         },
         redact: (t) => t,
         kind: "chat",
         version: () => this.version(),
+        idBase: request.task_id,
         errorCode: (chunk) => errorCode(chunk.error ?? {}),
       });
     } finally {

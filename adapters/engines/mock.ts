@@ -2,13 +2,19 @@
 // after N tokens, crash after N tokens (the engine dies: every stream fails and health goes
 // down until restart), hang after N tokens (no more tokens until canceled).
 // Output is deterministic in (prompt, seed): the same request yields the same tokens. Chat
-// messages are rendered with a fixed template first (renderMockChat).
+// messages are rendered with a fixed template first (renderMockChat). Structured requests
+// (docs/api.md#tools-and-structured-output): with tool_choice `required` or a named function the
+// mock makes one call (the named function, else the first tool) whose arguments are
+// schemaExample(parameters); with `auto` it never calls. A json_object format answers `{}`, a
+// json_schema one schemaExample(schema), each as one token. Penalties and logit_bias: refused.
 // A model ref that names a local file (`file:` or path-like) must exist, as for a real engine:
 // otherwise the engine fails to start, so reload and start-up failures are real in tests.
 
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Clock } from "../../runtime/index.ts";
+import { refuseUnsupported } from "./request-features.ts";
+import { schemaExample } from "./schema-example.ts";
 import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 
 export interface MockFaults {
@@ -184,6 +190,7 @@ export class MockEngine implements EngineAdapter {
 
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
     this.start();
+    refuseUnsupported("mock", request);
     if (this.startError) throw new EngineError("POOL_UNAVAILABLE", `mock engine failed to start: ${this.startError}`, true);
     if (this.crashed) throw new EngineError("WORKER_RESET", "mock engine is down", true);
     const local = new AbortController();
@@ -200,6 +207,11 @@ export class MockEngine implements EngineAdapter {
         : true;
       const prompt = request.messages ? renderMockChat(request.messages) : request.prompt;
       if (warmedUp) yield { type: "started", engine_version: this.version(), tokens_in: prompt.length };
+      const structured = mockStructured(request);
+      if (structured && warmedUp && !both.aborted) {
+        if (structured.text !== undefined) yield { type: "token", t: structured.text, i: 0 };
+        return yield { type: "end", tokens_out: 1, decode_ms: clock.now() - started, stop_reason: "stop", ...(structured.calls ? { tool_calls: structured.calls } : {}) };
+      }
       let h = hash(prompt, request.seed ?? 0);
       let emitted = 0;
       for (let i = 0; i < request.max_tokens; i++) {
@@ -246,4 +258,19 @@ export class MockEngine implements EngineAdapter {
     this.crashed = true;
     for (const c of this.running.values()) c.abort(new Error("engine crashed"));
   }
+}
+
+/** The mock's structured answer (see the header), or undefined for plain text. */
+export function mockStructured(r: EngineRequest): { text?: string; calls?: NonNullable<Extract<EngineEvent, { type: "end" }>["tool_calls"]> } | undefined {
+  const choice = r.tool_choice;
+  if (r.tools && (choice === "required" || typeof choice === "object")) {
+    const name = typeof choice === "object" ? choice.function.name : r.tools[0]!.function.name;
+    const tool = r.tools.find((t) => t.function.name === name) ?? r.tools[0]!;
+    const args = JSON.stringify(schemaExample(tool.function.parameters ?? { type: "object" }));
+    return { calls: [{ id: `call_${r.task_id}_0`.slice(0, 256), type: "function", function: { name, arguments: args } }] };
+  }
+  const f = r.response_format;
+  if (f?.type === "json_object") return { text: "{}" };
+  if (f?.type === "json_schema") return { text: JSON.stringify(schemaExample(f.json_schema.schema ?? { type: "object" })) };
+  return undefined;
 }

@@ -14,6 +14,7 @@ import { openAiStream } from "./openai-stream.ts";
 import { postEmbeddings } from "./embeddings.ts";
 import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
 import { traceHeaders } from "../tracing/w3c.ts";
+import { openAiFeatureFields, refuseUnsupported } from "./request-features.ts";
 
 export interface OpenAiEngineOptions {
   /** Server root or its `/v1` (e.g. `http://127.0.0.1:8000` or `https://api.openai.com/v1`). */
@@ -161,12 +162,14 @@ export class OpenAiEngine implements EngineAdapter {
       // Not OpenAI parameters (OpenAI rejects unknown ones): sent only when asked for.
       ...(r.top_k === undefined ? {} : { top_k: r.top_k }),
       ...(r.ignore_eos ? { ignore_eos: true } : {}),
+      ...openAiFeatureFields(r),
       stream: true,
       stream_options: { include_usage: true },
     };
   }
 
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    refuseUnsupported("openai", request);
     const local = new AbortController();
     this.#running.set(request.task_id, local);
     // A chat task always goes to the chat endpoint: the server applies the model's template.
@@ -184,6 +187,7 @@ export class OpenAiEngine implements EngineAdapter {
         redact: (t) => this.#redact(t),
         kind,
         version: () => this.version(),
+        idBase: request.task_id,
       });
     } finally {
       if (this.#running.get(request.task_id) === local) this.#running.delete(request.task_id);

@@ -18,6 +18,7 @@ import { codeForStatus, deadline, redactSecrets, sseStream, type HttpEngineHealt
 import { openAiStream } from "./openai-stream.ts";
 import { EngineError, type EngineAdapter, type EngineErrorCode, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
 import { traceHeaders } from "../tracing/w3c.ts";
+import { formatSchema, refuseUnsupported } from "./request-features.ts";
 
 export interface TgiEngineOptions {
   /** e.g. `http://127.0.0.1:3000`. */
@@ -136,6 +137,11 @@ export class TgiEngine implements EngineAdapter {
     if (sample && r.top_k !== undefined && r.top_k > 0) parameters.top_k = r.top_k;
     if (r.seed !== undefined) parameters.seed = r.seed;
     if (r.stop?.length) parameters.stop = r.stop;
+    // TGI's grammar-constrained generation; /generate has no presence penalty.
+    const schema = formatSchema(r);
+    if (schema) parameters.grammar = { type: "json", value: schema };
+    if (r.frequency_penalty !== undefined) parameters.frequency_penalty = r.frequency_penalty;
+    if (r.presence_penalty) throw new EngineError("INVALID_PARAMS", "presence_penalty: not supported by TGI's /generate (prompt tasks); frequency_penalty is");
     return { inputs: r.prompt, parameters };
   }
 
@@ -150,6 +156,11 @@ export class TgiEngine implements EngineAdapter {
       ...(sample && r.top_p !== undefined && r.top_p > 0 && r.top_p < 1 ? { top_p: r.top_p } : {}),
       ...(r.seed === undefined ? {} : { seed: r.seed }),
       ...(r.stop?.length ? { stop: r.stop } : {}),
+      // TGI's messages API: tools are grammar-constrained; response_format is `{type:"json", value}`.
+      ...(r.tools ? { tools: r.tools, ...(r.tool_choice !== undefined ? { tool_choice: r.tool_choice } : {}) } : {}),
+      ...(formatSchema(r) ? { response_format: { type: "json", value: formatSchema(r) } } : {}),
+      ...(r.presence_penalty !== undefined ? { presence_penalty: r.presence_penalty } : {}),
+      ...(r.frequency_penalty !== undefined ? { frequency_penalty: r.frequency_penalty } : {}),
       stream: true,
       stream_options: { include_usage: true },
     };
@@ -171,6 +182,7 @@ export class TgiEngine implements EngineAdapter {
         redact: (t) => this.#redact(t),
         kind: "chat",
         version: () => this.version(),
+        idBase: request.task_id,
         errorCode: (chunk) => codeForType(chunk.error_type),
       });
     } finally {
@@ -179,6 +191,7 @@ export class TgiEngine implements EngineAdapter {
   }
 
   async *submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
+    refuseUnsupported("tgi", request);
     if (request.messages) return yield* this.#chat(request, signal);
     const local = new AbortController();
     this.#running.set(request.task_id, local);

@@ -7,8 +7,17 @@
 // turn-end markers that are plain text become stop strings, so a model that spells `<|im_end|>` in
 // text (the tiny test model has no such token) still ends its turn there.
 
-import { ChatMLChatWrapper, resolveChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
-import { RequestError, type ChatMessage } from "./params.ts";
+import { ChatMLChatWrapper, resolveChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatModelFunctions, type ChatModelResponse, type ChatWrapper, type GbnfJsonSchema, type LlamaModel, type LlamaText } from "node-llama-cpp";
+import { RequestError, type ChatMessage, type ToolSpec } from "./params.ts";
+import { grammarSchema } from "./structured.ts";
+
+function parseArgs(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
 
 export interface ChatPrompt {
   text: LlamaText;
@@ -39,18 +48,33 @@ export class ChatRenderer {
     return this.wrapper.wrapperName;
   }
 
-  render(messages: ChatMessage[]): ChatPrompt {
-    const history: ChatHistoryItem[] = messages.map((m, i): ChatHistoryItem => {
+  /**
+   * The prompt for `messages`; `tools` are documented in the wrapper's own way (the template's
+   * tools section, or node-llama-cpp's system text). An assistant turn's tool_calls become the
+   * wrapper's function calls, each with the result of the `tool` message that answers it.
+   */
+  render(messages: ChatMessage[], tools: ToolSpec[] = []): ChatPrompt {
+    const results = new Map<string, string>();
+    for (const m of messages) if (m.role === "tool" && m.tool_call_id !== undefined) results.set(m.tool_call_id, m.content);
+    const answered = new Set<string>();
+    for (const m of messages) for (const c of m.tool_calls ?? []) if (results.has(c.id)) answered.add(c.id);
+    const history: ChatHistoryItem[] = [];
+    messages.forEach((m, i) => {
       switch (m.role) {
         case "system":
         case "developer":
-          return { type: "system", text: m.content };
-        case "user":
+          return void history.push({ type: "system", text: m.content });
         case "tool":
         case "function":
-          return { type: "user", text: m.content };
-        case "assistant":
-          return { type: "model", response: [m.content] };
+          if (m.tool_call_id !== undefined && answered.has(m.tool_call_id)) return; // rendered with its call
+          return void history.push({ type: "user", text: m.content });
+        case "user":
+          return void history.push({ type: "user", text: m.content });
+        case "assistant": {
+          const response: ChatModelResponse["response"] = m.content ? [m.content] : [];
+          for (const c of m.tool_calls ?? []) response.push({ type: "functionCall", name: c.name, params: parseArgs(c.arguments), result: results.get(c.id) ?? "" });
+          return void history.push({ type: "model", response });
+        }
         default:
           throw new RequestError(400, `"messages[${i}].role" must be system, developer, user, assistant or tool, got '${m.role}'`);
       }
@@ -58,7 +82,10 @@ export class ChatRenderer {
     history.push({ type: "model", response: [] }); // the turn the model writes
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
-      state = this.wrapper.generateContextState({ chatHistory: history });
+      const functions: ChatModelFunctions | undefined = tools.length
+        ? Object.fromEntries(tools.map((t) => [t.name, { ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { params: grammarSchema(t.parameters) as GbnfJsonSchema } : {}) }]))
+        : undefined;
+      state = this.wrapper.generateContextState({ chatHistory: history, availableFunctions: functions, documentFunctionParams: true });
     } catch (error) {
       throw new RequestError(400, `the chat template cannot render these messages: ${(error as Error).message}`);
     }

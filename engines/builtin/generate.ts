@@ -7,11 +7,12 @@
 // tokens. Cancel: the loop checks the signal after every token and leaves the evaluation, which
 // frees the slot; a token being decoded when the signal fires still finishes (milliseconds).
 
-import { TokenBias, type LlamaModel, type Token } from "node-llama-cpp";
+import { LlamaGrammarEvaluationState, TokenBias, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Clock } from "../../runtime/index.ts";
 import { vocabSize, type Slot } from "./load.ts";
 import type { Sampling } from "./params.ts";
 import { PieceDecoder, StopFilter } from "./text.ts";
+import { JsonEnd } from "./structured.ts";
 
 export type StopType = "limit" | "eos" | "word" | "none";
 
@@ -68,6 +69,25 @@ function eogBias(model: LlamaModel): TokenBias | undefined {
   return bias ?? undefined;
 }
 
+/** Most recent generated tokens the penalties look at. */
+const PENALTY_WINDOW = 256;
+
+/** The request's logit_bias (and ignore_eos's ban on end-of-generation tokens) as one TokenBias. */
+function tokenBias(model: LlamaModel, sampling: Sampling): TokenBias | undefined {
+  const eog = sampling.ignore_eos ? eogBias(model) : undefined;
+  if (sampling.logit_bias.length === 0) return eog;
+  const bias = new TokenBias(model.tokenizer);
+  const vocab = vocabSize(model) ?? Infinity;
+  for (const [token, value] of sampling.logit_bias) {
+    if (token >= vocab) continue; // no such token: nothing to bias
+    bias.set(token as Token, value === false ? "never" : { logit: value });
+  }
+  const from = (eog as unknown as { _biases?: Map<Token, number> } | undefined)?._biases;
+  const to = (bias as unknown as { _biases?: Map<Token, number> })._biases;
+  if (from && to) for (const [t, v] of from) to.set(t, v);
+  return bias;
+}
+
 export async function generate(o: GenerateOptions): Promise<Generation> {
   const { model, slot, prompt, sampling, signal, clock } = o;
   const started = clock.now();
@@ -87,13 +107,26 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
 
   if (limit > 0 && !signal.aborted) {
     await slot.sequence.clearHistory();
+    const generated: Token[] = [];
+    const jsonEnd = sampling.grammar ? new JsonEnd() : undefined;
+    const penalize = sampling.presence_penalty !== 0 || sampling.frequency_penalty !== 0;
     const tokens = slot.sequence.evaluate(prompt as Token[], {
       temperature: sampling.temperature,
       topK: sampling.top_k,
       topP: sampling.top_p,
       minP: sampling.min_p,
       seed: sampling.seed,
-      tokenBias: sampling.ignore_eos ? eogBias(model) : undefined,
+      tokenBias: tokenBias(model, sampling),
+      grammarEvaluationState: sampling.grammar ? new LlamaGrammarEvaluationState({ model, grammar: sampling.grammar }) : undefined,
+      repeatPenalty: penalize
+        ? {
+            punishTokens: () => generated.slice(-PENALTY_WINDOW),
+            maxPunishTokens: PENALTY_WINDOW,
+            penalty: 1,
+            presencePenalty: sampling.presence_penalty,
+            frequencyPenalty: sampling.frequency_penalty,
+          }
+        : undefined,
       // We see EOG tokens ourselves: to count them, and to pass over them under ignore_eos.
       yieldEogToken: true,
     });
@@ -101,6 +134,7 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
       if (signal.aborted) break;
       firstAt ??= clock.now();
       n++;
+      if (penalize) generated.push(token);
       if (model.isEogToken(token) && !sampling.ignore_eos) {
         stopType = "eos";
         break;
@@ -112,6 +146,11 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
         if (stop !== undefined) {
           stopType = "word";
           stoppingWord = stop;
+          break;
+        }
+        // A JSON grammar allows whitespace after the value until max_tokens: the value's end ends it.
+        if (jsonEnd?.push(piece.text)) {
+          stopType = "eos";
           break;
         }
       }

@@ -5,6 +5,7 @@
 import type { BuiltinEngine, Finished } from "./engine.ts";
 import { json, readJson, sse } from "./http.ts";
 import { parseCompletion, type CompletionBody } from "./params.ts";
+import { formatGrammar } from "./structured.ts";
 
 export interface RouteContext {
   engine: BuiltinEngine;
@@ -55,7 +56,9 @@ function final(ctx: RouteContext, body: CompletionBody, g: Finished) {
 }
 
 export async function completion(ctx: RouteContext, req: Request): Promise<Response> {
-  const body = parseCompletion(await readJson(req));
+  const parsed = parseCompletion(await readJson(req));
+  // `json_schema` (or response_format): the output is constrained by the schema's grammar.
+  const body = parsed.format ? { ...parsed, grammar: await formatGrammar(ctx.engine.loaded.model, parsed.format) } : parsed;
   const prompt = ctx.engine.tokenize(body.prompt);
   if (!body.stream) return json(final(ctx, body, await ctx.engine.run(prompt, body, req.signal)));
   return sse(async (send, signal) => {

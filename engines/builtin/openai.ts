@@ -1,7 +1,12 @@
 // llama-server's OpenAI-compatible routes: POST /v1/chat/completions and /v1/completions,
 // streamed (`data: {chunk}` lines, a last chunk with `finish_reason`, a `usage` chunk when
 // `stream_options.include_usage`, then `data: [DONE]`) or not (one object with `usage`), and
-// GET /v1/models. Chat prompts use the model's own template (chat.ts).
+// GET /v1/models. Chat prompts use the model's own template (chat.ts). Tools and response formats
+// (structured.ts): a response format constrains the text by its grammar and streams as usual;
+// tool_choice `required` or a named function forces one call by grammar (no text is streamed; the
+// call goes out whole, as one `delta.tool_calls` chunk, with finish_reason `tool_calls`); under
+// `auto` the text is held until generation ends, then sent as a call when it is one in the chat
+// wrapper's function-call syntax, else as text in one chunk.
 
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../runtime/index.ts";
@@ -10,7 +15,8 @@ import type { Finished } from "./engine.ts";
 import { vocabSize } from "./load.ts";
 import { json, readJson, sse, type Send } from "./http.ts";
 import { timings, type RouteContext } from "./native.ts";
-import { parseChatCompletion, parseOpenAiCompletion, type OpenAiBody } from "./params.ts";
+import { parseChatCompletion, parseOpenAiCompletion, type HistoryCall, type OpenAiBody } from "./params.ts";
+import { formatGrammar, parseForcedCall, parseWrapperCall, toolCallGrammar } from "./structured.ts";
 
 export interface OpenAiContext extends RouteContext {
   chat: ChatRenderer;
@@ -18,6 +24,7 @@ export interface OpenAiContext extends RouteContext {
 }
 
 const finishReason = (g: Finished) => (g.stop_type === "limit" ? "length" : "stop");
+const wireCalls = (calls: HistoryCall[]) => calls.map((c, index) => ({ index, id: c.id, type: "function" as const, function: { name: c.name, arguments: c.arguments } }));
 const usage = (g: Finished) => ({ prompt_tokens: g.prompt_n, completion_tokens: g.tokens_predicted, total_tokens: g.prompt_n + g.tokens_predicted });
 
 interface Shape {
@@ -45,28 +52,42 @@ function finish(send: Send, base: Shape, body: OpenAiBody, g: Finished, last: ob
 
 export async function chatCompletions(ctx: OpenAiContext, req: Request): Promise<Response> {
   const body = parseChatCompletion(await readJson(req));
-  const rendered = ctx.chat.render(body.messages);
+  const mode = body.tools.length === 0 || body.tool_choice === "none" ? "text" : body.tool_choice === "auto" ? "auto" : "forced";
+  const rendered = ctx.chat.render(body.messages, mode === "text" ? [] : body.tools);
   const prompt = ctx.engine.tokenize(rendered.text);
-  const sampling = { ...body, stop: [...body.stop, ...rendered.stop.filter((s) => !body.stop.includes(s))] };
+  const { model } = ctx.engine.loaded;
+  const grammar = mode === "forced" ? await toolCallGrammar(model, body.tools, body.tool_choice) : body.format ? await formatGrammar(model, body.format) : undefined;
+  const sampling = { ...body, grammar, stop: [...body.stop, ...rendered.stop.filter((s) => !body.stop.includes(s))] };
+  /** The call the text makes (forced: always, when the grammar completed; auto: when the model chose one). */
+  const callOf = (g: Finished): HistoryCall | undefined =>
+    mode === "forced" ? parseForcedCall(g.content, body.tools) : mode === "auto" ? parseWrapperCall(g.content, ctx.chat.wrapper, body.tools) : undefined;
   if (!body.stream) {
     const g = await ctx.engine.run(prompt, sampling, req.signal);
+    const call = callOf(g);
+    const message = call ? { role: "assistant", content: null, tool_calls: wireCalls([call]) } : { role: "assistant", content: g.content };
     return json({
       ...shape(ctx, body, "chat", false),
-      choices: [{ index: 0, message: { role: "assistant", content: g.content }, logprobs: null, finish_reason: finishReason(g) }],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: call ? "tool_calls" : finishReason(g) }],
       usage: usage(g),
       timings: timings(g),
     });
   }
   const base = shape(ctx, body, "chat", true);
+  const live = mode === "text"; // tool modes hold the text until they know whether it is a call
   return sse(async (send, signal) => {
     send({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
-    const g = await ctx.engine.run(prompt, sampling, signal, (p) => send({ ...base, choices: [{ index: 0, delta: { content: p.content }, logprobs: null, finish_reason: null }] }));
-    if (!g.canceled) finish(send, base, body, g, { index: 0, delta: {}, logprobs: null, finish_reason: finishReason(g) });
+    const g = await ctx.engine.run(prompt, sampling, signal, live ? (p) => send({ ...base, choices: [{ index: 0, delta: { content: p.content }, logprobs: null, finish_reason: null }] }) : undefined);
+    if (g.canceled) return;
+    const call = callOf(g);
+    if (call) send({ ...base, choices: [{ index: 0, delta: { tool_calls: wireCalls([call]) }, logprobs: null, finish_reason: null }] });
+    else if (!live && g.content) send({ ...base, choices: [{ index: 0, delta: { content: g.content }, logprobs: null, finish_reason: null }] });
+    finish(send, base, body, g, { index: 0, delta: {}, logprobs: null, finish_reason: call ? "tool_calls" : finishReason(g) });
   }, req.signal);
 }
 
 export async function completions(ctx: OpenAiContext, req: Request): Promise<Response> {
-  const body = parseOpenAiCompletion(await readJson(req));
+  const parsed = parseOpenAiCompletion(await readJson(req));
+  const body = parsed.format ? { ...parsed, grammar: await formatGrammar(ctx.engine.loaded.model, parsed.format) } : parsed;
   const prompt = ctx.engine.tokenize(body.prompt);
   if (!body.stream) {
     const g = await ctx.engine.run(prompt, body, req.signal);

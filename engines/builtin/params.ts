@@ -2,6 +2,8 @@
 // /completion and OpenAI's for /v1/*. Unknown fields are ignored (llama-server does the same);
 // a known field of the wrong type is a 400 in llama-server's error shape.
 //
+import type { LlamaGrammar } from "node-llama-cpp";
+
 // Defaults follow llama-server (top_k 40, top_p 0.95, min_p 0.05) except temperature: 0
 // (greedy) rather than 0.8, so that a request without parameters is reproducible.
 
@@ -16,6 +18,32 @@ export interface Sampling {
   min_p: number;
   stop: string[];
   ignore_eos: boolean;
+  /** OpenAI's penalties over the tokens generated so far (0: off). */
+  presence_penalty: number;
+  frequency_penalty: number;
+  /** Token → bias added to its logit; false: never. */
+  logit_bias: [number, number | false][];
+  /** Constrain the output: JSON valid against a schema, or any JSON value. */
+  format?: OutputFormat;
+  /** The grammar made from `format` (or a tool call's), set by the route before generation. */
+  grammar?: LlamaGrammar;
+}
+
+export type OutputFormat = { kind: "json" } | { kind: "schema"; schema: Record<string, unknown> };
+
+/** A function the model may call, and the choice (OpenAI's chat `tools` and `tool_choice`). */
+export interface ToolSpec {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+export type ToolChoiceSpec = "auto" | "none" | "required" | { name: string };
+
+/** A call in an assistant message of the history. */
+export interface HistoryCall {
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 export interface CompletionBody extends Sampling {
@@ -26,6 +54,8 @@ export interface CompletionBody extends Sampling {
 export interface ChatMessage {
   role: string;
   content: string;
+  tool_calls?: HistoryCall[];
+  tool_call_id?: string;
 }
 
 export interface OpenAiBody extends Sampling {
@@ -88,7 +118,79 @@ function sampling(b: Body, nPredict: number): Sampling {
     min_p: number(b, "min_p", 0.05, { min: 0, max: 1 }),
     stop: stops(b),
     ignore_eos: boolean(b, "ignore_eos", false),
+    presence_penalty: number(b, "presence_penalty", 0, { min: -2, max: 2 }),
+    frequency_penalty: number(b, "frequency_penalty", 0, { min: -2, max: 2 }),
+    logit_bias: logitBias(b.logit_bias),
+    format: outputFormat(b),
   };
+}
+
+function isObject(v: unknown): v is Body {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** `{"<token>": bias}` (OpenAI) or `[[token, bias | false]]` (llama-server). */
+function logitBias(v: unknown): [number, number | false][] {
+  if (v === undefined || v === null) return [];
+  const pairs: [unknown, unknown][] = Array.isArray(v) ? v.map((p) => (Array.isArray(p) ? [p[0], p[1]] : [undefined, undefined])) : isObject(v) ? Object.entries(v) : [];
+  if (!Array.isArray(v) && !isObject(v)) throw new RequestError(400, `"logit_bias" must be an object of token ids to numbers, or an array of [token, bias] pairs`);
+  return pairs.map(([t, bias]) => {
+    const token = typeof t === "string" && /^\d+$/.test(t) ? Number(t) : t;
+    if (typeof token !== "number" || !Number.isInteger(token) || token < 0) throw new RequestError(400, `"logit_bias" keys must be token ids`);
+    if (bias === false) return [token, false];
+    if (typeof bias !== "number" || !Number.isFinite(bias)) throw new RequestError(400, `"logit_bias" values must be numbers (or false)`);
+    return [token, bias <= -100 ? false : bias];
+  });
+}
+
+/** `response_format` (OpenAI) or `json_schema` (llama-server's /completion). */
+function outputFormat(b: Body): OutputFormat | undefined {
+  if (isObject(b.json_schema)) return Object.keys(b.json_schema).length === 0 ? { kind: "json" } : { kind: "schema", schema: b.json_schema };
+  const f = b.response_format;
+  if (f === undefined || f === null) return undefined;
+  if (!isObject(f)) throw new RequestError(400, `"response_format" must be an object`);
+  if (f.type === "text") return undefined;
+  if (f.type === "json_object") return isObject(f.schema) ? { kind: "schema", schema: f.schema } : { kind: "json" };
+  if (f.type === "json_schema") {
+    const spec = f.json_schema;
+    if (!isObject(spec)) throw new RequestError(400, `"response_format.json_schema" must be an object`);
+    return isObject(spec.schema) ? { kind: "schema", schema: spec.schema } : { kind: "json" };
+  }
+  throw new RequestError(400, `"response_format.type" must be text, json_object or json_schema`);
+}
+
+function tools(b: Body): { tools: ToolSpec[]; tool_choice: ToolChoiceSpec } {
+  const list = b.tools;
+  if (list === undefined || list === null) {
+    if (b.tool_choice !== undefined && b.tool_choice !== null && b.tool_choice !== "none" && b.tool_choice !== "auto") throw new RequestError(400, `"tool_choice" requires "tools"`);
+    return { tools: [], tool_choice: "none" };
+  }
+  if (!Array.isArray(list)) throw new RequestError(400, `"tools" must be an array`);
+  const out = list.map((t, i): ToolSpec => {
+    const fn = isObject(t) && t.type === "function" && isObject(t.function) ? t.function : undefined;
+    if (!fn || typeof fn.name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(fn.name)) throw new RequestError(400, `"tools[${i}]" must be {type:"function", function:{name, parameters?}}`);
+    if (fn.parameters !== undefined && fn.parameters !== null && !isObject(fn.parameters)) throw new RequestError(400, `"tools[${i}].function.parameters" must be a JSON Schema object`);
+    return { name: fn.name, ...(typeof fn.description === "string" ? { description: fn.description } : {}), ...(isObject(fn.parameters) ? { parameters: fn.parameters } : {}) };
+  });
+  const c = b.tool_choice;
+  let choice: ToolChoiceSpec = "auto";
+  if (c === "auto" || c === "none" || c === "required") choice = c;
+  else if (isObject(c) && isObject(c.function) && typeof c.function.name === "string") {
+    const name = c.function.name;
+    if (!out.some((t) => t.name === name)) throw new RequestError(400, `"tool_choice" names '${name}', which is not among the tools`);
+    choice = { name };
+  } else if (c !== undefined && c !== null) throw new RequestError(400, `"tool_choice" must be auto, none, required or {type:"function", function:{name}}`);
+  return { tools: out, tool_choice: choice };
+}
+
+function historyCalls(v: unknown, i: number): HistoryCall[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new RequestError(400, `"messages[${i}].tool_calls" must be an array`);
+  return v.map((c, k) => {
+    const fn = isObject(c) && isObject(c.function) ? c.function : undefined;
+    if (!fn || typeof fn.name !== "string") throw new RequestError(400, `"messages[${i}].tool_calls[${k}]" must have a function name`);
+    return { id: typeof c.id === "string" ? c.id : `call_${k}`, name: fn.name, arguments: typeof fn.arguments === "string" ? fn.arguments : "{}" };
+  });
 }
 
 /** A prompt: text, token ids, or a one-element array of either (several prompts: not supported). */
@@ -134,14 +236,17 @@ export function parseOpenAiCompletion(raw: unknown): OpenAiBody & { prompt: stri
 }
 
 /** POST /v1/chat/completions; text content only (string or text parts). */
-export function parseChatCompletion(raw: unknown): OpenAiBody & { messages: ChatMessage[] } {
+export function parseChatCompletion(raw: unknown): OpenAiBody & { messages: ChatMessage[]; tools: ToolSpec[]; tool_choice: ToolChoiceSpec } {
   const b = object(raw);
   if (!Array.isArray(b.messages) || b.messages.length === 0) throw new RequestError(400, `"messages" must be a non-empty array`);
   const messages = b.messages.map((m, i): ChatMessage => {
     if (typeof m !== "object" || m === null || typeof (m as Body).role !== "string") throw new RequestError(400, `"messages[${i}].role" must be a string`);
     const { role, content } = m as Body;
-    if (content === undefined || content === null) return { role: role as string, content: "" };
-    if (typeof content === "string") return { role: role as string, content };
+    const calls = historyCalls((m as Body).tool_calls, i);
+    const id = (m as Body).tool_call_id;
+    const extra = { ...(calls ? { tool_calls: calls } : {}), ...(typeof id === "string" ? { tool_call_id: id } : {}) };
+    if (content === undefined || content === null) return { role: role as string, content: "", ...extra };
+    if (typeof content === "string") return { role: role as string, content, ...extra };
     if (Array.isArray(content)) {
       let text = "";
       for (const part of content) {
@@ -150,9 +255,11 @@ export function parseChatCompletion(raw: unknown): OpenAiBody & { messages: Chat
         }
         text += (part as Body).text;
       }
-      return { role: role as string, content: text };
+      return { role: role as string, content: text, ...extra };
     }
     throw new RequestError(400, `"messages[${i}].content" must be a string or an array of text parts`);
   });
-  return { ...openAiCommon(b, ["max_tokens", "max_completion_tokens"]), messages };
+  const body = { ...openAiCommon(b, ["max_tokens", "max_completion_tokens"]), messages, ...tools(b) };
+  if (body.tools.length > 0 && body.tool_choice !== "none" && body.format) throw new RequestError(400, `"response_format" with tools is not supported unless "tool_choice" is "none"`);
+  return body;
 }

@@ -218,9 +218,14 @@ describe("against mock engines in process", () => {
     expect(completions).toBeInstanceOf(BadRequestError);
     expect(completions.param).toBe("prompt");
 
-    // Fields we do not use are accepted and ignored, as OpenAI clients send many.
-    const ok = await openai.chat.completions.create(chat("hi", { max_tokens: 1, user: "u1", logprobs: false, presence_penalty: 0.5, n: 1 }));
+    // Fields with no effect on the answer are accepted, as OpenAI clients send many.
+    const ok = await openai.chat.completions.create(chat("hi", { max_tokens: 1, user: "u1", logprobs: false, n: 1 }));
     expect(ok.choices[0]!.finish_reason).toBe("length");
+    // What the pool's engine (the mock) does not honour is refused, naming the parameter, never ignored.
+    for (const [extra, param] of [[{ presence_penalty: 0.5 }, "presence_penalty"], [{ logit_bias: { "1": 2 } }, "logit_bias"], [{ logprobs: true }, "logprobs"]] as const) {
+      const err = await openai.chat.completions.create(chat("hi", { max_tokens: 1, ...extra } as never)).catch((e) => e);
+      expect(err, param).toMatchObject({ status: 400, type: "invalid_request_error", param });
+    }
 
     const notJson = await fetch(`${cluster.url}/v1/completions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{" });
     expect(notJson.status).toBe(400);

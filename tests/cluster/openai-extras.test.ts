@@ -135,15 +135,29 @@ describe("POST /v1/responses", () => {
     expect(events.at(-1).response.usage.output_tokens).toBe(4);
   });
 
+  test("function tools: a forced call is a function_call item (mock: arguments from the schema); it goes back as input items", async () => {
+    const tools = [{ type: "function" as const, name: "f", parameters: { type: "object", properties: { a: { type: "integer", minimum: 3 } }, required: ["a"] }, strict: true }];
+    const r = await openai.responses.create({ model: "tiny", input: "hi", tools, tool_choice: "required" });
+    expect(r.output).toEqual([{ id: expect.stringMatching(/^fc_call_/), type: "function_call", status: "completed", call_id: expect.stringMatching(/^call_/), name: "f", arguments: '{"a":3}' }]);
+    const call = r.output[0] as { call_id: string; name: string; arguments: string };
+    const next = await openai.responses.create({
+      model: "tiny",
+      input: [{ role: "user", content: "hi" }, { type: "function_call", call_id: call.call_id, name: "f", arguments: call.arguments }, { type: "function_call_output", call_id: call.call_id, output: "7" }],
+      tools,
+      max_output_tokens: 3,
+    });
+    expect(next.output_text.length).toBeGreaterThan(0);
+  });
+
   test("unsupported features are refused with 400 naming the parameter", async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ tools: [{ type: "function", name: "f", parameters: {} }] }, "tools"],
+      [{ tools: [{ type: "web_search" }] }, "tools.0.type"],
       [{ previous_response_id: "resp_x" }, "previous_response_id"],
       [{ store: true }, "store"],
       [{ reasoning: { effort: "low" } }, "reasoning"],
-      [{ text: { format: { type: "json_object" } } }, "text.format"],
+      [{ text: { format: { type: "grammar" } } }, "text.format"],
       [{ input: [{ role: "user", content: [{ type: "input_image", image_url: "http://x" }] }] }, "input.0.content.0"],
-      [{ input: [{ type: "function_call_output", call_id: "c", output: "x" }] }, "input.0.type"],
+      [{ input: [{ type: "reasoning", summary: [] }] }, "input.0.type"],
     ];
     for (const [extra, param] of cases) {
       const e = await rejection(openai.responses.create({ model: "tiny", input: "hi", ...extra } as any));

@@ -29,6 +29,18 @@ describe("node link gate", () => {
     expect(gate(env("control/tasks/t2", { type: "engine-end", tokens_out: 1, decode_ms: 2, stop_reason: "stop" }))).toEqual({ ok: true });
   });
 
+  test("engine-end may carry the model's tool calls, checked against their schema", () => {
+    const book = createLinkBook();
+    const gate = nodeLinkGate("L1", book);
+    book.tasks.bind("t1", "L1");
+    const end = (tool_calls: unknown) => env("control/tasks/t1", { type: "engine-end", tokens_out: 9, decode_ms: 2, stop_reason: "stop", tool_calls });
+    const call = { id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } };
+    expect(gate(end([call]))).toEqual({ ok: true });
+    for (const bad of [[], [{ ...call, type: "code" }], [{ ...call, function: { name: "bad name!", arguments: "{}" } }], [{ ...call, extra: 1 }], Array(65).fill(call), "x"]) {
+      expect(gate(end(bad))).toMatchObject({ ok: false, code: "INVALID_MESSAGE", reason: "payload" });
+    }
+  });
+
   test("registry messages: register binds nothing by itself; after the binding only that node id, with the link id added", () => {
     const book = createLinkBook();
     const gate = nodeLinkGate("L1", book);

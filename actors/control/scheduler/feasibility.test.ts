@@ -2,8 +2,8 @@
 // a message naming the field, and the cases that must be admitted and wait in the queue instead.
 
 import { describe, expect, test } from "bun:test";
-import { ErrorEnvelope, HTTP_STATUS } from "../../../contract/index.ts";
-import { checkAdmission } from "./feasibility.ts";
+import { ErrorEnvelope, HTTP_STATUS, TaskRequestV2, type TaskSpec } from "../../../contract/index.ts";
+import { checkAdmission, featureRefusal } from "./feasibility.ts";
 import type { Candidate, PlacementRequest } from "./placement.ts";
 
 const MODEL = "llama-3-8b";
@@ -200,5 +200,27 @@ describe("checkAdmission: refusals", () => {
   test("messages never carry the prompt", () => {
     const withPrompt = { ...req({ ctx: 99_999 }), prompt: "secret prompt text" } as PlacementRequest;
     expect(refusal(fleet, withPrompt).message).not.toContain("secret");
+  });
+});
+
+describe("features the pools' engines honour", () => {
+  const spec = (over: Partial<TaskSpec>): TaskSpec => TaskRequestV2.parse({ model_ref: MODEL, max_tokens: 8, messages: [{ role: "user", content: "hi" }], ...over }) as TaskSpec;
+  const tools = [{ type: "function" as const, function: { name: "f" } }];
+
+  test("a feature no pool serving the model has is INVALID_PARAMS naming the field; one pool having it is enough", () => {
+    const tgi = [pool("n1", "t", { engine: "tgi" }), pool("n2", "m", { engine: "mock" })];
+    expect(featureRefusal(tgi, spec({ logit_bias: { "1": 5 } }))).toEqual({ code: "INVALID_PARAMS", message: "logit_bias: not supported by engine mock, tgi (logit_bias)" });
+    expect(featureRefusal(tgi, spec({ presence_penalty: 1 }))).toBeUndefined(); // tgi has penalties
+    expect(featureRefusal([pool("n2", "m", { engine: "mock-server" })], spec({ tools, tool_choice: "required" }))?.message).toStartWith("tools: ");
+    expect(featureRefusal([pool("n2", "m", { engine: "mock-server" })], spec({ tools, tool_choice: "none" }))).toBeUndefined();
+    expect(featureRefusal([...tgi, pool("n3", "b", { engine: "builtin" })], spec({ logit_bias: { "1": 5 } }))).toBeUndefined();
+  });
+
+  test("pools of another model, offline pools and unknown engine kinds do not refuse", () => {
+    const s = spec({ response_format: { type: "json_object" } });
+    expect(featureRefusal([pool("n1", "x", { engine: "mock-server", models_available: ["other"] })], s)).toBeUndefined();
+    expect(featureRefusal([pool("n1", "x", { engine: "triton" })], s)).toBeUndefined();
+    expect(featureRefusal([pool("n1", "x", { engine: "mock-server", online: false })], s)).toBeUndefined();
+    expect(featureRefusal([pool("n1", "x", { engine: "mock-server" })], s)?.message).toStartWith("response_format: ");
   });
 });

@@ -7,7 +7,7 @@
 // readiness, model presence, then fit (ctx within the pin, VRAM, device mask, avoid/prefer).
 // Messages name the offending field; they carry ids and limits, never the prompt.
 
-import { apiError, type ErrorEnvelope, inputChars, retriableError, type TaskSpec } from "../../../contract/index.ts";
+import { apiError, type ErrorEnvelope, featureMessage, inputChars, neededFeatures, retriableError, type TaskSpec, unmetFeature } from "../../../contract/index.ts";
 import { devicesMatch, effectiveMode, parseDeviceMask, type Candidate, type PlacementRequest } from "./placement.ts";
 
 export type AdmissionCheck = { ok: true } | ({ ok: false } & ErrorEnvelope);
@@ -30,6 +30,26 @@ function ctxRefusal(candidates: readonly Candidate[], model: string, ctx: number
  */
 export function queuedRefusal(candidates: readonly Candidate[], spec: TaskSpec): ErrorEnvelope | undefined {
   return ctxRefusal(candidates, spec.model_ref, neededCtx(spec));
+}
+
+/**
+ * INVALID_PARAMS naming the request field when a feature the task needs (tools, a response
+ * format, penalties, logit_bias) is honoured by no online pool serving its model, judged by the
+ * pools' engine kinds (contract ENGINE_FEATURES). Pools of an unknown engine kind never refuse.
+ */
+export function featureRefusal(candidates: readonly Candidate[], spec: TaskSpec): ErrorEnvelope | undefined {
+  const needs = neededFeatures(spec);
+  if (needs.length === 0) return undefined;
+  const pools = candidates.filter((c) => c.online && holds(c, spec.model_ref));
+  if (pools.length === 0) return undefined;
+  let first: ReturnType<typeof unmetFeature>;
+  for (const c of pools) {
+    const unmet = c.engine === undefined ? undefined : unmetFeature(c.engine, needs);
+    if (!unmet) return undefined; // this pool can take it
+    first ??= unmet;
+  }
+  const engines = [...new Set(pools.map((c) => c.engine!))].sort();
+  return { code: "INVALID_PARAMS", message: featureMessage(first!, engines) };
 }
 
 export function checkAdmission(candidates: readonly Candidate[], request: PlacementRequest): AdmissionCheck {

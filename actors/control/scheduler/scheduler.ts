@@ -13,7 +13,7 @@ import type { NodeEntry } from "../registry/protocol.ts";
 import { preparationFor } from "./preparation.ts";
 import type { TaskFactory, TaskRef } from "../task/protocol.ts";
 import { expectedDecodeMs, pickEviction, predictStartMs, RateLimiter, ServiceRates, type CapacityView, type RateLimits } from "./admission.ts";
-import { checkAdmission, neededCtx, queuedRefusal } from "./feasibility.ts";
+import { checkAdmission, featureRefusal, neededCtx, queuedRefusal } from "./feasibility.ts";
 import { AdmissionQueues, expectedTokens } from "./queues.ts";
 import { decisionLabels, freeSlots, place, poolKey, type Candidate, type PlacementRequest } from "./placement.ts";
 import type { SchedulerMsg } from "./protocol.ts";
@@ -285,6 +285,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         const { ok: _, ...error } = feasible;
         return reject(error.retriable || error.code === "POOL_UNAVAILABLE" ? retriableError(error.code, error.message, { ...error, retriable: true }) : error, engine);
       }
+      const unsupported = featureRefusal(pool, spec);
+      if (unsupported) return reject(unsupported, engine);
       if (options.modelRetired?.(spec.model_ref)) {
         return reject(apiError("MODEL_NOT_AVAILABLE", `model '${spec.model_ref}' is retired in the catalog`), engine);
       }

@@ -16,6 +16,12 @@ export function engineRequest(spec: TaskSpec, tracing: { trace?: TraceCarrier; c
     top_k: spec.top_k,
     stop: spec.stop,
     ignore_eos: spec.ignore_eos,
+    ...(spec.tools ? { tools: spec.tools } : {}),
+    ...(spec.tool_choice !== undefined ? { tool_choice: spec.tool_choice } : {}),
+    ...(spec.response_format ? { response_format: spec.response_format } : {}),
+    ...(spec.presence_penalty !== undefined ? { presence_penalty: spec.presence_penalty } : {}),
+    ...(spec.frequency_penalty !== undefined ? { frequency_penalty: spec.frequency_penalty } : {}),
+    ...(spec.logit_bias ? { logit_bias: spec.logit_bias } : {}),
     ...tracing,
   };
 }

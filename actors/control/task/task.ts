@@ -280,11 +280,13 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           finish({
             type: "end",
             data: {
-              tokens_out: tokens,
+              // A tool call's text is no token event: the engine's count covers it.
+              tokens_out: msg.tool_calls ? Math.max(tokens, msg.tokens_out) : tokens,
               decode_time_ms: decode,
               decode_ms: decode,
               stop_reason: msg.stop_reason === "canceled" ? "stop" : msg.stop_reason,
               ...(promptTokens !== undefined ? { tokens_in: promptTokens } : {}),
+              ...(msg.tool_calls ? { tool_calls: msg.tool_calls } : {}),
             },
           });
           return;

@@ -173,7 +173,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
               engine_version: ev.engine_version,
               tokens_in: ev.tokens_in,
             }
-          : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason, ...(ev.tokens_in !== undefined ? { tokens_in: ev.tokens_in } : {}) };
+          : { type: "engine-end" as const, tokens_out: ev.tokens_out, decode_ms: ev.decode_ms, stop_reason: ev.stop_reason, ...(ev.tokens_in !== undefined ? { tokens_in: ev.tokens_in } : {}), ...(ev.tool_calls ? { tool_calls: ev.tool_calls } : {}) };
       if (ev.type === "end") closing(stream);
       return stream.sink.tell(msg).ok;
     };

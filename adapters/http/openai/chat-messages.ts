@@ -3,7 +3,8 @@
 // four: `developer` is `system`, `function` is `tool`. Content is a string, null (an assistant
 // turn that only called tools: empty text) or an array of text parts, joined without separator;
 // other parts (images, audio) are refused with 400, since no engine here takes them. A message's
-// `name` is not carried (chat templates do not render it).
+// `name` is not carried (chat templates do not render it). An assistant's `tool_calls` and a tool
+// message's `tool_call_id` are.
 
 import type { TaskChatMessage } from "../../../contract/index.ts";
 import type { ChatMessage } from "./schemas.ts";
@@ -29,7 +30,11 @@ export function chatMessages(messages: ChatMessage[]): MappedMessages {
         text += part.text;
       }
     }
-    out.push({ role: roleOf(m), content: text });
+    const role = roleOf(m);
+    const calls = role === "assistant" && m.tool_calls?.length
+      ? m.tool_calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments ?? "{}" } }))
+      : undefined;
+    out.push({ role, content: text, ...(calls ? { tool_calls: calls } : {}), ...(role === "tool" && m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}) });
   }
   return { ok: true, messages: out };
 }

@@ -72,3 +72,9 @@ export function respond(c: Context, reply: OpenAiErrorReply): Response {
 export function openAiFail(c: Context, error: ErrorEnvelope, status?: ContentfulStatusCode): Response {
   return respond(c, fromEnvelope(error, { status }));
 }
+
+/** The request field a 400 names: its message starts `<field>: ` (schema issues, unsupported features). */
+export function paramOf(error: { code: string; message: string }): string | null {
+  if (error.code !== "INVALID_PARAMS") return null;
+  return /^([a-z_]+): /.exec(error.message)?.[1] ?? null;
+}

@@ -10,7 +10,7 @@ import { budgetHeaders, type CatalogPort, type ControlPort, type EmbeddingsPort,
 import { createPulledStream } from "../pulled-stream.ts";
 import { readBody, unsupported } from "./body.ts";
 import { embeddingsRoute } from "./embeddings.ts";
-import { canceledError, fromEnvelope, modelNotFound, openAiError, respond } from "./errors.ts";
+import { canceledError, fromEnvelope, modelNotFound, openAiError, paramOf, respond } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import { collectTask } from "./stream.ts";
 import { fromResponses, refusal, ResponsesRequest, responsesMessages } from "./responses-request.ts";
@@ -59,7 +59,7 @@ export function registerOpenAiExtraRoutes(app: Hono<Vars>, options: OpenAiExtraR
     const outcome = await options.port.submit(task, { correlationId: c.get("correlationId"), identity: c.get("identity") });
     if (!outcome.ok) {
       if (outcome.error.code === "MODEL_NOT_AVAILABLE") return respond(c, await modelUnavailable(options, req.model, outcome.error.message));
-      return respond(c, fromEnvelope(outcome.error));
+      return respond(c, fromEnvelope(outcome.error, { param: paramOf(outcome.error) }));
     }
     for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
     const taskId = outcome.admission.task_id;
@@ -91,9 +91,9 @@ export function registerOpenAiExtraRoutes(app: Hono<Vars>, options: OpenAiExtraR
 
     const got = await collectTask(options.port, taskId, signal);
     if (got.kind === "left") return respond(c, canceledError());
-    if (got.kind === "error") return respond(c, fromEnvelope(got.error));
+    if (got.kind === "error") return respond(c, fromEnvelope(got.error, { param: paramOf(got.error) }));
     if (got.end.canceled) return respond(c, canceledError());
     const status = hitLimit(info, got.end) ? "incomplete" : "completed";
-    return c.json(responseObject(info, status, { text: got.text, usage: responsesUsage(info, got.started, got.end) }));
+    return c.json(responseObject(info, status, { text: got.text, usage: responsesUsage(info, got.started, got.end), calls: got.end.tool_calls }));
   }
 }

@@ -5,7 +5,7 @@
 // choices, carries the usage. Text completions stream `text_completion` objects the same way.
 
 import type { z } from "zod";
-import type { EndData, StartedData } from "../../../contract/index.ts";
+import type { EndData, StartedData, ToolCall } from "../../../contract/index.ts";
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, TextCompletion, Usage } from "./schemas.ts";
 
 export type ReplyKind = "chat" | "text";
@@ -29,6 +29,7 @@ export function replyId(kind: ReplyKind, taskId: string): string {
  * max_tokens spent means the limit stopped it.
  */
 export function finishReason(end: z.infer<typeof EndData>, maxTokens: number): FinishReason {
+  if (end.tool_calls?.length) return "tool_calls";
   if (end.stop_reason === "length" || end.stop_reason === "stop") return end.stop_reason;
   return end.tokens_out >= maxTokens ? "length" : "stop";
 }
@@ -49,17 +50,21 @@ export function usageOf(promptChars: number, started: z.infer<typeof StartedData
   return { prompt_tokens, completion_tokens: end.tokens_out, total_tokens: prompt_tokens + end.tokens_out };
 }
 
-export function completion(r: ReplyInfo, text: string, finish: FinishReason, usage: Usage): ChatCompletion | TextCompletion {
+export function completion(r: ReplyInfo, text: string, finish: FinishReason, usage: Usage, toolCalls?: ToolCall[]): ChatCompletion | TextCompletion {
   const head = { id: r.id, created: r.created, model: r.model };
   if (r.kind === "text") {
     return { ...head, object: "text_completion", choices: [{ text, index: 0, logprobs: null, finish_reason: finish }], usage };
   }
-  return {
-    ...head,
-    object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish }],
-    usage,
-  };
+  // A turn that only called tools has no text: content null, as OpenAI sends it.
+  const message = toolCalls?.length ? { role: "assistant" as const, content: text || null, refusal: null, tool_calls: toolCalls } : { role: "assistant" as const, content: text, refusal: null };
+  return { ...head, object: "chat.completion", choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage };
+}
+
+/** The streamed calls: one chunk whose delta carries every call whole, each with its index. */
+export function toolCallsChunk(r: ReplyInfo, calls: readonly ToolCall[]): Chunk {
+  const head = { id: r.id, created: r.created, model: r.model, ...(r.includeUsage ? { usage: null } : {}) };
+  const delta = { tool_calls: calls.map((c, index) => ({ index, ...c })) };
+  return { ...head, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] };
 }
 
 type Chunk = ChatCompletionChunk | TextCompletion;

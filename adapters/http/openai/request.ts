@@ -43,7 +43,8 @@ function toTask(req: Common, input: { prompt: string } | { messages: TaskChatMes
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = String(issue?.path[0] ?? "");
-    return { ok: false, message: `${field || "request"}: ${issue?.message ?? "invalid"}`, param: field === "prompt" ? null : field || null };
+    const where = issue?.path.join(".") || "request";
+    return { ok: false, message: `${where}: ${issue?.message ?? "invalid"}`, param: field === "prompt" ? null : field || null };
   }
   return {
     ok: true,
@@ -51,10 +52,22 @@ function toTask(req: Common, input: { prompt: string } | { messages: TaskChatMes
   };
 }
 
+/** The chat fields past sampling (tools, format, penalties), as the task takes them; null is "not given". */
+export function chatFeatures(req: Pick<ChatCompletionRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias">): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (req.tools != null && req.tools.length > 0) out.tools = req.tools;
+  if (req.tool_choice != null && req.tools != null && req.tools.length > 0) out.tool_choice = req.tool_choice;
+  if (req.response_format != null) out.response_format = req.response_format;
+  if (req.presence_penalty != null) out.presence_penalty = req.presence_penalty;
+  if (req.frequency_penalty != null) out.frequency_penalty = req.frequency_penalty;
+  if (req.logit_bias != null) out.logit_bias = req.logit_bias;
+  return out;
+}
+
 export function fromChat(req: ChatCompletionRequest): MapOutcome {
   const mapped = chatMessages(req.messages);
   if (!mapped.ok) return { ok: false, message: mapped.message, param: mapped.param };
-  return toTask(req, { messages: mapped.messages }, req.max_completion_tokens ?? req.max_tokens, "");
+  return toTask(req, { messages: mapped.messages, ...chatFeatures(req) } as { messages: TaskChatMessage[] }, req.max_completion_tokens ?? req.max_tokens, "");
 }
 
 export function fromCompletion(req: CompletionRequest): MapOutcome {

@@ -4,13 +4,16 @@
 // response.output_item.added, response.content_part.added, response.output_text.delta*,
 // response.output_text.done, response.content_part.done, response.output_item.done, then
 // response.completed (or response.incomplete when max_output_tokens stopped it). A failure after
-// the stream began is response.failed. There is no `data: [DONE]` on this API.
+// the stream began is response.failed. There is no `data: [DONE]` on this API. Tool calls come
+// at the end, each a `function_call` output item after the message (output_item.added,
+// function_call_arguments.delta and .done, output_item.done); a non-streamed response whose turn
+// only called tools has no message item.
 //
 // Per token: one line built from parts serialised once (the delta's text and the sequence number
 // are the only things serialised per token), and the text kept for output_text.done.
 
 import type { z } from "zod";
-import type { EndData, ErrorEnvelope, StartedData, StreamSink } from "../../../contract/index.ts";
+import type { EndData, ErrorEnvelope, StartedData, StreamSink, ToolCall } from "../../../contract/index.ts";
 import type { PulledStream } from "../pulled-stream.ts";
 import { fromEnvelope } from "./errors.ts";
 
@@ -75,14 +78,23 @@ function messageItem(info: ResponseInfo, status: Status, text: string | undefine
   };
 }
 
-/** The response object; `output` holds the message once there is text to show. */
+/** A call as a Responses `function_call` item; its id is `fc_` and the call's. */
+export function functionCallItem(call: ToolCall, status: "in_progress" | "completed", args = call.function.arguments) {
+  return { id: `fc_${call.id}`, type: "function_call", status, call_id: call.id, name: call.function.name, arguments: args };
+}
+
+/** The response object; `output` holds the message once there is text to show, then the calls. */
 export function responseObject(
   info: ResponseInfo,
   status: Status,
-  done?: { text: string; usage: ResponsesUsage },
+  done?: { text: string; usage: ResponsesUsage; calls?: ToolCall[]; streamed?: boolean },
   error: { code: string; message: string } | null = null,
 ): Record<string, unknown> {
   const incomplete = status === "incomplete";
+  const calls = done?.calls ?? [];
+  const output = done
+    ? [...(done.text || calls.length === 0 || done.streamed ? [messageItem(info, incomplete ? "incomplete" : "completed", done.text)] : []), ...calls.map((c) => functionCallItem(c, "completed"))]
+    : [];
   return {
     id: info.id,
     object: "response",
@@ -94,7 +106,7 @@ export function responseObject(
     instructions: info.instructions,
     max_output_tokens: info.maxOutputTokens,
     model: info.model,
-    output: done ? [messageItem(info, incomplete ? "incomplete" : "completed", done.text)] : [],
+    output,
     parallel_tool_calls: true,
     previous_response_id: null,
     reasoning: { effort: null, summary: null },
@@ -154,7 +166,16 @@ export function responseEventsSink(info: ResponseInfo, out: PulledStream): Strea
           event("response.output_text.done", { ...where, text, logprobs: [] });
           event("response.content_part.done", { ...where, part });
           event("response.output_item.done", { output_index: 0, item: messageItem(info, status, text) });
-          return event(`response.${status}`, { response: responseObject(info, status, { text, usage }) }, true);
+          const calls = ev.data.tool_calls ?? [];
+          calls.forEach((call, k) => {
+            const item = functionCallItem(call, "completed");
+            const at = { item_id: item.id, output_index: k + 1 };
+            event("response.output_item.added", { output_index: k + 1, item: functionCallItem(call, "in_progress", "") });
+            event("response.function_call_arguments.delta", { ...at, delta: call.function.arguments });
+            event("response.function_call_arguments.done", { ...at, name: call.function.name, arguments: call.function.arguments });
+            event("response.output_item.done", { output_index: k + 1, item });
+          });
+          return event(`response.${status}`, { response: responseObject(info, status, { text, usage, calls, streamed: true }) }, true);
         }
         case "error":
           return failWith(ev.data);

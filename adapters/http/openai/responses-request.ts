@@ -2,10 +2,11 @@
 // of message items with input_text/output_text parts) and `instructions` become chat messages, and
 // request.ts's fromChat builds the task, so /v1/responses places, streams and bills exactly like
 // /v1/chat/completions. What this server does not offer is refused with a 400 naming the
-// parameter (REFUSALS), never ignored: tools, stored state (store, previous_response_id,
-// conversation, background), reasoning, structured text formats, logprobs, prompt templates.
-// Tools come later: they will go through `refusal` → a mapping of `tools`/`tool_choice` here, and
-// function_call items in `input` (see `itemMessage`).
+// parameter (REFUSALS), never ignored: stored state (store, previous_response_id, conversation,
+// background), reasoning, built-in (non-function) tools, logprobs, prompt templates. Function
+// tools (`{type:"function", name, parameters}`) and `tool_choice` become the chat's; `text.format`
+// its response_format; `function_call` and `function_call_output` input items an assistant call
+// and the tool message that answers it.
 
 import { z } from "zod";
 import { MAX_TOKENS_LIMIT, type ChatMessage } from "./schemas.ts";
@@ -16,6 +17,11 @@ const Item = z.looseObject({
   type: z.string().max(64).optional(),
   role: z.string().max(32).optional(),
   content: z.union([z.string(), z.array(Part).max(1000)]).optional(),
+  /** function_call and function_call_output items. */
+  call_id: z.string().max(256).optional(),
+  name: z.string().max(64).optional(),
+  arguments: z.string().optional(),
+  output: z.union([z.string(), z.array(Part).max(1000)]).optional(),
 });
 
 export const ResponsesRequest = z
@@ -50,19 +56,18 @@ type Refusal = { param: string; message: string };
 
 /** Each feature not offered, as the parameter that asks for it. */
 const REFUSALS: ((r: ResponsesRequest) => Refusal | undefined)[] = [
-  (r) => (r.tools && r.tools.length > 0 ? { param: "tools", message: "tools are not supported on /v1/responses yet" } : undefined),
-  (r) =>
-    r.tool_choice != null && r.tool_choice !== "auto" && r.tool_choice !== "none"
-      ? { param: "tool_choice", message: "tool_choice needs tools, which are not supported on /v1/responses yet" }
-      : undefined,
+  (r) => {
+    const i = (r.tools ?? []).findIndex((t) => (t as { type?: unknown })?.type !== "function");
+    return i >= 0 ? { param: `tools.${i}.type`, message: "only function tools are supported (no built-in tools such as web or file search)" } : undefined;
+  },
   (r) => (r.previous_response_id != null ? { param: "previous_response_id", message: "responses are not stored, so they cannot be continued; send the whole conversation as input" } : undefined),
   (r) => (r.conversation != null ? { param: "conversation", message: "conversations are not stored; send the whole conversation as input" } : undefined),
   (r) => (r.store === true ? { param: "store", message: "responses are not stored; send store: false or omit it" } : undefined),
   (r) => (r.background === true ? { param: "background", message: "background responses are not supported" } : undefined),
   (r) => (r.reasoning != null ? { param: "reasoning", message: "reasoning options are not supported" } : undefined),
   (r) =>
-    r.text?.format != null && r.text.format.type !== "text"
-      ? { param: "text.format", message: `text format '${r.text.format.type}' is not supported; only 'text'` }
+    r.text?.format != null && !["text", "json_object", "json_schema"].includes(r.text.format.type)
+      ? { param: "text.format", message: `text format '${r.text.format.type}' is not supported; only text, json_object and json_schema` }
       : undefined,
   (r) => (r.include && r.include.length > 0 ? { param: "include", message: "no extra output data can be included" } : undefined),
   (r) => (r.top_logprobs ? { param: "top_logprobs", message: "logprobs are not supported" } : undefined),
@@ -85,10 +90,22 @@ export function refusal(r: ResponsesRequest): Refusal | undefined {
 const ROLES = new Set(["user", "assistant", "system", "developer"]);
 const TEXT_PARTS = new Set(["input_text", "output_text", "text"]);
 
-/** One input item as a chat message; only message items (with text parts) are taken. */
+function partsText(content: z.infer<typeof Item>["output"]): string {
+  return typeof content === "string" ? content : (content ?? []).map((p) => p.text ?? "").join("");
+}
+
+/** One input item as a chat message: message items (with text parts), function calls and their outputs. */
 function itemMessage(item: z.infer<typeof Item>, i: number): { ok: true; message: ChatMessage } | { ok: false; refusal: Refusal } {
+  if (item.type === "function_call") {
+    if (!item.call_id || !item.name) return { ok: false, refusal: { param: `input.${i}`, message: "a function_call item needs call_id and name" } };
+    return { ok: true, message: { role: "assistant", content: null, tool_calls: [{ id: item.call_id, type: "function", function: { name: item.name, arguments: item.arguments ?? "{}" } }] } };
+  }
+  if (item.type === "function_call_output") {
+    if (!item.call_id) return { ok: false, refusal: { param: `input.${i}.call_id`, message: "a function_call_output item needs call_id" } };
+    return { ok: true, message: { role: "tool", tool_call_id: item.call_id, content: partsText(item.output) } };
+  }
   if (item.type !== undefined && item.type !== "message") {
-    return { ok: false, refusal: { param: `input.${i}.type`, message: `input items of type '${item.type}' are not supported; only messages` } };
+    return { ok: false, refusal: { param: `input.${i}.type`, message: `input items of type '${item.type}' are not supported; only messages, function_call and function_call_output` } };
   }
   if (!item.role || !ROLES.has(item.role)) return { ok: false, refusal: { param: `input.${i}.role`, message: "role must be user, assistant, system or developer" } };
   let text = "";
@@ -113,7 +130,10 @@ export function responsesMessages(r: ResponsesRequest): { ok: true; messages: Ch
     for (const [i, item] of r.input.entries()) {
       const got = itemMessage(item, i);
       if (!got.ok) return got;
-      messages.push(got.message);
+      // Consecutive calls (parallel calls) are one assistant turn.
+      const last = messages.at(-1);
+      if (got.message.tool_calls && last?.role === "assistant" && last.tool_calls && !last.content) last.tool_calls.push(...got.message.tool_calls);
+      else messages.push(got.message);
     }
   }
   return { ok: true, messages };
@@ -127,6 +147,27 @@ export function fromResponses(r: ResponsesRequest, messages: ChatMessage[]): Map
     ...(r.max_output_tokens != null ? { max_tokens: r.max_output_tokens } : {}),
     ...(r.temperature != null ? { temperature: r.temperature } : {}),
     ...(r.top_p != null ? { top_p: r.top_p } : {}),
+    ...(r.tools?.length ? { tools: r.tools.map(chatTool) } : {}),
+    ...(r.tool_choice != null && r.tools?.length ? { tool_choice: chatToolChoice(r.tool_choice) } : {}),
+    ...(r.text?.format && r.text.format.type !== "text" ? { response_format: chatFormat(r.text.format) } : {}),
     stream: r.stream === true,
   });
+}
+
+/** A Responses function tool (`{type, name, description, parameters, strict}`) as a chat tool. */
+function chatTool(t: unknown): unknown {
+  const { type: _, name, description, parameters, strict } = t as Record<string, unknown>;
+  return { type: "function", function: { name, ...(description != null ? { description } : {}), ...(parameters != null ? { parameters } : {}), ...(strict != null ? { strict } : {}) } };
+}
+
+function chatToolChoice(c: unknown): unknown {
+  const o = c as { type?: unknown; name?: unknown };
+  return typeof c === "object" && o?.type === "function" ? { type: "function", function: { name: o.name } } : c;
+}
+
+/** `text.format` `{type:"json_schema", name, schema, strict}` → the chat's nested response_format. */
+function chatFormat(f: { type: string } & Record<string, unknown>): unknown {
+  if (f.type !== "json_schema") return { type: f.type };
+  const { type: _, ...spec } = f;
+  return { type: "json_schema", json_schema: spec };
 }

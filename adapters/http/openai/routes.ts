@@ -8,7 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
 import { budgetHeaders, inputChars, type CatalogPort, type ControlPort, internalError, invalidParams, jsonTooDeep, MAX_JSON_DEPTH } from "../../../contract/index.ts";
-import { canceledError, fromEnvelope, openAiError, openAiFail, respond, type OpenAiErrorReply } from "./errors.ts";
+import { canceledError, fromEnvelope, openAiError, openAiFail, paramOf, respond, type OpenAiErrorReply } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
 import { fromChat, fromCompletion, type MappedRequest } from "./request.ts";
@@ -81,7 +81,7 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
     if (trace) c.set("traceResponse", trace);
     if (!outcome.ok) {
       if (outcome.error.code === "MODEL_NOT_AVAILABLE") return respond(c, await modelUnavailable(options, req.model, outcome.error.message));
-      return respond(c, fromEnvelope(outcome.error));
+      return respond(c, fromEnvelope(outcome.error, { param: paramOf(outcome.error) }));
     }
     for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
     const taskId = outcome.admission.task_id;
@@ -104,9 +104,9 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
     const got = await collectTask(port, taskId, signal);
     // The client left: the task is canceled, and nobody reads this answer.
     if (got.kind === "left") return respond(c, canceledError());
-    if (got.kind === "error") return respond(c, fromEnvelope(got.error));
+    if (got.kind === "error") return respond(c, fromEnvelope(got.error, { param: paramOf(got.error) }));
     if (got.end.canceled) return respond(c, canceledError());
     const finish = finishReason(got.end, req.task.max_tokens);
-    return c.json(completion(reply, req.echo + got.text, finish, usageOf(inputChars(req.task), got.started, got.end)));
+    return c.json(completion(reply, req.echo + got.text, finish, usageOf(inputChars(req.task), got.started, got.end), got.end.tool_calls));
   }
 }

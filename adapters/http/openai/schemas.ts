@@ -39,10 +39,18 @@ const common = {
 };
 
 const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+const ToolCallIn = z.looseObject({
+  id: z.string(),
+  type: z.literal("function").optional(),
+  function: z.looseObject({ name: z.string(), arguments: z.string().nullish() }),
+});
 export const ChatMessage = z.looseObject({
   role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
   content: z.union([z.string(), z.array(ContentPart)]).nullish(),
   name: z.string().max(256).optional(),
+  /** An assistant turn's calls; a `tool` message names the call it answers. */
+  tool_calls: z.array(ToolCallIn).max(64).nullish(),
+  tool_call_id: z.string().nullish(),
 });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
@@ -51,8 +59,18 @@ export const ChatCompletionRequest = z
     ...common,
     messages: z.array(ChatMessage).min(1).max(10_000),
     max_completion_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullish().describe("Wins over max_tokens when both are given"),
+    // Checked in full as the task's fields (contract/task.ts); refused at admission where no pool's engine honours them.
+    tools: z.array(z.unknown()).nullish().describe("Function tools ({type:'function', function:{name, description, parameters}})"),
+    tool_choice: z.unknown().optional().describe("auto, none, required, or {type:'function', function:{name}}"),
+    parallel_tool_calls: z.boolean().nullish().describe("Accepted; a turn makes at most one call here"),
+    response_format: z.unknown().optional().describe("{type:'text'|'json_object'} or {type:'json_schema', json_schema:{name, schema, strict}}"),
+    presence_penalty: z.number().nullish(),
+    frequency_penalty: z.number().nullish(),
+    logit_bias: z.unknown().optional(),
+    logprobs: z.literal(false, { error: "logprobs are not supported: the task stream carries no token probabilities" }).nullish(),
+    top_logprobs: z.null({ error: "top_logprobs is not supported: the task stream carries no token probabilities" }).optional(),
   })
-  .describe("OpenAI's chat completion request. Unknown fields are accepted and ignored.");
+  .describe("OpenAI's chat completion request. Unknown fields are accepted and ignored; the ones listed are honoured or refused with a 400 naming them.");
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 export const CompletionRequest = z
@@ -74,7 +92,9 @@ export const Usage = z.object({
 });
 export type Usage = z.infer<typeof Usage>;
 
-export const FinishReason = z.enum(["stop", "length"]);
+export const FinishReason = z.enum(["stop", "length", "tool_calls"]);
+
+export const ToolCallOut = z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) });
 export type FinishReason = z.infer<typeof FinishReason>;
 
 export const ChatCompletion = z.object({
@@ -85,7 +105,7 @@ export const ChatCompletion = z.object({
   choices: z.array(
     z.object({
       index: z.number().int(),
-      message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+      message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), refusal: z.null(), tool_calls: z.array(ToolCallOut).optional() }),
       logprobs: z.null(),
       finish_reason: FinishReason,
     }),
@@ -103,7 +123,11 @@ export const ChatCompletionChunk = z
     choices: z.array(
       z.object({
         index: z.number().int(),
-        delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
+        delta: z.object({
+          role: z.literal("assistant").optional(),
+          content: z.string().optional(),
+          tool_calls: z.array(ToolCallOut.extend({ index: z.number().int() })).optional(),
+        }),
         logprobs: z.null(),
         finish_reason: FinishReason.nullable(),
       }),

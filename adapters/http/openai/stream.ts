@@ -13,7 +13,7 @@ import type { z } from "zod";
 import { type ControlPort, type EndData, type ErrorEnvelope, internalError, type StartedData, type StreamSink, type Subscription } from "../../../contract/index.ts";
 import { createPulledStream } from "../pulled-stream.ts";
 import { canceledError, fromEnvelope } from "./errors.ts";
-import { deltaLine, finishChunk, finishReason, openingChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
+import { deltaLine, finishChunk, finishReason, openingChunk, toolCallsChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
 
 const DONE = "data: [DONE]\n\n";
 
@@ -69,6 +69,7 @@ export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
           return;
         case "end":
           if (event.data.canceled) return stream.fail(canceledError().body);
+          if (event.data.tool_calls?.length && reply.kind === "chat") stream.send(toolCallsChunk(reply, event.data.tool_calls));
           stream.send(finishChunk(reply, finishReason(event.data, plan.maxTokens)));
           if (reply.includeUsage) stream.send(usageChunk(reply, usageOf(plan.promptChars, started, event.data)));
           return stream.done();
