@@ -34,7 +34,8 @@ export function createNodeApp(options: NodeAppOptions): Hono {
   const slotsFree = new SnapshotGauge<PoolLabels>(metrics.slotsFree);
   const vramTotal = new SnapshotGauge<PoolLabels>(metrics.vramTotal);
   const vramFree = new SnapshotGauge<PoolLabels>(metrics.vramFree);
-  const pools = [poolReady, slotsTotal, slotsFree, vramTotal, vramFree];
+  const kvCacheUsage = new SnapshotGauge<PoolLabels>(metrics.kvCacheUsage);
+  const pools = [poolReady, slotsTotal, slotsFree, vramTotal, vramFree, kvCacheUsage];
 
   app.use(async (c, next) => {
     const id = c.req.header("x-correlation-id") ?? crypto.randomUUID();
@@ -63,6 +64,7 @@ export function createNodeApp(options: NodeAppOptions): Hono {
       const vram = poolVram(p, s.gpus);
       if (vram.total !== undefined) vramTotal.set(l, vram.total);
       if (vram.free !== undefined) vramFree.set(l, vram.free);
+      if (p.kv_cache_usage_ratio !== undefined) kvCacheUsage.set(l, p.kv_cache_usage_ratio);
     }
     for (const g of pools) g.sweep();
     return c.text(await metrics.registry.metrics(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });

@@ -13,6 +13,7 @@ const UPSTREAM_REQUIRED: Array<[string, string, string[]]> = [
   ["queue_depth", "gauge", ["engine", "engine_version", "pool_id", "priority", "node_id"]],
   ["gpu_utilization", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "device", "node_id"]],
   ["vram_used_bytes", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "device", "node_id"]],
+  ["kv_cache_usage_ratio", "gauge", ["engine", "engine_version", "pool_id", "replica_id", "node_id"]],
   ["latency_first_token_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
   ["latency_decode_ms", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],
   ["latency_inter_token_seconds", "histogram", ["engine", "engine_version", "pool_id", "model", "priority", "node_id"]],

@@ -1,6 +1,7 @@
 // The control plane's fleet gauges, set from the registry's view of its nodes at every change:
-// pool readiness per node, availability per pool id, and each pool's GPUs (utilisation, VRAM in
-// use) from the NVML sample the node sent with its last heartbeat. Only registered nodes and
+// pool readiness per node, availability per pool id, each pool's GPUs (utilisation, VRAM in
+// use) from the NVML sample the node sent with its last heartbeat, and each pool's KV cache use
+// from its snapshot. Only registered nodes and
 // pools have series: when a node deregisters (or a pool leaves its node), its gauges go at once
 // and its counters and histograms (tokens, latencies, tasks, health checks, admissions) with it.
 
@@ -26,6 +27,7 @@ export function fleetGauges(metrics: ControlMetrics): FleetGauges {
   const poolsAvailable = new SnapshotGauge(metrics.poolsAvailable);
   const gpuUtilization = new SnapshotGauge(metrics.gpuUtilization);
   const vramUsed = new SnapshotGauge(metrics.vramUsed);
+  const kvCacheUsage = new SnapshotGauge(metrics.kvCacheUsage);
   let knownNodes = new Set<string>();
   let knownPools = new Set<string>();
 
@@ -51,6 +53,10 @@ export function fleetGauges(metrics: ControlMetrics): FleetGauges {
           const up = n.online && p.ready && !p.draining;
           poolReady.set({ pool_id: p.pool_id, node_id: n.node_id }, up ? 1 : 0);
           available.set(p.pool_id, (available.get(p.pool_id) ?? 0) + (up ? 1 : 0));
+          // What the engine said at its last health poll; an offline node's figure is stale, so none.
+          if (n.online && p.kv_cache_usage_ratio !== undefined) {
+            kvCacheUsage.set({ engine: p.engine, engine_version: p.engine_version ?? "", pool_id: p.pool_id, replica_id: p.replica_id ?? "", node_id: n.node_id }, p.kv_cache_usage_ratio);
+          }
           // Only devices the node reported: a pool's device list cannot add series of its own.
           for (const device of new Set(p.devices ?? [])) {
             const g = byIndex.get(device);
@@ -63,7 +69,7 @@ export function fleetGauges(metrics: ControlMetrics): FleetGauges {
         }
       }
       for (const [pool_id, count] of available) poolsAvailable.set({ pool_id }, count);
-      for (const g of [poolReady, poolsAvailable, gpuUtilization, vramUsed]) g.sweep();
+      for (const g of [poolReady, poolsAvailable, gpuUtilization, vramUsed, kvCacheUsage]) g.sweep();
 
       const nodeIds = new Set(nodes.map((n) => n.node_id));
       for (const id of knownNodes) if (!nodeIds.has(id)) forgetNode(id);

@@ -12,6 +12,7 @@ const EXPECTED: Array<[string, SeriesSpec["type"], string[]]> = [
   ["pool_slots_free", "gauge", POOL],
   ["pool_vram_total_bytes", "gauge", POOL],
   ["pool_vram_free_bytes", "gauge", POOL],
+  ["kv_cache_usage_ratio", "gauge", POOL],
   ["pool_health_checks_total", "counter", [...POOL, "outcome"]],
   ["pool_health_check_duration_seconds", "histogram", POOL],
   ["restart_scheduled_total", "counter", [...POOL, "crash_reason"]],

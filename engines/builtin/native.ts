@@ -87,9 +87,20 @@ export function props(ctx: RouteContext): Response {
   });
 }
 
+/** Tokens a slot's sequence holds in the KV cache (llama-server's `n_prompt_tokens` of a slot). */
+const held = (s: { sequence: { nextTokenIndex: number } }) => s.sequence.nextTokenIndex;
+
 export function slots(ctx: RouteContext): Response {
   const { engine } = ctx;
-  return json(engine.pool.slots.map((s) => ({ id: s.id, id_task: engine.taskOf(s) ?? -1, n_ctx: s.nCtx, is_processing: engine.pool.isBusy(s) })));
+  return json(engine.pool.slots.map((s) => ({ id: s.id, id_task: engine.taskOf(s) ?? -1, n_ctx: s.nCtx, n_prompt_tokens: held(s), is_processing: engine.pool.isBusy(s) })));
+}
+
+/** Tokens the slots hold over their contexts (each slot's sequence has its own `nCtx` cells). */
+export function kvCacheUsage(engine: RouteContext["engine"]): number {
+  let tokens = 0;
+  let cells = 0;
+  for (const s of engine.pool.slots) (tokens += held(s)), (cells += s.nCtx);
+  return cells > 0 ? Math.min(1, tokens / cells) : 0;
 }
 
 export function metrics(ctx: RouteContext): Response {
@@ -102,6 +113,7 @@ export function metrics(ctx: RouteContext): Response {
     ["n_decode_total", "counter", c.n_decode_total, "Total number of llama_decode() calls"],
     ["requests_processing", "gauge", ctx.engine.pool.busy, "Number of requests processing."],
     ["requests_deferred", "gauge", ctx.engine.pool.deferred, "Number of requests deferred."],
+    ["kv_cache_usage_ratio", "gauge", kvCacheUsage(ctx.engine), "KV-cache usage. 1 means 100 percent usage."],
   ];
   const text = series.map(([name, type, v, help]) => `# HELP llamacpp:${name} ${help}\n# TYPE llamacpp:${name} ${type}\nllamacpp:${name} ${v}\n`).join("");
   return new Response(text, { headers: { "Content-Type": "text/plain; version=0.0.4" } });

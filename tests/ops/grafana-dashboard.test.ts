@@ -62,7 +62,7 @@ describe("Grafana dashboard", () => {
 
   test("covers what operators watch", () => {
     const all = panels.flatMap((p) => (p.targets ?? []).flatMap((t) => metricNames(t.expr)));
-    for (const name of ["orchd_nodes_online", "orchd_pools_available", "queue_depth", "orchd_admission_enqueued_total", "orchd_admission_rejected_total", "latency_first_token_ms_bucket", "latency_decode_ms_bucket", "tokens_out_total", "engine_crashes_total", "circuit_breaker_state", "gpu_utilization", "vram_used_bytes", "pool_health_check_duration_seconds_bucket"]) {
+    for (const name of ["orchd_nodes_online", "orchd_pools_available", "queue_depth", "orchd_admission_enqueued_total", "orchd_admission_rejected_total", "latency_first_token_ms_bucket", "latency_decode_ms_bucket", "tokens_out_total", "engine_crashes_total", "circuit_breaker_state", "gpu_utilization", "vram_used_bytes", "kv_cache_usage_ratio", "pool_health_check_duration_seconds_bucket"]) {
       expect(all).toContain(name);
     }
   });

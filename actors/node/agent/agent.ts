@@ -40,7 +40,7 @@ export interface AgentOptions {
 }
 
 function placementView(p: PoolView): string {
-  const { slots_free: _free, ...rest } = p;
+  const { slots_free: _free, kv_cache_usage_ratio: _kv, ...rest } = p;
   return JSON.stringify(rest);
 }
 

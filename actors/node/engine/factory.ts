@@ -47,8 +47,15 @@ function mockServerFlags(pool: PoolConfig, host: string, port: number, model: st
   return [...flags, ...(pool.flags ?? [])];
 }
 
+/** The pool's llama-server shares one KV cache among its slots (its flags ask for it). */
+export function kvUnified(pool: PoolConfig): boolean {
+  return (pool.flags ?? []).some((f) => f === "-kvu" || f === "--kv-unified");
+}
+
 export function llamaServerArgv(pool: PoolConfig, host: string, port: number, model: string, cpu: boolean): string[] {
-  const argv = [pool.binary!, "--model", model, "--host", host, "--port", String(port), "--parallel", String(pool.slots)];
+  // --metrics: llama-server builds that still export llamacpp:kv_cache_usage_ratio show it there
+  // (newer ones are read from /slots, on by default).
+  const argv = [pool.binary!, "--model", model, "--host", host, "--port", String(port), "--parallel", String(pool.slots), "--metrics"];
   // `ctx` is what one task may use (ctx_max), as for builtin; llama-server divides --ctx-size
   // among its --parallel slots.
   if (pool.ctx) argv.push("--ctx-size", String(pool.ctx * pool.slots));
@@ -116,7 +123,7 @@ export function engineFactory(options: EngineFactoryOptions): EngineFactory {
       case "builtin":
         return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => builtinArgv(pool, host, port, model ?? pool.model, cpu) });
       case "llamacpp":
-        return new ProcessEngine({ ...common, engine: "llamacpp", argv: (port, model) => llamaServerArgv(pool, host, port, model ?? pool.model, cpu) });
+        return new ProcessEngine({ ...common, engine: "llamacpp", kvUnified: kvUnified(pool), argv: (port, model) => llamaServerArgv(pool, host, port, model ?? pool.model, cpu) });
       case "openai":
         return new OpenAiEngine({
           baseUrl: pool.url!,

@@ -34,6 +34,8 @@ export interface ProcessEngineOptions {
   stopGraceMs?: number;
   /** Budget of one health poll once running (default 2 s). */
   healthTimeoutMs?: number;
+  /** The engine shares one KV cache among its slots (llama-server --kv-unified). */
+  kvUnified?: boolean;
 }
 
 /** An engine whose process the replica starts, watches and stops. */
@@ -70,7 +72,7 @@ export class ProcessEngine implements ManagedEngine {
   constructor(private readonly options: ProcessEngineOptions) {
     this.engine = options.engine;
     this.port = options.port;
-    this.http = new LlamaCppEngine({ baseUrl: this.baseUrl, clock: options.clock, healthTimeoutMs: options.healthTimeoutMs });
+    this.http = new LlamaCppEngine({ baseUrl: this.baseUrl, clock: options.clock, healthTimeoutMs: options.healthTimeoutMs, kvUnified: options.kvUnified });
   }
 
   get baseUrl(): string {
@@ -102,7 +104,7 @@ export class ProcessEngine implements ManagedEngine {
     }
     if (this.port === undefined) {
       this.port = await freePort(this.options.host);
-      this.http = new LlamaCppEngine({ baseUrl: this.baseUrl, clock: this.options.clock, healthTimeoutMs: this.options.healthTimeoutMs });
+      this.http = new LlamaCppEngine({ baseUrl: this.baseUrl, clock: this.options.clock, healthTimeoutMs: this.options.healthTimeoutMs, kvUnified: this.options.kvUnified });
     }
     let proc: EngineProcess;
     try {
@@ -154,6 +156,10 @@ export class ProcessEngine implements ManagedEngine {
 
   health(signal?: AbortSignal): Promise<EngineHealth> {
     return this.http.health(signal);
+  }
+
+  kvCacheUsage(signal?: AbortSignal): Promise<number | undefined> {
+    return this.http.kvCacheUsage(signal);
   }
 
   props(signal?: AbortSignal): Promise<EngineProps> {

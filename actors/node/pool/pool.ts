@@ -59,6 +59,8 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
     // Engines elsewhere (openai, tgi) do not use this node's GPUs.
     const usesGpu = options.engine !== "openai" && options.engine !== "tgi";
     let gpuFault: string | undefined;
+    // The engine's KV cache use at its latest health poll; only while the replica is up.
+    let kvRatio: number | undefined;
     const snapshot = (): PoolView => ({
       pool_id: poolId,
       // Draining takes the pool out of placement at once; so does a GPU fault.
@@ -77,6 +79,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
       models_available: [ops.model],
       last_error: gpuFault ? `GPU driver error: ${gpuFault}` : ops.lastError,
       ...(preparation.size > 0 ? { preparation: [...preparation.values()] } : {}),
+      ...(kvRatio !== undefined ? { kv_cache_usage_ratio: kvRatio } : {}),
     });
     const publish = () => options.agent.tell({ type: "pool-status", snapshot: snapshot() });
     const health = (): NodePoolHealth => ({
@@ -250,6 +253,12 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             }
             unpark();
             return;
+          case "kv-usage": {
+            const ratio = msg.ratio !== undefined && msg.ratio >= 0 && msg.ratio <= 1 ? msg.ratio : undefined;
+            if (ratio === kvRatio) return;
+            kvRatio = ratio;
+            return publish(); // the agent sends it with the next periodic heartbeat
+          }
           case "engine-props":
             engineCtxMax = msg.ctx_max;
             if (options.ctxMax === undefined) publish();
@@ -261,6 +270,7 @@ export function poolManager(options: PoolOptions): ActorFactory<PoolMsg> {
             if (!msg.ready) {
               leases.clear();
               canceling.clear();
+              kvRatio = undefined;
             }
             if (ops.ready !== msg.ready) {
               log.info(msg.ready ? `Pool ${poolId} is ready` : `Pool ${poolId} is not ready`, {

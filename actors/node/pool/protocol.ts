@@ -26,6 +26,8 @@ export type PoolMsg =
     }
   /** From a replica: its engine's context per task, from the engine's props; the pools file's `ctx` wins. */
   | { type: "engine-props"; ctx_max: number }
+  /** From a replica: its engine's KV cache use in [0,1] at a health poll (undefined: unknown). */
+  | { type: "kv-usage"; ratio?: number }
   /** From a replica: a request finished (any way) and its slot is free. */
   | { type: "released"; task_id: string }
   /** From the agent: the GPU driver failed (message) or answers again (no message). */
