@@ -27,6 +27,10 @@ export interface EngineRequest {
   frequency_penalty?: number;
   /** Token id (decimal) → logit bias, -100 (never) to 100. */
   logit_bias?: Record<string, number>;
+  /** Report each generated token's log probability (docs/api.md#logprobs); absent: none, at no cost. */
+  logprobs?: boolean;
+  /** With `logprobs`: the most likely alternatives per token, 0 to 20. */
+  top_logprobs?: number;
   /** W3C trace context: the control's dispatch span over the link, the node's engine.call span to the engine. */
   trace?: TraceCarrier;
   /** The client request's correlation id, for the node's log lines of this task. */
@@ -39,15 +43,28 @@ export type EngineEvent =
    * `more`: the engine already sent what follows (it arrived in the same read), so whoever relays
    * tokens may wait for it and send them together; absent or false, send what you hold now.
    */
-  | { type: "token"; t: string; i: number; more?: boolean }
+  | { type: "token"; t: string; i: number; more?: boolean; lp?: TokenLogprob }
   /**
    * `tokens_in`: the prompt's size as the engine counted it, when it reports it only at the end.
    * `tool_calls`: the function calls the model made (whole, once generation is over).
    */
   | { type: "end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number; tool_calls?: ToolCall[] };
 
+/** Most alternatives per token a task may ask for (`top_logprobs`), as OpenAI allows. */
+export const MAX_TOP_LOGPROBS = 20;
+
+/**
+ * A generated token's log probability (natural log, ≤ 0) and, when asked for, the most likely
+ * alternatives at its position (`t`: their text), most likely first. Only a task that asked for
+ * `logprobs` carries them.
+ */
+export interface TokenLogprob {
+  logprob: number;
+  top?: { t: string; logprob: number }[];
+}
+
 /** Request features not every engine honours; a task needing one its pools lack is refused (400). */
-export type EngineFeature = "tools" | "json_object" | "json_schema" | "penalties" | "logit_bias";
+export type EngineFeature = "tools" | "json_object" | "json_schema" | "penalties" | "logit_bias" | "logprobs";
 
 /**
  * What each pool `engine` kind honours. The control plane refuses, at admission, a task needing a
@@ -56,11 +73,11 @@ export type EngineFeature = "tools" | "json_object" | "json_schema" | "penalties
  */
 export const ENGINE_FEATURES: Readonly<Record<string, readonly EngineFeature[]>> = {
   builtin: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
-  llamacpp: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
-  openai: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
+  llamacpp: ["tools", "json_object", "json_schema", "penalties", "logit_bias", "logprobs"],
+  openai: ["tools", "json_object", "json_schema", "penalties", "logit_bias", "logprobs"],
   tgi: ["tools", "json_object", "json_schema", "penalties"],
   mock: ["tools", "json_object", "json_schema"],
-  "mock-server": [],
+  "mock-server": ["tools", "json_object", "json_schema"],
 };
 
 /** The request field that asks for each feature (the `param` of a refusal). */
@@ -70,7 +87,7 @@ export interface FeatureNeed {
 }
 
 /** The features a request needs, each with the field that asks for it. Sampling-only fields need none. */
-export function neededFeatures(r: Pick<EngineRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias">): FeatureNeed[] {
+export function neededFeatures(r: Pick<EngineRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias" | "logprobs">): FeatureNeed[] {
   const needs: FeatureNeed[] = [];
   if (r.tools && r.tool_choice !== "none") needs.push({ feature: "tools", param: "tools" });
   if (r.response_format?.type === "json_object") needs.push({ feature: "json_object", param: "response_format" });
@@ -78,6 +95,7 @@ export function neededFeatures(r: Pick<EngineRequest, "tools" | "tool_choice" | 
   if (r.presence_penalty) needs.push({ feature: "penalties", param: "presence_penalty" });
   if (r.frequency_penalty) needs.push({ feature: "penalties", param: "frequency_penalty" });
   if (r.logit_bias && Object.keys(r.logit_bias).length > 0) needs.push({ feature: "logit_bias", param: "logit_bias" });
+  if (r.logprobs) needs.push({ feature: "logprobs", param: "logprobs" });
   return needs;
 }
 

@@ -3,7 +3,7 @@
 
 import { z } from "zod";
 import type { ActorRef } from "../runtime/index.ts";
-import type { EngineRequest } from "./engine.ts";
+import { MAX_TOP_LOGPROBS, type EngineRequest, type TokenLogprob } from "./engine.ts";
 import { ErrorEnvelope } from "./errors.ts";
 import { ToolCalls, type ToolCall } from "./chat.ts";
 import type { EmbedMsg, EmbedReply } from "./embeddings.ts";
@@ -231,9 +231,13 @@ export type TaskEngineMsg =
       engine_version: string;
       tokens_in?: number;
     }
-  | { type: "engine-token"; t: string; i: number }
-  /** Tokens `from`, `from + 1`, … that the engine produced together: one message instead of one each. */
-  | { type: "engine-tokens"; from: number; t: string[] }
+  /** `lp`: the token's log probability, only for a task that asked for logprobs. */
+  | { type: "engine-token"; t: string; i: number; lp?: TokenLogprob }
+  /**
+   * Tokens `from`, `from + 1`, … that the engine produced together: one message instead of one each.
+   * `lp`, only for a task that asked for logprobs: each token's log probability, parallel to `t`.
+   */
+  | { type: "engine-tokens"; from: number; t: string[]; lp?: TokenLogprob[] }
   | { type: "engine-end"; tokens_out: number; decode_ms: number; stop_reason: "length" | "stop" | "canceled"; tokens_in?: number; tool_calls?: ToolCall[] }
   | { type: "engine-error"; error: ErrorEnvelope };
 
@@ -260,10 +264,26 @@ export const EngineStartedPayload = z
     tokens_in: Count.optional(),
   })
   .strict();
-export const EngineTokenPayload = z.object({ type: z.literal("engine-token"), t: z.string().max(MAX_TOKEN_CHARS), i: Count }).strict();
-export const EngineTokensPayload = z
-  .object({ type: z.literal("engine-tokens"), from: Count, t: z.array(z.string().max(MAX_TOKEN_CHARS)).min(1).max(MAX_TOKENS_PER_BATCH) })
+/** Longest text of an alternative token in a log probability's `top`. */
+export const MAX_TOP_TOKEN_CHARS = 1024;
+/** A log probability: finite and at most 0 (JSON has no -Infinity; engines send a floor such as -9999 instead). */
+const LogprobValue = z.number().min(-Number.MAX_VALUE).max(0);
+export const TokenLogprobPayload = z
+  .object({
+    logprob: LogprobValue,
+    top: z.array(z.object({ t: z.string().max(MAX_TOP_TOKEN_CHARS), logprob: LogprobValue }).strict()).max(MAX_TOP_LOGPROBS).optional(),
+  })
   .strict();
+export const EngineTokenPayload = z.object({ type: z.literal("engine-token"), t: z.string().max(MAX_TOKEN_CHARS), i: Count, lp: TokenLogprobPayload.optional() }).strict();
+export const EngineTokensPayload = z
+  .object({
+    type: z.literal("engine-tokens"),
+    from: Count,
+    t: z.array(z.string().max(MAX_TOKEN_CHARS)).min(1).max(MAX_TOKENS_PER_BATCH),
+    lp: z.array(TokenLogprobPayload).max(MAX_TOKENS_PER_BATCH).optional(),
+  })
+  .strict()
+  .refine((p) => p.lp === undefined || p.lp.length === p.t.length, { message: "lp must be parallel to t", path: ["lp"] });
 export const EngineEndPayload = z
   .object({
     type: z.literal("engine-end"),
@@ -301,7 +321,8 @@ export function isEngineTokenPayload(p: unknown): boolean {
   const o = p as Record<string, unknown>;
   let keys = 0;
   for (const _ in o) keys++;
-  return keys === 3 && o.type === "engine-token" && typeof o.t === "string" && o.t.length <= MAX_TOKEN_CHARS && isCount(o.i);
+  if (keys !== 3 && (keys !== 4 || o.lp === undefined || !isTokenLogprob(o.lp))) return false;
+  return o.type === "engine-token" && typeof o.t === "string" && o.t.length <= MAX_TOKEN_CHARS && isCount(o.i);
 }
 
 export function isEngineTokensPayload(p: unknown): boolean {
@@ -309,14 +330,44 @@ export function isEngineTokensPayload(p: unknown): boolean {
   const o = p as Record<string, unknown>;
   let keys = 0;
   for (const _ in o) keys++;
-  if (keys !== 3 || o.type !== "engine-tokens" || !isCount(o.from)) return false;
+  if ((keys !== 3 && (keys !== 4 || o.lp === undefined)) || o.type !== "engine-tokens" || !isCount(o.from)) return false;
   const t = o.t;
   if (!Array.isArray(t) || t.length === 0 || t.length > MAX_TOKENS_PER_BATCH) return false;
   for (let k = 0; k < t.length; k++) {
     const s = t[k];
     if (typeof s !== "string" || s.length > MAX_TOKEN_CHARS) return false;
   }
+  if (keys === 3) return true;
+  // With logprobs (a task asked for them): one per token, each bounded (top ≤ MAX_TOP_LOGPROBS).
+  const lp = o.lp;
+  if (!Array.isArray(lp) || lp.length !== t.length) return false;
+  for (let k = 0; k < lp.length; k++) if (!isTokenLogprob(lp[k])) return false;
   return true;
+}
+
+/** What TokenLogprobPayload accepts: `{logprob, top?: [{t, logprob}] (≤ MAX_TOP_LOGPROBS)}`, nothing else. */
+function isTokenLogprob(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  let keys = 0;
+  for (const _ in o) keys++;
+  if (!isLogprob(o.logprob)) return false;
+  if (keys === 1) return true;
+  const top = o.top;
+  if (keys !== 2 || !Array.isArray(top) || top.length > MAX_TOP_LOGPROBS) return false;
+  for (let k = 0; k < top.length; k++) {
+    const a = top[k];
+    if (typeof a !== "object" || a === null || Array.isArray(a)) return false;
+    let n = 0;
+    for (const _ in a) n++;
+    const e = a as Record<string, unknown>;
+    if (n !== 2 || typeof e.t !== "string" || e.t.length > MAX_TOP_TOKEN_CHARS || !isLogprob(e.logprob)) return false;
+  }
+  return true;
+}
+
+function isLogprob(v: unknown): boolean {
+  return typeof v === "number" && v <= 0 && v >= -Number.MAX_VALUE;
 }
 
 function isCount(v: unknown): boolean {

@@ -29,6 +29,8 @@ export const PoolView = z.object({
   last_error: z.string().optional(),
   /** What the pool is doing before it can be ready (model download, verification), with progress. */
   preparation: z.array(PreparationStep).max(16).optional(),
+  /** Share of the engine's KV cache in use at its latest health poll, when the engine says. */
+  kv_cache_usage_ratio: z.number().min(0).max(1).optional(),
 });
 export type PoolView = z.infer<typeof PoolView>;
 

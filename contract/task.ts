@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { Id, safeText } from "./ids.ts";
 import { ErrorEnvelope } from "./errors.ts";
+import { MAX_TOP_LOGPROBS } from "./engine.ts";
 import { ChatTool, MAX_TOOLS, ResponseFormat, TaskChatMessages, ToolCalls, ToolChoice } from "./chat.ts";
 
 /** Longest task deadline: the longest one timer can wait (2^31 - 1 ms, about 24.8 days). */
@@ -68,6 +69,10 @@ export const TaskRequestV2 = z
       .record(z.string().regex(/^\d{1,9}$/, "logit_bias keys are token ids"), z.number().min(-100).max(100))
       .refine((b) => Object.keys(b).length <= 1024, "logit_bias takes at most 1024 tokens")
       .optional(),
+    /** Each token event carries its log probability (`lp`); refused where the pools' engines cannot. */
+    logprobs: z.boolean().optional(),
+    /** With logprobs: the most likely alternatives per token (0 to 20). */
+    top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).optional(),
   })
   .strict()
   .superRefine((task, ctx) => {
@@ -80,6 +85,7 @@ export const TaskRequestV2 = z
     if (named !== undefined && task.tools && !task.tools.some((t) => t.function.name === named)) {
       ctx.addIssue({ code: "custom", path: ["tool_choice"], message: `tool_choice names '${named}', which is not among the tools` });
     }
+    if (task.top_logprobs !== undefined && task.logprobs !== true) ctx.addIssue({ code: "custom", path: ["top_logprobs"], message: "top_logprobs requires logprobs: true" });
     if (task.tools && task.response_format && task.response_format.type !== "text" && task.tool_choice !== "none") {
       ctx.addIssue({ code: "custom", path: ["response_format"], message: "response_format with tools is not supported unless tool_choice is 'none'" });
     }
@@ -135,7 +141,12 @@ export const StartedData = z.object({
   replica_id: z.string().optional(),
   node_id: z.string().optional(),
 });
-export const TokenData = z.object({ t: z.string(), i: z.number().int() });
+/** A token's log probability and its top alternatives, only on the token events of a task that asked (`logprobs`). */
+export const TokenLogprobData = z.object({
+  logprob: z.number().max(0),
+  top: z.array(z.object({ t: z.string(), logprob: z.number().max(0) })).max(MAX_TOP_LOGPROBS).optional(),
+});
+export const TokenData = z.object({ t: z.string(), i: z.number().int(), lp: TokenLogprobData.optional() });
 export const EndData = z.object({
   tokens_out: z.number().int(),
   decode_time_ms: z.number().int(),

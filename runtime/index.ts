@@ -41,3 +41,4 @@ export {
 } from "./supervisor.ts";
 export { checkRestartIntensity, DEFAULT_RESTART_INTENSITY, backoffDelay, type RestartIntensity, type BackoffPolicy } from "./policy.ts";
 export { createLogger, textLine, type Logger, type LogFields, type LogFormat, type LogLevel, type LogSink } from "./log.ts";
+export { schemaExample, structuredExample, type ExampleCall, type StructuredAsk } from "./structured-example.ts";

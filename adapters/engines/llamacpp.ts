@@ -4,7 +4,8 @@
 // started → token* → end. A chat task (`messages`) goes to POST /v1/chat/completions instead, so
 // the server renders it with the model's own chat template (openai-stream.ts reads the chunks). Real llama.cpp sends no `event:` names (only `data:` lines); a mid-stream
 // error arrives as `data: {"error": {code, message, type}}`. Closing the connection cancels the
-// request in the server and frees its slot.
+// request in the server and frees its slot. Log probabilities (a task that asked): `n_probs` on
+// /completion, `logprobs`/`top_logprobs` on chat (logprobs.ts reads both).
 //
 // A dropped connection is never fatal here: whether the engine died is the replica's call, made
 // from the process's exit, not from one broken socket.
@@ -12,11 +13,13 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { RealClock, type Clock } from "../../runtime/index.ts";
 import { deadline } from "./http-stream.ts";
+import { LlamaKvReader } from "./kv-usage.ts";
 import { openAiStream } from "./openai-stream.ts";
 import { postEmbeddings } from "./embeddings.ts";
 import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineErrorCode, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 import { traceHeaders } from "../tracing/w3c.ts";
 import { formatSchema, llamaLogitBias, openAiFeatureFields, refuseUnsupported } from "./request-features.ts";
+import { askTop, llamaProbabilities, tokensWithLogprobs, wantedTop } from "./logprobs.ts";
 
 export interface LlamaCppEngineOptions {
   /** e.g. `http://127.0.0.1:8081`. */
@@ -31,6 +34,8 @@ export interface LlamaCppEngineOptions {
   streamIdleTimeoutMs?: number;
   /** Engine version until /props has told us the build. */
   version?: string;
+  /** The server shares one KV cache among its slots (`--kv-unified`): its KV use counts a slot's context once. */
+  kvUnified?: boolean;
   clock?: Clock;
 }
 
@@ -52,11 +57,18 @@ export class LlamaCppEngine implements EngineAdapter {
   private readonly clock: Clock;
   private engineVersion: string;
   private readonly running = new Map<string, AbortController>();
+  private readonly kv: LlamaKvReader;
 
   constructor(private readonly options: LlamaCppEngineOptions) {
     this.base = options.baseUrl.replace(/\/+$/, "");
     this.clock = options.clock ?? new RealClock();
     this.engineVersion = options.version ?? "llamacpp-unknown";
+    this.kv = new LlamaKvReader({ base: this.base, clock: this.clock, timeoutMs: options.healthTimeoutMs, unified: options.kvUnified });
+  }
+
+  /** `llamacpp:kv_cache_usage_ratio` on /metrics, else the slots' tokens over their contexts (/slots). */
+  kvCacheUsage(signal?: AbortSignal): Promise<number | undefined> {
+    return this.kv.read(signal);
   }
 
   version(): string {
@@ -130,6 +142,7 @@ export class LlamaCppEngine implements EngineAdapter {
     const opened = deadline(this.clock, this.options.streamOpenTimeoutMs ?? 30_000, "opening the stream");
     const connection = new AbortController(); // closing it closes the stream: the engine stops
     let i = 0;
+    const top = wantedTop(request);
     let startedAt = this.clock.now();
     let idle: ReturnType<typeof deadline> | undefined;
     const canceledEnd = (): EngineEvent => ({ type: "end", tokens_out: i, decode_ms: this.clock.now() - startedAt, stop_reason: "canceled" });
@@ -154,6 +167,7 @@ export class LlamaCppEngine implements EngineAdapter {
             ...(request.presence_penalty !== undefined ? { presence_penalty: request.presence_penalty } : {}),
             ...(request.frequency_penalty !== undefined ? { frequency_penalty: request.frequency_penalty } : {}),
             ...(request.logit_bias ? { logit_bias: llamaLogitBias(request.logit_bias) } : {}),
+            ...(request.logprobs ? { n_probs: askTop(request) } : {}),
             stream: true,
           }),
           signal: AbortSignal.any([canceled, opened.signal, connection.signal]),
@@ -212,7 +226,10 @@ export class LlamaCppEngine implements EngineAdapter {
             }
             if (data.error) throw new EngineError(errorCode(data.error), `engine failed the request: ${data.error.message ?? JSON.stringify(data.error)}`);
             if (canceled.aborted) return yield canceledEnd();
-            if (typeof data.content === "string" && data.content !== "") yield { type: "token", t: data.content, i: i++, ...(k < events.length - 1 ? { more: true } : {}) };
+            if (typeof data.content === "string" && data.content !== "") {
+              if (top === undefined) yield { type: "token", t: data.content, i: i++, ...(k < events.length - 1 ? { more: true } : {}) };
+              else for (const ev of tokensWithLogprobs(data.content, llamaProbabilities(data.completion_probabilities, top), i, k < events.length - 1)) (i++, yield ev);
+            }
             if (data.stop === true) {
               const ms = data.timings?.predicted_ms;
               const promptTokens = typeof data.tokens_evaluated === "number" ? data.tokens_evaluated : data.timings?.prompt_n;
@@ -260,6 +277,8 @@ export class LlamaCppEngine implements EngineAdapter {
             ...(request.ignore_eos ? { ignore_eos: true } : {}),
             // tools need llama-server's --jinja (docs/api.md#tools-and-structured-output).
             ...openAiFeatureFields(request, "llama"),
+            // llama-server reports nothing for top_logprobs 0: ask for one, the adapter drops it.
+            ...(request.logprobs ? { logprobs: true, top_logprobs: askTop(request) } : {}),
             stream: true,
             stream_options: { include_usage: true },
           }),
@@ -280,6 +299,7 @@ export class LlamaCppEngine implements EngineAdapter {
         version: () => this.version(),
         idBase: request.task_id,
         errorCode: (chunk) => errorCode(chunk.error ?? {}),
+        logprobs: wantedTop(request),
       });
     } finally {
       if (this.running.get(request.task_id) === local) this.running.delete(request.task_id);

@@ -4,17 +4,16 @@
 // Output is deterministic in (prompt, seed): the same request yields the same tokens. Chat
 // messages are rendered with a fixed template first (renderMockChat). Structured requests
 // (docs/api.md#tools-and-structured-output): with tool_choice `required` or a named function the
-// mock makes one call (the named function, else the first tool) whose arguments are
-// schemaExample(parameters); with `auto` it never calls. A json_object format answers `{}`, a
-// json_schema one schemaExample(schema), each as one token. Penalties and logit_bias: refused.
+// mock answers as runtime's structuredExample (shared with the mock-server program): one call (the
+// named function, else the first tool) whose arguments are schemaExample(parameters); with `auto` it
+// never calls. A json_object format answers `{}`, a json_schema one schemaExample(schema), each as one token. Penalties and logit_bias: refused.
 // A model ref that names a local file (`file:` or path-like) must exist, as for a real engine:
 // otherwise the engine fails to start, so reload and start-up failures are real in tests.
 
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Clock } from "../../runtime/index.ts";
+import { structuredExample, type Clock } from "../../runtime/index.ts";
 import { refuseUnsupported } from "./request-features.ts";
-import { schemaExample } from "./schema-example.ts";
 import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineHealth, type EngineProps, type EngineRequest } from "./types.ts";
 
 export interface MockFaults {
@@ -162,6 +161,12 @@ export class MockEngine implements EngineAdapter {
     return { slots_total: this.options.slots ?? 1, ctx_max: this.options.ctxMax ?? 32768 };
   }
 
+  /** Deterministic KV use for tests: the share of slots generating. */
+  async kvCacheUsage(): Promise<number | undefined> {
+    if (!this.started || this.startError || this.crashed) return undefined;
+    return Math.min(1, this.running.size / Math.max(1, this.options.slots ?? 1));
+  }
+
   async cancel(taskId: string): Promise<void> {
     this.running.get(taskId)?.abort(new Error("canceled"));
   }
@@ -262,15 +267,5 @@ export class MockEngine implements EngineAdapter {
 
 /** The mock's structured answer (see the header), or undefined for plain text. */
 export function mockStructured(r: EngineRequest): { text?: string; calls?: NonNullable<Extract<EngineEvent, { type: "end" }>["tool_calls"]> } | undefined {
-  const choice = r.tool_choice;
-  if (r.tools && (choice === "required" || typeof choice === "object")) {
-    const name = typeof choice === "object" ? choice.function.name : r.tools[0]!.function.name;
-    const tool = r.tools.find((t) => t.function.name === name) ?? r.tools[0]!;
-    const args = JSON.stringify(schemaExample(tool.function.parameters ?? { type: "object" }));
-    return { calls: [{ id: `call_${r.task_id}_0`.slice(0, 256), type: "function", function: { name, arguments: args } }] };
-  }
-  const f = r.response_format;
-  if (f?.type === "json_object") return { text: "{}" };
-  if (f?.type === "json_schema") return { text: JSON.stringify(schemaExample(f.json_schema.schema ?? { type: "object" })) };
-  return undefined;
+  return structuredExample(r, `call_${r.task_id}_0`);
 }

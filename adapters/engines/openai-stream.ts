@@ -9,12 +9,14 @@
 // `{error, error_type}` (mapped by the caller's `errorCode`). Streamed `delta.tool_calls` pieces
 // (OpenAI's shape: the first piece of call `index` has its id and name, later ones append to
 // `arguments`) are gathered and go out whole on the end event, checked against the contract's
-// bounds; `finish_reason: "tool_calls"` is a `stop`.
+// bounds; `finish_reason: "tool_calls"` is a `stop`. A task that asked for log probabilities gets
+// each token's from the chunk's `logprobs` (logprobs.ts), one token event per reported token.
 
 import type { Clock } from "../../runtime/index.ts";
 import { codeForStatus, errorMessage, sseStream, type SseRequest } from "./http-stream.ts";
 import { EngineError, type EngineErrorCode, type EngineEvent } from "./types.ts";
 import { MAX_CHAT_CHARS, MAX_TOOL_CALLS, ToolCalls, type ToolCall } from "../../contract/index.ts";
+import { openAiLogprobs, tokensWithLogprobs } from "./logprobs.ts";
 
 /** Gathers streamed tool call pieces by index. */
 export class ToolCallAssembler {
@@ -58,6 +60,8 @@ export interface OpenAiStreamRequest extends Omit<SseRequest, "clock"> {
   version: () => string;
   /** Names tool calls the server sent without an id (`call_<idBase>_<n>`). */
   idBase?: string;
+  /** The task asked for log probabilities with this many alternatives (0-20): tokens carry `lp` (logprobs.ts). */
+  logprobs?: number;
   /** The code for an error chunk; default: its numeric `code` as an HTTP status, else INTERNAL. */
   errorCode?: (chunk: Record<string, any>) => EngineErrorCode;
 }
@@ -115,7 +119,10 @@ export async function* openAiStream(req: OpenAiStreamRequest): AsyncGenerator<En
       }
       const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
       const text = req.kind === "chat" ? choice?.delta?.content : choice?.text;
-      if (typeof text === "string" && text !== "") yield { type: "token", t: text, i: i++, ...(item.more ? { more: true } : {}) };
+      if (typeof text === "string" && text !== "") {
+        if (req.logprobs === undefined) yield { type: "token", t: text, i: i++, ...(item.more ? { more: true } : {}) };
+        else for (const ev of tokensWithLogprobs(text, openAiLogprobs(choice.logprobs, req.logprobs), i, item.more === true)) (i++, yield ev);
+      }
       if (choice?.delta?.tool_calls !== undefined) calls.push(choice.delta.tool_calls);
       if (choice?.finish_reason != null) finish = choice.finish_reason;
       const usage = chunk.usage;

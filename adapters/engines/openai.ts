@@ -12,9 +12,11 @@ import { RealClock, type Clock } from "../../runtime/index.ts";
 import { codeForStatus, deadline, errorMessage, REDACTED, redactSecrets, showUrl, type HttpEngineHealth, type HttpEngineTimeouts } from "./http-stream.ts";
 import { openAiStream } from "./openai-stream.ts";
 import { postEmbeddings } from "./embeddings.ts";
+import { VllmKvReader } from "./kv-usage.ts";
 import { EngineError, type EngineAdapter, type EngineEmbeddings, type EngineEvent, type EngineProps, type EngineRequest } from "./types.ts";
 import { traceHeaders } from "../tracing/w3c.ts";
 import { openAiFeatureFields, refuseUnsupported } from "./request-features.ts";
+import { askTop, wantedTop } from "./logprobs.ts";
 
 export interface OpenAiEngineOptions {
   /** Server root or its `/v1` (e.g. `http://127.0.0.1:8000` or `https://api.openai.com/v1`). */
@@ -42,6 +44,7 @@ export class OpenAiEngine implements EngineAdapter {
   readonly #timeouts: HttpEngineTimeouts;
   #version: string;
   readonly #running = new Map<string, AbortController>();
+  #kv: VllmKvReader | undefined;
 
   constructor(options: OpenAiEngineOptions) {
     this.#apiKey = options.apiKey || undefined;
@@ -111,6 +114,12 @@ export class OpenAiEngine implements EngineAdapter {
     return { live: true, ready: true };
   }
 
+  /** vLLM's KV cache use from its /metrics; undefined (and not asked again) on a server without it. */
+  kvCacheUsage(signal?: AbortSignal): Promise<number | undefined> {
+    this.#kv ??= new VllmKvReader({ base: this.#base, clock: this.#clock, timeoutMs: this.#timeouts.healthMs, headers: this.#apiKey ? { Authorization: `Bearer ${this.#apiKey}` } : undefined });
+    return this.#kv.read(signal);
+  }
+
   async props(signal?: AbortSignal): Promise<EngineProps> {
     const res = await this.#models(this.#timeouts.requestMs ?? 30_000, signal);
     if (!res) throw new EngineError("POOL_UNAVAILABLE", `${this.#who()} did not answer /v1/models`);
@@ -163,6 +172,8 @@ export class OpenAiEngine implements EngineAdapter {
       ...(r.top_k === undefined ? {} : { top_k: r.top_k }),
       ...(r.ignore_eos ? { ignore_eos: true } : {}),
       ...openAiFeatureFields(r),
+      // Chat: logprobs + top_logprobs; legacy completions: logprobs is the count of alternatives.
+      ...(r.logprobs ? (kind === "chat" ? { logprobs: true, top_logprobs: askTop(r) } : { logprobs: askTop(r) }) : {}),
       stream: true,
       stream_options: { include_usage: true },
     };
@@ -188,6 +199,7 @@ export class OpenAiEngine implements EngineAdapter {
         kind,
         version: () => this.version(),
         idBase: request.task_id,
+        logprobs: wantedTop(request),
       });
     } finally {
       if (this.#running.get(request.task_id) === local) this.#running.delete(request.task_id);

@@ -39,6 +39,11 @@ export interface EngineAdapter {
   version(): string;
   health(signal?: AbortSignal): Promise<EngineHealth>;
   props(signal?: AbortSignal): Promise<EngineProps>;
+  /**
+   * Share of the engine's KV cache in use, in [0,1], read beside each health poll; undefined when
+   * the engine does not say (or did not answer). Never throws. Absent on engines that never say (TGI).
+   */
+  kvCacheUsage?(signal?: AbortSignal): Promise<number | undefined>;
   /** Streams `started`, `token`*, `end`; throws EngineError on failure; stops when `signal` aborts. */
   submit(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>;
   /**

@@ -16,7 +16,8 @@ export const SSE_CHANNEL_CAP = 32;
 
 export function sseFrameText(event: StreamEvent): string {
   // Tokens are most frames: written without a generic object walk (same bytes as below).
-  if (event.type === "token") return `event: token\ndata: {"t":${JSON.stringify(event.data.t)},"i":${event.data.i}}\n\n`;
+  // With log probabilities (a task that asked), the generic path.
+  if (event.type === "token" && event.data.lp === undefined) return `event: token\ndata: {"t":${JSON.stringify(event.data.t)},"i":${event.data.i}}\n\n`;
   return `event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
 }
 

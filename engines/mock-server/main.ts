@@ -2,7 +2,7 @@
 //   bun engines/mock-server/main.ts --port 0 [--model PATH] [--slots N] [--ctx N] [faults...]
 // It speaks the llama-server wire format our llama.cpp adapter uses (GET /health, /props, /slots,
 // /metrics, POST /completion with SSE `data:` lines, POST /v1/chat/completions rendered with a
-// fixed template (chat.ts), POST /v1/embeddings with fake vectors: embedding.ts), generates deterministic words from
+// fixed template (chat.ts; tools and JSON formats answered as the in-process mock does), POST /v1/embeddings with fake vectors: embedding.ts), generates deterministic words from
 // (prompt, seed), stops generating when the client closes the connection, and injects the faults
 // engine supervision must survive: slow load, crash (optionally with a CUDA error), VRAM OOM at
 // start, a hung /health, a SIGTERM that is ignored, a grandchild process in its group.
@@ -11,7 +11,7 @@ import { existsSync, statSync, writeSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { RealClock } from "../../runtime/index.ts";
 import { mockEmbeddingsResponse } from "./embedding.ts";
-import { chatFramer, parseMockChat } from "./chat.ts";
+import { chatFramer, parseMockChat, type MockCompletion } from "./chat.ts";
 
 /** This program's file, for spawning it. */
 export const MOCK_ENGINE_PATH = fileURLToPath(import.meta.url);
@@ -116,17 +116,7 @@ const err = (line: string) => writeSync(2, `${line}\n`);
 const json = (body: unknown, status = 200) => Response.json(body, { status });
 const apiError = (status: number, type: string, message: string) => json({ error: { code: status, message, type } }, status);
 
-interface Completion {
-  prompt: string;
-  n_predict: number;
-  seed: number;
-  temperature: number;
-  top_p: number;
-  stop: string[];
-  stream: boolean;
-}
-
-function parseCompletion(body: unknown): Completion | string {
+function parseCompletion(body: unknown): MockCompletion | string {
   if (typeof body !== "object" || body === null) return "request body must be a JSON object";
   const b = body as Record<string, unknown>;
   if (typeof b.prompt !== "string") return "\"prompt\" must be a string";
@@ -182,7 +172,7 @@ export function runMockEngine(flags: MockEngineFlags): void {
   };
 
   /** Runs one completion; `emit` gets each chunk; resolves with the final chunk. */
-  async function generate(req: Completion, emit: (chunk: object) => void, canceled: () => boolean): Promise<object> {
+  async function generate(req: MockCompletion, emit: (chunk: object) => void, canceled: () => boolean): Promise<object> {
     const slot = await acquire();
     const task = nextTask++;
     m.processing++;
@@ -196,7 +186,18 @@ export function runMockEngine(flags: MockEngineFlags): void {
     let stopType = "limit";
     let stoppingWord = "";
     try {
-      while (n < limit && !canceled()) {
+      if (req.forced) {
+        // A structured answer (chat.ts): its text as one piece, or nothing but the calls.
+        stopType = "eos";
+        if (req.forced.text) {
+          text = req.forced.text;
+          n = 1;
+          totalTokens++;
+          m.predicted++;
+          emit({ index: 0, content: text, tokens: [0], stop: false, id_slot: slot, tokens_predicted: n, tokens_evaluated: promptN });
+        }
+      }
+      while (!req.forced && n < limit && !canceled()) {
         if (flags.tokenDelayMs > 0) await clock.sleep(flags.tokenDelayMs);
         if (canceled()) break;
         if (flags.eosAfterTokens !== undefined && n >= flags.eosAfterTokens) {
@@ -246,7 +247,7 @@ export function runMockEngine(flags: MockEngineFlags): void {
   }
 
   /** `chat`: the chunks go out in OpenAI's chat shape (chat.ts) instead of /completion's. */
-  async function completion(req: Completion, signal: AbortSignal, chat?: ReturnType<typeof chatFramer>): Promise<Response> {
+  async function completion(req: MockCompletion, signal: AbortSignal, chat?: ReturnType<typeof chatFramer>): Promise<Response> {
     if (!req.stream) {
       const final = (await generate(req, () => {}, () => signal.aborted)) as Record<string, any>;
       return json(chat ? chat.whole(final, final.content) : final);
@@ -280,6 +281,8 @@ export function runMockEngine(flags: MockEngineFlags): void {
     [
       ["prompt_tokens_total", "counter", m.prompt], ["tokens_predicted_total", "counter", m.predicted],
       ["n_decode_total", "counter", m.decode], ["requests_processing", "gauge", m.processing], ["requests_deferred", "gauge", m.deferred],
+      // Deterministic KV use for tests: the share of busy slots.
+      ["kv_cache_usage_ratio", "gauge", busy.filter(Boolean).length / busy.length],
     ].map(([name, type, v]) => `# TYPE llamacpp:${name} ${type}\nllamacpp:${name} ${v}\n`).join("");
 
   const server = Bun.serve({

@@ -202,7 +202,7 @@ describe("against mock engines in process", () => {
   test("bad requests are 400 invalid_request_error naming the param (BadRequestError)", async () => {
     const openai = client(cluster);
     const cases: Array<[Record<string, unknown>, string]> = [
-      [chat("hi", { n: 2 }), "n"],
+      [chat("hi", { n: 9 }), "n"],
       [chat("hi", { max_tokens: 0 }), "max_tokens"],
       [chat("hi", { temperature: 3 }), "temperature"],
       [chat("hi", { stop: Array.from({ length: 16 }, (_, i) => `s${i}`) }), "stop"],

@@ -150,7 +150,7 @@ test("what no engine here honours is a 400 naming the parameter", async () => {
   for (const [body, param] of [
     [{ logprobs: true }, "logprobs"],
     [{ top_logprobs: 2 }, "top_logprobs"],
-    [{ n: 2 }, "n"],
+    [{ n: 9 }, "n"],
     [{ tools, tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice"],
   ] as const) {
     const res = await post(body);

@@ -4,7 +4,8 @@
 
 import { describe, expect, test } from "bun:test";
 import type { Envelope } from "../../../adapters/transport/index.ts";
-import { EngineTokenPayload, EngineTokensPayload, isEngineTokenPayload, isEngineTokensPayload, MAX_TOKENS_PER_BATCH } from "../../../contract/link.ts";
+import { EngineTokenPayload, EngineTokensPayload, isEngineTokenPayload, isEngineTokensPayload, MAX_TOKENS_PER_BATCH, MAX_TOP_TOKEN_CHARS } from "../../../contract/link.ts";
+import { MAX_TOP_LOGPROBS } from "../../../contract/engine.ts";
 import { createLinkBook, TaskLinks } from "./link-book.ts";
 import { nodeLinkGate } from "./node-gate.ts";
 
@@ -91,6 +92,34 @@ describe("node link gate", () => {
       [],
       "engine-token",
       { type: "engine-token", t: "a", i: Number.NaN },
+      // Log probabilities (a task that asked for them): bounded, finite, at most 0, parallel to t.
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -0.5 } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: 0, top: [] } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: [{ t: "a", logprob: -1 }, { t: "b", logprob: -2 }] } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: 0.1 } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -Infinity } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: Number.NaN } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: "-1" } },
+      { type: "engine-token", t: "a", i: 0, lp: {} },
+      { type: "engine-token", t: "a", i: 0, lp: null },
+      { type: "engine-token", t: "a", i: 0, lp: [] },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, x: 1 } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: {} } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: Array(MAX_TOP_LOGPROBS).fill({ t: "a", logprob: -1 }) } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: Array(MAX_TOP_LOGPROBS + 1).fill({ t: "a", logprob: -1 }) } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: [{ t: "x".repeat(MAX_TOP_TOKEN_CHARS + 1), logprob: -1 }] } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: [{ t: "a", logprob: 1 }] } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: [{ t: "a", logprob: -1, id: 3 }] } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: [{ t: 1, logprob: -1 }] } },
+      { type: "engine-token", t: "a", i: 0, lp: { logprob: -1, top: [null] } },
+      { type: "engine-tokens", from: 0, t: ["a", "b"], lp: [{ logprob: -1 }, { logprob: -2, top: [{ t: "c", logprob: -3 }] }] },
+      { type: "engine-tokens", from: 0, t: ["a", "b"], lp: [{ logprob: -1 }] },
+      { type: "engine-tokens", from: 0, t: ["a"], lp: [{ logprob: -1 }, { logprob: -1 }] },
+      { type: "engine-tokens", from: 0, t: ["a"], lp: [{ logprob: 1 }] },
+      { type: "engine-tokens", from: 0, t: ["a"], lp: [null] },
+      { type: "engine-tokens", from: 0, t: ["a"], lp: { logprob: -1 } },
+      { type: "engine-tokens", from: 0, t: ["a"], lp: null },
+      { type: "engine-tokens", from: 0, t: ["a"], lp: [{ logprob: -1 }], extra: 1 },
     ];
     for (const p of payloads) {
       expect([p, isEngineTokenPayload(p)]).toEqual([p, EngineTokenPayload.safeParse(p).success]);

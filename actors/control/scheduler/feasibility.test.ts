@@ -211,16 +211,18 @@ describe("features the pools' engines honour", () => {
     const tgi = [pool("n1", "t", { engine: "tgi" }), pool("n2", "m", { engine: "mock" })];
     expect(featureRefusal(tgi, spec({ logit_bias: { "1": 5 } }))).toEqual({ code: "INVALID_PARAMS", message: "logit_bias: not supported by engine mock, tgi (logit_bias)" });
     expect(featureRefusal(tgi, spec({ presence_penalty: 1 }))).toBeUndefined(); // tgi has penalties
-    expect(featureRefusal([pool("n2", "m", { engine: "mock-server" })], spec({ tools, tool_choice: "required" }))?.message).toStartWith("tools: ");
-    expect(featureRefusal([pool("n2", "m", { engine: "mock-server" })], spec({ tools, tool_choice: "none" }))).toBeUndefined();
+    expect(featureRefusal([pool("n2", "m", { engine: "mock-server" })], spec({ tools, tool_choice: "required", frequency_penalty: 1 }))?.message).toStartWith("frequency_penalty: ");
+    expect(featureRefusal([pool("n2", "m", { engine: "mock-server" })], spec({ tools, tool_choice: "required" }))).toBeUndefined();
+    // Every feature on one pool: tools on tgi, logit_bias on builtin, both on neither.
+    expect(featureRefusal([pool("n1", "t", { engine: "tgi" }), pool("n2", "m", { engine: "mock" })], spec({ tools, tool_choice: "auto", logit_bias: { "1": 5 } }))?.message).toStartWith("logit_bias: ");
     expect(featureRefusal([...tgi, pool("n3", "b", { engine: "builtin" })], spec({ logit_bias: { "1": 5 } }))).toBeUndefined();
   });
 
   test("pools of another model, offline pools and unknown engine kinds do not refuse", () => {
-    const s = spec({ response_format: { type: "json_object" } });
+    const s = spec({ presence_penalty: 0.5 });
     expect(featureRefusal([pool("n1", "x", { engine: "mock-server", models_available: ["other"] })], s)).toBeUndefined();
     expect(featureRefusal([pool("n1", "x", { engine: "triton" })], s)).toBeUndefined();
     expect(featureRefusal([pool("n1", "x", { engine: "mock-server", online: false })], s)).toBeUndefined();
-    expect(featureRefusal([pool("n1", "x", { engine: "mock-server" })], s)?.message).toStartWith("response_format: ");
+    expect(featureRefusal([pool("n1", "x", { engine: "mock-server" })], s)?.message).toStartWith("presence_penalty: ");
   });
 });

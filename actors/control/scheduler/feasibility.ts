@@ -7,7 +7,7 @@
 // readiness, model presence, then fit (ctx within the pin, VRAM, device mask, avoid/prefer).
 // Messages name the offending field; they carry ids and limits, never the prompt.
 
-import { apiError, type ErrorEnvelope, featureMessage, inputChars, neededFeatures, retriableError, type TaskSpec, unmetFeature } from "../../../contract/index.ts";
+import { apiError, type ErrorEnvelope, type FeatureNeed, featureMessage, inputChars, neededFeatures, retriableError, type TaskSpec, unmetFeature } from "../../../contract/index.ts";
 import { devicesMatch, effectiveMode, parseDeviceMask, type Candidate, type PlacementRequest } from "./placement.ts";
 
 export type AdmissionCheck = { ok: true } | ({ ok: false } & ErrorEnvelope);
@@ -37,8 +37,7 @@ export function queuedRefusal(candidates: readonly Candidate[], spec: TaskSpec):
  * format, penalties, logit_bias) is honoured by no online pool serving its model, judged by the
  * pools' engine kinds (contract ENGINE_FEATURES). Pools of an unknown engine kind never refuse.
  */
-export function featureRefusal(candidates: readonly Candidate[], spec: TaskSpec): ErrorEnvelope | undefined {
-  const needs = neededFeatures(spec);
+export function featureRefusal(candidates: readonly Candidate[], spec: TaskSpec, needs: readonly FeatureNeed[] = neededFeatures(spec)): ErrorEnvelope | undefined {
   if (needs.length === 0) return undefined;
   const pools = candidates.filter((c) => c.online && holds(c, spec.model_ref));
   if (pools.length === 0) return undefined;

@@ -344,3 +344,38 @@ describe("place: outcomes and determinism", () => {
     for (const bad of ["", "0,", "0,0", "a", "-1"]) expect(parseDeviceMask(bad)).toBeUndefined();
   });
 });
+
+describe("engine features", () => {
+  // The pool with the most free VRAM lacks tools; a tool task must not land there.
+  const fleet = [
+    pool("n1", "plain", { engine: "mock-server-old", vram_free_bytes: 20 * GiB }),
+    pool("n1", "tgi", { engine: "tgi", vram_free_bytes: 16 * GiB }),
+    pool("n2", "builtin", { engine: "builtin", vram_free_bytes: 4 * GiB }),
+  ];
+
+  test("a task needing a feature skips pools whose engine lacks it, with a logged reason", () => {
+    const result = place([pool("n1", "mock", { engine: "tgi", vram_free_bytes: 20 * GiB }), pool("n2", "builtin", { engine: "builtin" })], req({ features: ["logit_bias"] }));
+    expect(result.ok && result.pool_id).toBe("builtin");
+    expect(result.log.filtered).toEqual({ "n1/mock": "engine lacks feature" });
+    expect(result.log.filters_applied).toContain("engine_features");
+  });
+
+  test("every feature must be honoured; an engine kind not in the table is never excluded", () => {
+    const both = place(fleet, req({ features: ["tools", "logit_bias"] }));
+    // "mock-server-old" is unknown to the table: not excluded, and it has the most free VRAM.
+    expect(both.ok && both.pool_id).toBe("plain");
+    expect(both.log.filtered).toEqual({ "n1/tgi": "engine lacks feature" });
+  });
+
+  test("without features nothing is filtered for them", () => {
+    const result = place(fleet, req());
+    expect(result.log.filters_applied).not.toContain("engine_features");
+    expect(result.ok && result.pool_id).toBe("plain");
+  });
+
+  test("no pool with the feature: no capacity", () => {
+    const result = place([pool("n1", "tgi", { engine: "tgi" })], req({ features: ["logit_bias"] }));
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.reason).toBe("no_capacity");
+  });
+});

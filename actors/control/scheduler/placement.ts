@@ -3,6 +3,8 @@
 // sort: session affinity (unless kv_hint "cold"), most free VRAM, fewest leases, then node_id,
 // pool_id and replica_id ascending. The sort is a total order, so the input order never matters.
 
+import { type EngineFeature, ENGINE_FEATURES } from "../../../contract/index.ts";
+
 export type PlacementMode = "pin" | "prefer" | "auto";
 
 /** `TaskRequestV2.placement`. */
@@ -33,6 +35,8 @@ export interface PlacementRequest {
   placement?: PlacementOverrides;
   affinity?: Affinity;
   kv_hint?: "reuse" | "cold";
+  /** Request features the pool's engine must honour (tools, a response format, ...); computed once at admission. */
+  features?: readonly EngineFeature[];
 }
 
 export interface Candidate {
@@ -66,7 +70,8 @@ export type FilterReason =
   | "avoided"
   | "not the pinned pool"
   | "not the pinned node"
-  | "not preferred";
+  | "not preferred"
+  | "engine lacks feature";
 
 export type FilterName =
   | "node_online"
@@ -80,7 +85,8 @@ export type FilterName =
   | "avoid_pools"
   | "pin_pool"
   | "pin_node"
-  | "prefer_pools";
+  | "prefer_pools"
+  | "engine_features";
 
 export type TieBreaker = "session_affinity" | "vram_free_desc" | "leases_asc" | "node_id_asc" | "pool_id_asc" | "replica_id_asc";
 
@@ -176,6 +182,8 @@ export function place(candidates: readonly Candidate[], request: PlacementReques
   if (pinPool !== undefined) filters_applied.push("pin_pool");
   if (pinNode !== undefined) filters_applied.push("pin_node");
   if (mode === "prefer") filters_applied.push("prefer_pools");
+  const features = request.features ?? [];
+  if (features.length > 0) filters_applied.push("engine_features");
 
   const whyNot = (c: Candidate): FilterReason | undefined => {
     if (!c.online) return "node offline";
@@ -184,6 +192,7 @@ export function place(candidates: readonly Candidate[], request: PlacementReques
     if (c.draining) return "pool draining";
     if (freeSlots(c) <= 0) return "no free slot";
     if (ctx > 0 && c.ctx_max !== undefined && ctx > c.ctx_max) return "ctx exceeds ctx_max";
+    if (features.length > 0 && !engineHonours(c.engine, features)) return "engine lacks feature";
     if (mask && !devicesMatch(mask, c.devices)) return "device mask mismatch";
     if (vramNeeded !== undefined && c.vram_free_bytes !== undefined && vramNeeded > c.vram_free_bytes) return "insufficient vram";
     if (avoid.has(c.pool_id)) return "avoided";
@@ -247,6 +256,12 @@ export function place(candidates: readonly Candidate[], request: PlacementReques
   return best.replica_id === undefined
     ? { ok: true, node_id: best.node_id, pool_id: best.pool_id, log }
     : { ok: true, node_id: best.node_id, pool_id: best.pool_id, replica_id: best.replica_id, log };
+}
+
+/** Whether a pool's engine kind honours every feature (contract ENGINE_FEATURES); an unknown kind is not refused. */
+export function engineHonours(engine: string | undefined, features: readonly EngineFeature[]): boolean {
+  const has = engine === undefined ? undefined : ENGINE_FEATURES[engine];
+  return !has || features.every((f) => has.includes(f));
 }
 
 /** Most specific first: a bad node pin explains everything else, and a pin beats the model check. */

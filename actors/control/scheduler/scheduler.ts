@@ -7,7 +7,7 @@
 // model → infeasible deadline → session budgets → queue capacity (reject | drop-lru).
 
 import { startChild, type ActorFactory, type Logger, type SupervisorRef } from "../../../runtime/index.ts";
-import { type AdmitOutcome, apiError, type Budgets, type ErrorEnvelope, invalidParams, type Priority, retriableError, type TaskSpec, workerReset } from "../../../contract/index.ts";
+import { type AdmitOutcome, apiError, type Budgets, type EngineFeature, type ErrorEnvelope, invalidParams, neededFeatures, type Priority, retriableError, type TaskSpec, workerReset } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { NodeEntry } from "../registry/protocol.ts";
 import { preparationFor } from "./preparation.ts";
@@ -58,6 +58,8 @@ interface Queued {
   affinity?: PlacementRequest["affinity"];
   /** A no-capacity decision was counted for this task already. */
   counted: boolean;
+  /** The engine features the task needs (computed once at admission); placement skips pools without them. */
+  features: readonly EngineFeature[];
   tracing: QueuedTrace;
 }
 
@@ -165,7 +167,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
       return { ok: false, error };
     };
 
-    const placementRequest = (q: Queued): PlacementRequest => ({ ...placementRequestOf(q.spec), affinity: q.affinity });
+    const placementRequest = (q: Queued): PlacementRequest => ({ ...placementRequestOf(q.spec), affinity: q.affinity, features: q.features });
 
     /** Places every queued task that fits now, in priority then arrival order. */
     const pump = () => {
@@ -285,7 +287,8 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         const { ok: _, ...error } = feasible;
         return reject(error.retriable || error.code === "POOL_UNAVAILABLE" ? retriableError(error.code, error.message, { ...error, retriable: true }) : error, engine);
       }
-      const unsupported = featureRefusal(pool, spec);
+      const needs = neededFeatures(spec);
+      const unsupported = featureRefusal(pool, spec, needs);
       if (unsupported) return reject(unsupported, engine);
       if (options.modelRetired?.(spec.model_ref)) {
         return reject(apiError("MODEL_NOT_AVAILABLE", `model '${spec.model_ref}' is retired in the catalog`), engine);
@@ -327,7 +330,7 @@ export function scheduler(options: SchedulerOptions): ActorFactory<SchedulerMsg>
         return reject(invalidParams(`task_id ${spec.task_id} already exists`), engine);
       }
       const tracing = queuedTrace(spec, correlationId, trace);
-      queued.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false, tracing });
+      queued.push({ spec, ref, enqueuedAt: ctx.clock.now(), affinity, counted: false, tracing, features: [...new Set(needs.map((n) => n.feature))] });
       metrics.tasksEnqueued.inc({ engine, engine_version: "", pool_id: "", replica_id: "", priority: spec.priority });
       const fields = { job_id: spec.task_id, session_id: spec.session_id, ...tracing.fields, identity, model_id: spec.model_ref, ctx: spec.ctx };
       log.debug(`Accepted request; queued at position ${position} (ETA ${predicted} ms)`, { ...fields, queue_position: position, predicted_start_ms: predicted });

@@ -22,6 +22,7 @@ export function engineRequest(spec: TaskSpec, tracing: { trace?: TraceCarrier; c
     ...(spec.presence_penalty !== undefined ? { presence_penalty: spec.presence_penalty } : {}),
     ...(spec.frequency_penalty !== undefined ? { frequency_penalty: spec.frequency_penalty } : {}),
     ...(spec.logit_bias ? { logit_bias: spec.logit_bias } : {}),
+    ...(spec.logprobs ? { logprobs: true, top_logprobs: spec.top_logprobs ?? 0 } : {}),
     ...tracing,
   };
 }

@@ -205,3 +205,42 @@ test("progress reports reach the subscribers watching now, and are neither numbe
   log.report(report); // after the end: nobody hears it
   expect(live.events.at(-1)!.type).toBe("end");
 });
+
+test("log probabilities survive the store, the packed window and the transcript: a late subscriber replays exactly what live ones got", async () => {
+  const lpToken = (i: number): StreamEvent => ({ type: "token", data: { t: `w${i}`, i, lp: { logprob: -(i + 1) / 100, top: [{ t: `w${i}`, logprob: -(i + 1) / 100 }, { t: "alt", logprob: -5 }] } } });
+  // Long: the window moves on, the late subscriber's replay comes from stored chunks.
+  const log = streamLog("t-lp", 8, 4);
+  const live = collector();
+  log.subscribe(live.sink);
+  const all: StreamEvent[] = [started];
+  log.emit(started);
+  for (let i = 0; i < 50; i++) log.emit((all.push(lpToken(i)), lpToken(i)));
+  await store.flush();
+  await Bun.sleep(0);
+  const late = collector();
+  log.subscribe(late.sink);
+  await late.until(all.length);
+  expect(late.events).toEqual(all);
+  expect(live.events).toEqual(all);
+  all.push(end(50));
+  const last = log.hold(end(50));
+  const labels = { engine: "openai", engine_version: "1", pool_id: "p", replica_id: "r" };
+  await hooks.finish("t-lp", last, { spec: { task_id: "t-lp", model_ref: "m", prompt: "p", max_tokens: 50 } as TaskSpec, last: end(50), tokens: 50, decodeMs: 1, queueMs: 0, labels, nodeId: "n" });
+  const [ref] = await store.artifacts.list({ tags: ["task:t-lp"], limit: 1 });
+  const events = (await store.artifacts.get(ref!.id))!.content.events as { type: string; data: { t?: string[]; lp?: unknown[] } }[];
+  expect(events.map((e) => e.type)).toEqual(["started", "tokens", "end"]); // one run, joined across chunks
+  expect(events[1]!.data.lp).toHaveLength(50);
+  expect(events).toEqual(foldTokens(all) as never);
+  // Short: packed after the end; tokens without log probabilities next to ones with them stay apart.
+  const short = streamLog("t-lp2", 128, 64);
+  const mixed: StreamEvent[] = [started, lpToken(0), lpToken(1), token(2), lpToken(3), end(4)];
+  for (const e of mixed.slice(0, -1)) short.emit(e);
+  short.stored(undefined);
+  short.hold(end(4));
+  short.release();
+  const after = collector();
+  short.subscribe(after.sink);
+  await after.until(mixed.length);
+  expect(after.events).toEqual(mixed);
+  expect(foldTokens(mixed).map((e) => e.type)).toEqual(["started", "tokens", "tokens", "tokens", "end"]);
+});

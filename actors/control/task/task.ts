@@ -6,7 +6,7 @@
 // assembled from the stored stream; the last event goes out once that transcript is committed.
 
 import type { ActorContext, ActorFactory, Behavior, Logger } from "../../../runtime/index.ts";
-import { apiError, type Budgets, decodeTimeout, type ErrorEnvelope, internalError, retriableError, type StreamEvent, type TaskSpec, workerReset } from "../../../contract/index.ts";
+import { apiError, type Budgets, decodeTimeout, type ErrorEnvelope, internalError, retriableError, type StreamEvent, type TaskSpec, type TokenLogprob, workerReset } from "../../../contract/index.ts";
 import type { ControlMetrics } from "../../../adapters/metrics/index.ts";
 import type { AgentRef, TaskEngineMsg } from "../../../contract/link.ts";
 import { onTimeProbability } from "../scheduler/admission.ts";
@@ -219,7 +219,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
     };
 
     /** One token of the stream, in order (alone or from a batch). */
-    const onToken = (t: string, i: number) => {
+    const onToken = (t: string, i: number, lp?: TokenLogprob) => {
       lastActivity = ctx.clock.now();
       if (firstTokenMs === undefined) {
         firstTokenMs = lastActivity - admittedAt;
@@ -231,7 +231,7 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
       }
       tokens++;
       if (++uncounted >= TOKEN_COUNT_BATCH) countTokens();
-      emit({ type: "token", data: { t, i } });
+      emit({ type: "token", data: lp === undefined ? { t, i } : { t, i, lp } });
       if (tokens === 1 && metricsEvery > 0) {
         requestMetrics();
         hooks.ticker.add(ctx.self);
@@ -248,15 +248,16 @@ export function taskActor(options: TaskOptions, spec: TaskSpec, admission: Admis
           if (phase !== "streaming") return;
           // From a node, over the wire: a malformed batch is ignored, never a crash of the task.
           if (!Array.isArray(msg.t) || !Number.isSafeInteger(msg.from) || msg.t.length > 4096) return;
-          for (let k = 0; k < msg.t.length && phase === "streaming"; k++) {
+          // Log probabilities, when the task asked, are parallel to the texts (the node gate checked both).
+          for (let k = 0, lp = msg.lp; k < msg.t.length && phase === "streaming"; k++) {
             const t = msg.t[k];
-            if (typeof t === "string") onToken(t, msg.from + k);
+            if (typeof t === "string") onToken(t, msg.from + k, lp === undefined ? undefined : lp[k]);
           }
           tokensDelivered(msg.t.length);
           return;
         case "engine-token":
           if (phase !== "streaming") return;
-          onToken(msg.t, msg.i);
+          onToken(msg.t, msg.i, msg.lp);
           tokensDelivered(1);
           return;
         case "engine-end": {

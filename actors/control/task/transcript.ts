@@ -1,12 +1,12 @@
 // A task's transcript as an artifact (docs/contract.md#artifacts): the request with prompt and
 // inputs redacted, seed, timings, outcome, and the stream's events. Token texts are the stream itself; the prompt
 // never leaves the task (only its length and digest do). Consecutive token frames are folded into
-// one `tokens` entry {from, t:[...]}: the same information, but a 50 000-token transcript is one
+// one `tokens` entry {from, t:[...]} (with `lp:[...]` when the task asked for log probabilities): the same information, but a 50 000-token transcript is one
 // array of strings instead of 50 000 objects to canonicalize and hash at the task's end. The
 // stream reaches the store in folded chunks as it goes; the transcript is assembled from them.
 
 import { createHash } from "node:crypto";
-import { chatChars, type StreamEvent, type TaskSpec } from "../../../contract/index.ts";
+import { chatChars, type StreamEvent, type TaskSpec, type TokenLogprob } from "../../../contract/index.ts";
 import type { StreamChunk } from "../../../adapters/storage/state-store.ts";
 import type { TranscriptArtifact } from "./protocol.ts";
 
@@ -55,21 +55,27 @@ export function transcriptArtifact(input: TranscriptHeader, entries: TranscriptE
   };
 }
 
-export type TranscriptEntry = StreamEvent | { type: "tokens"; data: { from: number; t: string[] } };
+/** A run of tokens; `lp` (a task that asked for log probabilities) parallel to `t`. */
+type TokenRun = { type: "tokens"; data: { from: number; t: string[]; lp?: TokenLogprob[] } };
 
-type TokenRun = { type: "tokens"; data: { from: number; t: string[] } };
+export type TranscriptEntry = StreamEvent | TokenRun;
 
-/** Consecutive tokens with consecutive indexes become one run (so unfolding gives the same events back). */
+/**
+ * Consecutive tokens with consecutive indexes become one run (so unfolding gives the same events
+ * back); a run holds tokens that all carry log probabilities, or none does.
+ */
 export function foldTokens(events: readonly StreamEvent[]): TranscriptEntry[] {
   const out: TranscriptEntry[] = [];
   let run: TokenRun | undefined;
   for (const e of events) {
     if (e.type === "token") {
-      if (!run || run.data.from + run.data.t.length !== e.data.i) {
-        run = { type: "tokens", data: { from: e.data.i, t: [] } };
+      const lp = e.data.lp;
+      if (!run || run.data.from + run.data.t.length !== e.data.i || (lp === undefined) !== (run.data.lp === undefined)) {
+        run = { type: "tokens", data: lp === undefined ? { from: e.data.i, t: [] } : { from: e.data.i, t: [], lp: [] } };
         out.push(run);
       }
       run.data.t.push(e.data.t);
+      if (lp !== undefined) run.data.lp!.push(lp);
     } else {
       run = undefined;
       out.push(e);
@@ -85,8 +91,9 @@ export function unfoldChunks(chunks: readonly StreamChunk[], from = 0, to = Numb
     let seq = chunk.seq;
     for (const entry of chunk.entries as TranscriptEntry[]) {
       if (entry.type === "tokens") {
+        const lp = entry.data.lp;
         entry.data.t.forEach((t, k) => {
-          if (seq >= from && seq < to) out.push({ type: "token", data: { t, i: entry.data.from + k } });
+          if (seq >= from && seq < to) out.push({ type: "token", data: lp === undefined ? { t, i: entry.data.from + k } : { t, i: entry.data.from + k, lp: lp[k]! } });
           seq++;
         });
       } else {
@@ -109,10 +116,14 @@ export function joinChunks(chunks: readonly StreamChunk[]): TranscriptEntry[] {
   for (const chunk of chunks) {
     for (const entry of chunk.entries as TranscriptEntry[]) {
       const prev = out.at(-1);
-      if (entry.type === "tokens" && prev?.type === "tokens" && prev.data.from + prev.data.t.length === entry.data.from) {
+      if (entry.type === "tokens" && prev?.type === "tokens" && prev.data.from + prev.data.t.length === entry.data.from && (prev.data.lp === undefined) === (entry.data.lp === undefined)) {
         for (const t of entry.data.t) prev.data.t.push(t);
+        if (entry.data.lp) for (const lp of entry.data.lp) prev.data.lp!.push(lp);
+      } else if (entry.type === "tokens") {
+        const { from, t, lp } = entry.data;
+        out.push({ type: "tokens", data: lp === undefined ? { from, t: [...t] } : { from, t: [...t], lp: [...lp] } });
       } else {
-        out.push(entry.type === "tokens" ? { type: "tokens", data: { from: entry.data.from, t: [...entry.data.t] } } : entry);
+        out.push(entry);
       }
     }
   }

@@ -19,6 +19,8 @@ export type ReplicaMsg =
   /** Private: time to poll the engine's health. */
   | { type: "health-tick" }
   | { type: "health-result"; ready: boolean; live: boolean; error?: string; reason?: string; fatal?: boolean }
+  /** Private: the engine's KV cache use, read beside a health poll that found it ready. */
+  | { type: "kv-result"; ratio?: number }
   | { type: "stream-done"; task_id: string; fatal?: string }
   /** Private (process engines): the engine is healthy, or it is gone and why. */
   | { type: "engine-up" }

@@ -7,7 +7,7 @@ import { describe, type ActorFactory, type Logger, type Outcome } from "../../..
 import { EngineError, type EngineAdapter, type EngineEvent, type EngineHealth } from "../../../adapters/engines/index.ts";
 import type { NodeMetrics } from "../../../adapters/metrics/index.ts";
 import { describeCrash, type CrashReason } from "../../../host/index.ts";
-import { apiError, poolUnavailable, retryAfterDefaultMs, workerReset } from "../../../contract/index.ts";
+import { apiError, poolUnavailable, retryAfterDefaultMs, type TokenLogprob, workerReset } from "../../../contract/index.ts";
 import type { TaskSinkRef } from "../../../contract/link.ts";
 import type { EngineSupervisor } from "../engine/engine-supervisor.ts";
 import { isManaged, StartFailure } from "../engine/process-engine.ts";
@@ -15,6 +15,7 @@ import type { PoolRef } from "../pool/protocol.ts";
 import type { ReplicaMsg } from "./protocol.ts";
 import { streamTrace, taskFields, type StreamTrace } from "./task-trace.ts";
 import { embedWith } from "./embed.ts";
+import { kvPoll } from "./kv-poll.ts";
 import type { EmbedReply } from "../../../contract/embeddings.ts";
 
 export interface ReplicaOptions {
@@ -51,7 +52,7 @@ interface Stream {
   /** True once the sink heard the stream's last word (end or error). */
   closed: boolean;
   /** Consecutive tokens held while the engine says more follow at once (see `forward`). */
-  batch?: { from: number; t: string[] };
+  batch?: { from: number; t: string[]; lp?: TokenLogprob[] };
   /** Its log fields and spans (engine.call, stream). */
   trace: StreamTrace;
 }
@@ -80,6 +81,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
     /** The latest word on the engine's health (engine-up, a health poll). */
     let healthy = false;
     let quietReady = false;
+    const kv = kvPoll(engine, ctx.clock);
 
     const status = (isReady: boolean, isLive: boolean, lastError?: string, exited?: boolean) => {
       ready = isReady;
@@ -139,6 +141,7 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
       if (!b) return true;
       stream.batch = undefined;
       if (stream.closed) return true;
+      if (b.lp) return stream.sink.tell(b.t.length === 1 ? { type: "engine-token", t: b.t[0]!, i: b.from, lp: b.lp[0]! } : { type: "engine-tokens", from: b.from, t: b.t, lp: b.lp }).ok;
       return stream.sink.tell(b.t.length === 1 ? { type: "engine-token", t: b.t[0]!, i: b.from } : { type: "engine-tokens", from: b.from, t: b.t }).ok;
     };
 
@@ -153,10 +156,13 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
       if (stream.closed) return true;
       if (ev.type === "token") {
         const b = stream.batch;
-        if (b && ev.i === b.from + b.t.length) b.t.push(ev.t);
-        else {
+        // Log probabilities (a task that asked) travel parallel to the texts; a batch has them for all its tokens or none.
+        if (b && ev.i === b.from + b.t.length && (ev.lp === undefined) === (b.lp === undefined)) {
+          b.t.push(ev.t);
+          if (ev.lp) b.lp!.push(ev.lp);
+        } else {
           if (!sendTokens(stream)) return false;
-          stream.batch = { from: ev.i, t: [ev.t] };
+          stream.batch = ev.lp ? { from: ev.i, t: [ev.t], lp: [ev.lp] } : { from: ev.i, t: [ev.t] };
         }
         if (ev.more && stream.batch!.t.length < MAX_TOKEN_BATCH) return true;
         return sendTokens(stream);
@@ -314,6 +320,8 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             if (healthSince !== undefined) options.metrics?.healthCheckDuration.observe({ node_id: options.nodeId, pool_id: options.poolId }, ctx.clock.now() - healthSince);
             if (msg.ready) {
               failures = 0;
+              const kvRead = kv.due();
+              if (kvRead) ctx.pipeToSelf(kvRead, (o): ReplicaMsg => ({ type: "kv-result", ratio: o.ok ? o.value : undefined }));
               if (!ready && !reading) {
                 becomeReady();
                 if (!isManaged(engine)) upSince();
@@ -341,6 +349,9 @@ export function replica(options: ReplicaOptions): ActorFactory<ReplicaMsg> {
             upSince();
             ctx.after(options.healthIntervalMs, { type: "health-tick" });
             return;
+          case "kv-result":
+            kv.done();
+            return void pool.tell({ type: "kv-usage", ratio: msg.ratio });
           case "props-result":
             reading = false;
             propsRead = true;

@@ -1,4 +1,4 @@
-// Reading an OpenAI request body for the routes of extra-routes.ts: JSON whatever the Content-Type
+// Reading an OpenAI request body, for every /v1 route: JSON whatever the Content-Type
 // says (curl users often omit it), bounded nesting, and the first zod issue named as `param`.
 
 import type { Context } from "hono";

@@ -12,18 +12,16 @@ import { readBody, unsupported } from "./body.ts";
 import { embeddingsRoute } from "./embeddings.ts";
 import { canceledError, fromEnvelope, modelNotFound, openAiError, paramOf, respond } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
+import type { OpenAiRouteOptions } from "./routes.ts";
 import { collectTask } from "./stream.ts";
 import { fromResponses, refusal, ResponsesRequest, responsesMessages } from "./responses-request.ts";
 import { hitLimit, responseEventsSink, responseIds, responseObject, responsesUsage, type ResponseInfo } from "./responses-render.ts";
 
 export const OPENAI_EXTRA_PATHS = { model: "/v1/models/:id{.+}", embeddings: "/v1/embeddings", responses: "/v1/responses" } as const;
 
-export interface OpenAiExtraRouteOptions {
-  port: ControlPort;
-  catalog: Pick<CatalogPort, "list" | "get">;
+export interface OpenAiExtraRouteOptions extends Omit<OpenAiRouteOptions, "maxBodyBytes"> {
   /** Absent: /v1/embeddings answers 404. */
   embeddings?: EmbeddingsPort;
-  clock?: Clock;
 }
 
 type Vars = { Variables: { correlationId: string; identity: string } };

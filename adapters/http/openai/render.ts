@@ -7,6 +7,7 @@
 import type { z } from "zod";
 import type { EndData, StartedData, ToolCall } from "../../../contract/index.ts";
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, TextCompletion, Usage } from "./schemas.ts";
+import { chatLogprobs, textLogprobs, type CollectedLogprobs } from "./logprobs-render.ts";
 
 export type ReplyKind = "chat" | "text";
 
@@ -18,6 +19,8 @@ export interface ReplyInfo {
   created: number;
   model: string;
   includeUsage: boolean;
+  /** The choice this reply's chunks belong to (`n > 1`: 0..n-1); 0 when absent. */
+  index?: number;
 }
 
 export function replyId(kind: ReplyKind, taskId: string): string {
@@ -50,21 +53,23 @@ export function usageOf(promptChars: number, started: z.infer<typeof StartedData
   return { prompt_tokens, completion_tokens: end.tokens_out, total_tokens: prompt_tokens + end.tokens_out };
 }
 
-export function completion(r: ReplyInfo, text: string, finish: FinishReason, usage: Usage, toolCalls?: ToolCall[]): ChatCompletion | TextCompletion {
+/** `logprobs`: the tokens' log probabilities, when the task asked for them (logprobs-render.ts). */
+export function completion(r: ReplyInfo, text: string, finish: FinishReason, usage: Usage, toolCalls?: ToolCall[], lp?: CollectedLogprobs): ChatCompletion | TextCompletion {
   const head = { id: r.id, created: r.created, model: r.model };
   if (r.kind === "text") {
-    return { ...head, object: "text_completion", choices: [{ text, index: 0, logprobs: null, finish_reason: finish }], usage };
+    const logprobs = lp ? textLogprobs(lp, text.length - lp.t.reduce((n, t) => n + t.length, 0)) : null;
+    return { ...head, object: "text_completion", choices: [{ text, index: r.index ?? 0, logprobs, finish_reason: finish }], usage };
   }
   // A turn that only called tools has no text: content null, as OpenAI sends it.
   const message = toolCalls?.length ? { role: "assistant" as const, content: text || null, refusal: null, tool_calls: toolCalls } : { role: "assistant" as const, content: text, refusal: null };
-  return { ...head, object: "chat.completion", choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage };
+  return { ...head, object: "chat.completion", choices: [{ index: r.index ?? 0, message, logprobs: lp ? chatLogprobs(lp) : null, finish_reason: finish }], usage };
 }
 
 /** The streamed calls: one chunk whose delta carries every call whole, each with its index. */
 export function toolCallsChunk(r: ReplyInfo, calls: readonly ToolCall[]): Chunk {
   const head = { id: r.id, created: r.created, model: r.model, ...(r.includeUsage ? { usage: null } : {}) };
   const delta = { tool_calls: calls.map((c, index) => ({ index, ...c })) };
-  return { ...head, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] };
+  return { ...head, object: "chat.completion.chunk", choices: [{ index: r.index ?? 0, delta, logprobs: null, finish_reason: null }] };
 }
 
 type Chunk = ChatCompletionChunk | TextCompletion;
@@ -72,11 +77,11 @@ type Chunk = ChatCompletionChunk | TextCompletion;
 function chunk(r: ReplyInfo, choice: { text?: string; role?: "assistant"; finish?: FinishReason } | undefined): Chunk {
   const head = { id: r.id, created: r.created, model: r.model, ...(r.includeUsage ? { usage: null } : {}) };
   if (r.kind === "text") {
-    const choices = choice ? [{ text: choice.text ?? "", index: 0, logprobs: null, finish_reason: choice.finish ?? null }] : [];
+    const choices = choice ? [{ text: choice.text ?? "", index: r.index ?? 0, logprobs: null, finish_reason: choice.finish ?? null }] : [];
     return { ...head, object: "text_completion", choices };
   }
   const delta = { ...(choice?.role ? { role: choice.role } : {}), ...(choice?.text !== undefined ? { content: choice.text } : {}) };
-  const choices = choice ? [{ index: 0, delta, logprobs: null, finish_reason: choice.finish ?? null }] : [];
+  const choices = choice ? [{ index: r.index ?? 0, delta, logprobs: null, finish_reason: choice.finish ?? null }] : [];
   return { ...head, object: "chat.completion.chunk", choices };
 }
 

@@ -14,11 +14,13 @@ export interface MappedRequest {
   includeUsage: boolean;
   /** Text put before the generated text (completions with `echo: true`). */
   echo: string;
+  /** Choices asked for: each is its own task (choices.ts). */
+  n: number;
 }
 
 export type MapOutcome = { ok: true; value: MappedRequest } | { ok: false; message: string; param: string | null };
 
-type Common = Pick<ChatCompletionRequest, "model" | "max_tokens" | "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options" | "ignore_eos">;
+type Common = Pick<ChatCompletionRequest, "model" | "max_tokens" | "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options" | "ignore_eos" | "n">;
 
 function stops(stop: Common["stop"]): string[] {
   if (stop === undefined || stop === null) return [];
@@ -48,12 +50,12 @@ function toTask(req: Common, input: { prompt: string } | { messages: TaskChatMes
   }
   return {
     ok: true,
-    value: { task: parsed.data, model: req.model, stream: req.stream === true, includeUsage: req.stream_options?.include_usage === true, echo },
+    value: { task: parsed.data, model: req.model, stream: req.stream === true, includeUsage: req.stream_options?.include_usage === true, echo, n: req.n ?? 1 },
   };
 }
 
 /** The chat fields past sampling (tools, format, penalties), as the task takes them; null is "not given". */
-export function chatFeatures(req: Pick<ChatCompletionRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias">): Record<string, unknown> {
+export function chatFeatures(req: Pick<ChatCompletionRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias" | "logprobs" | "top_logprobs">): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (req.tools != null && req.tools.length > 0) out.tools = req.tools;
   if (req.tool_choice != null && req.tools != null && req.tools.length > 0) out.tool_choice = req.tool_choice;
@@ -61,6 +63,8 @@ export function chatFeatures(req: Pick<ChatCompletionRequest, "tools" | "tool_ch
   if (req.presence_penalty != null) out.presence_penalty = req.presence_penalty;
   if (req.frequency_penalty != null) out.frequency_penalty = req.frequency_penalty;
   if (req.logit_bias != null) out.logit_bias = req.logit_bias;
+  if (req.logprobs) out.logprobs = true;
+  if (req.top_logprobs != null) out.top_logprobs = req.top_logprobs;
   return out;
 }
 
@@ -72,5 +76,7 @@ export function fromChat(req: ChatCompletionRequest): MapOutcome {
 
 export function fromCompletion(req: CompletionRequest): MapOutcome {
   const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0]!;
-  return toTask(req, { prompt }, req.max_tokens, req.echo ? prompt : "");
+  // Legacy `logprobs: N`: each token's log probability with N alternatives.
+  const logprobs = req.logprobs != null ? { logprobs: true, top_logprobs: req.logprobs } : {};
+  return toTask(req, { prompt, ...logprobs } as { prompt: string }, req.max_tokens, req.echo ? prompt : "");
 }

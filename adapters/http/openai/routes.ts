@@ -1,14 +1,16 @@
 // The OpenAI-compatible routes: POST /v1/chat/completions, POST /v1/completions (both streaming
 // and not) and GET /v1/models. Each request becomes an `interactive` task through the same
 // ControlPort as /v2 and the WebSocket, so admission, placement and budgets answer alike; only
-// the shapes differ (OpenAI's objects and errors). Auth is control-app's, as for /v2.
+// the shapes differ (OpenAI's objects and errors). Auth is control-app's, as for /v2. `n > 1`
+// asks for n tasks (choices.ts).
 
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { z } from "zod";
 import { RealClock, type Clock } from "../../../runtime/index.ts";
-import { budgetHeaders, inputChars, type CatalogPort, type ControlPort, internalError, invalidParams, jsonTooDeep, MAX_JSON_DEPTH } from "../../../contract/index.ts";
-import { canceledError, fromEnvelope, openAiError, openAiFail, paramOf, respond, type OpenAiErrorReply } from "./errors.ts";
+import { budgetHeaders, inputChars, type CatalogPort, type ControlPort, type ErrorEnvelope, internalError, invalidParams } from "../../../contract/index.ts";
+import { readBody } from "./body.ts";
+import { runChoices } from "./choices.ts";
+import { canceledError, fromEnvelope, openAiError, openAiFail, paramOf, respond } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
 import { fromChat, fromCompletion, type MappedRequest } from "./request.ts";
@@ -27,24 +29,6 @@ export interface OpenAiRouteOptions {
 }
 
 type Vars = { Variables: { correlationId: string; identity: string } & TraceVars };
-type Read<T> = { ok: true; value: T } | { ok: false; reply: OpenAiErrorReply };
-
-/** JSON whatever the Content-Type says (curl users often omit it); the first zod issue names the param. */
-async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<Read<z.infer<S>>> {
-  let raw: unknown;
-  try {
-    const text = await c.req.text();
-    if (jsonTooDeep(text)) return { ok: false, reply: openAiError(400, "invalid_params", `the request body nests deeper than ${MAX_JSON_DEPTH} levels`) };
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reply: openAiError(400, "invalid_json", "the request body is not valid JSON") };
-  }
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0];
-  const param = issue?.path.join(".") || null;
-  return { ok: false, reply: openAiError(400, "invalid_params", `${param ?? "body"}: ${issue?.message ?? "invalid"}`, param) };
-}
 
 export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOptions): void {
   const { port } = options;
@@ -65,25 +49,31 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
   app.get(OPENAI_PATHS.models, async (c) => c.json({ object: "list", data: await listModels(options) }));
 
   app.post(OPENAI_PATHS.chat, async (c) => {
-    const body = await readJson(c, ChatCompletionRequest);
+    const body = await readBody(c, ChatCompletionRequest);
     return body.ok ? run(c, "chat", fromChat(body.value)) : respond(c, body.reply);
   });
 
   app.post(OPENAI_PATHS.completions, async (c) => {
-    const body = await readJson(c, CompletionRequest);
+    const body = await readBody(c, CompletionRequest);
     return body.ok ? run(c, "text", fromCompletion(body.value)) : respond(c, body.reply);
   });
 
   async function run(c: Context<Vars>, kind: ReplyKind, mapped: ReturnType<typeof fromChat>): Promise<Response> {
     if (!mapped.ok) return respond(c, openAiError(400, "invalid_params", mapped.message, mapped.param));
     const req: MappedRequest = mapped.value;
-    const { outcome, trace } = await tracedSubmit(port, req.task, { correlationId: c.get("correlationId"), identity: c.get("identity") }, { route: `POST ${c.req.path}`, parent: c.get("trace"), startTime: c.get("traceStart") });
-    if (trace) c.set("traceResponse", trace);
-    if (!outcome.ok) {
-      if (outcome.error.code === "MODEL_NOT_AVAILABLE") return respond(c, await modelUnavailable(options, req.model, outcome.error.message));
-      return respond(c, fromEnvelope(outcome.error, { param: paramOf(outcome.error) }));
-    }
-    for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
+    const submit = async (task: MappedRequest["task"]) => {
+      const { outcome, trace } = await tracedSubmit(port, task, { correlationId: c.get("correlationId"), identity: c.get("identity") }, { route: `POST ${c.req.path}`, parent: c.get("trace"), startTime: c.get("traceStart") });
+      if (trace) c.set("traceResponse", trace);
+      if (outcome.ok) for (const [k, v] of Object.entries(budgetHeaders(outcome.budgets))) c.header(k, v);
+      return outcome;
+    };
+    const refuse = async (error: ErrorEnvelope) => {
+      if (error.code === "MODEL_NOT_AVAILABLE") return respond(c, await modelUnavailable(options, req.model, error.message));
+      return respond(c, fromEnvelope(error, { param: paramOf(error) }));
+    };
+    if (req.n > 1) return runChoices(c, { port, kind, req, created: Math.floor(clock.now() / 1000), submit, refuse });
+    const outcome = await submit(req.task);
+    if (!outcome.ok) return refuse(outcome.error);
     const taskId = outcome.admission.task_id;
     const reply: ReplyInfo = { kind, id: replyId(kind, taskId), created: Math.floor(clock.now() / 1000), model: req.model, includeUsage: req.includeUsage };
     const signal = c.req.raw.signal;
@@ -107,6 +97,6 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
     if (got.kind === "error") return respond(c, fromEnvelope(got.error, { param: paramOf(got.error) }));
     if (got.end.canceled) return respond(c, canceledError());
     const finish = finishReason(got.end, req.task.max_tokens);
-    return c.json(completion(reply, req.echo + got.text, finish, usageOf(inputChars(req.task), got.started, got.end), got.end.tool_calls));
+    return c.json(completion(reply, req.echo + got.text, finish, usageOf(inputChars(req.task), got.started, got.end), got.end.tool_calls, got.logprobs));
   }
 }

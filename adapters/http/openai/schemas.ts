@@ -11,6 +11,9 @@ export const MAX_TOKENS_LIMIT = 50_000;
 /** Used when a request names no max_tokens (OpenAI's own default is "until the context is full"). */
 export const DEFAULT_MAX_TOKENS = 256;
 /** Largest accepted /v1 request body: control-app's default for /v2 bodies. */
+/** The most choices (`n`) one request may ask for: each is its own task. */
+export const MAX_CHOICES = 8;
+
 export const OPENAI_MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** User stop sequences; a task takes 16 and the chat template adds its own end marker. */
 export const MAX_STOPS = 15;
@@ -31,7 +34,7 @@ const common = {
   top_k: z.number().int().min(0).max(100_000).nullish(),
   seed: z.number().int().nullish(),
   stop: Stop,
-  n: z.literal(1, { error: "only n = 1 is supported" }).nullish(),
+  n: z.number().int().min(1).max(MAX_CHOICES, { error: `n must be at most ${MAX_CHOICES}` }).nullish().describe("Choices: n independent tasks (docs/api.md#n-choices)"),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
   /** llama.cpp and vLLM extension: generate exactly max_tokens, past end-of-generation. */
@@ -67,8 +70,8 @@ export const ChatCompletionRequest = z
     presence_penalty: z.number().nullish(),
     frequency_penalty: z.number().nullish(),
     logit_bias: z.unknown().optional(),
-    logprobs: z.literal(false, { error: "logprobs are not supported: the task stream carries no token probabilities" }).nullish(),
-    top_logprobs: z.null({ error: "top_logprobs is not supported: the task stream carries no token probabilities" }).optional(),
+    logprobs: z.boolean().nullish().describe("Each token's log probability in choices[].logprobs; refused (400) where no pool's engine reports them"),
+    top_logprobs: z.number().int().min(0).max(20).nullish().describe("With logprobs: the most likely alternatives per token, 0 to 20"),
   })
   .describe("OpenAI's chat completion request. Unknown fields are accepted and ignored; the ones listed are honoured or refused with a 400 naming them.");
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
@@ -80,6 +83,7 @@ export const CompletionRequest = z
       error: "prompt must be a string (or an array of exactly one string); token arrays and batches are not supported",
     }),
     echo: z.boolean().nullish().describe("Prepend the prompt to the returned text"),
+    logprobs: z.number().int().min(0).max(20).nullish().describe("Log probabilities of the generated tokens with this many alternatives each (0 to 20); refused (400) where no pool's engine reports them"),
     best_of: z.literal(1, { error: "only best_of = 1 is supported" }).nullish(),
   })
   .describe("OpenAI's (legacy) text completion request. Unknown fields are accepted and ignored.");
@@ -97,6 +101,19 @@ export const FinishReason = z.enum(["stop", "length", "tool_calls"]);
 export const ToolCallOut = z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) });
 export type FinishReason = z.infer<typeof FinishReason>;
 
+const TokenLogprobOut = z.object({ token: z.string(), logprob: z.number().max(0), bytes: z.array(z.number().int()).nullable() });
+export const ChatLogprobs = z
+  .object({ content: z.array(TokenLogprobOut.extend({ top_logprobs: z.array(TokenLogprobOut) })).nullable(), refusal: z.null() })
+  .describe("Only when the request asked for logprobs: each generated token, most likely alternatives first");
+export const TextLogprobs = z
+  .object({
+    tokens: z.array(z.string()),
+    token_logprobs: z.array(z.number().max(0)),
+    top_logprobs: z.array(z.record(z.string(), z.number()).nullable()).describe("Per token: alternative → logprob; null when logprobs was 0"),
+    text_offset: z.array(z.number().int()).describe("Where each token starts in the returned text (after an echoed prompt)"),
+  })
+  .describe("Only when the request asked for logprobs");
+
 export const ChatCompletion = z.object({
   id: z.string().describe("chatcmpl-<task_id>"),
   object: z.literal("chat.completion"),
@@ -106,7 +123,7 @@ export const ChatCompletion = z.object({
     z.object({
       index: z.number().int(),
       message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), refusal: z.null(), tool_calls: z.array(ToolCallOut).optional() }),
-      logprobs: z.null(),
+      logprobs: ChatLogprobs.nullable(),
       finish_reason: FinishReason,
     }),
   ),
@@ -128,7 +145,7 @@ export const ChatCompletionChunk = z
           content: z.string().optional(),
           tool_calls: z.array(ToolCallOut.extend({ index: z.number().int() })).optional(),
         }),
-        logprobs: z.null(),
+        logprobs: ChatLogprobs.nullable(),
         finish_reason: FinishReason.nullable(),
       }),
     ),
@@ -144,7 +161,7 @@ export const TextCompletion = z
     created: z.number().int(),
     model: z.string(),
     choices: z.array(
-      z.object({ text: z.string(), index: z.number().int(), logprobs: z.null(), finish_reason: FinishReason.nullable() }),
+      z.object({ text: z.string(), index: z.number().int(), logprobs: TextLogprobs.nullable(), finish_reason: FinishReason.nullable() }),
     ),
     usage: Usage.nullable().optional(),
   })

@@ -12,6 +12,7 @@
 import type { z } from "zod";
 import { type ControlPort, type EndData, type ErrorEnvelope, internalError, type StartedData, type StreamSink, type Subscription } from "../../../contract/index.ts";
 import { createPulledStream } from "../pulled-stream.ts";
+import { logprobLine, type CollectedLogprobs } from "./logprobs-render.ts";
 import { canceledError, fromEnvelope } from "./errors.ts";
 import { deltaLine, finishChunk, finishReason, openingChunk, toolCallsChunk, usageChunk, usageOf, type ReplyInfo } from "./render.ts";
 
@@ -55,6 +56,8 @@ export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
   const { reply } = plan;
   let started: z.infer<typeof StartedData> | undefined;
   const tokenLine = deltaLine(reply);
+  /** Where the next token starts in the streamed text (completions' text_offset). */
+  let offset = plan.echo.length;
   const opening = openingChunk(reply, plan.echo);
   if (opening) stream.send(opening);
   return {
@@ -63,8 +66,13 @@ export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
         case "started":
           started = event.data;
           return;
-        case "token":
-          return stream.sendLine(tokenLine(event.data.t));
+        case "token": {
+          const { t, lp } = event.data;
+          const at = offset;
+          offset += t.length;
+          // Log probabilities (a task that asked) need the whole chunk; every other token line is the template.
+          return stream.sendLine(lp === undefined ? tokenLine(t) : logprobLine(reply, t, lp, at));
+        }
         case "metrics":
           return;
         case "end":
@@ -81,7 +89,7 @@ export function chunkSink(plan: StreamPlan, stream: ChunkStream): StreamSink {
 }
 
 export type Collected =
-  | { kind: "end"; text: string; started?: z.infer<typeof StartedData>; end: z.infer<typeof EndData> }
+  | { kind: "end"; text: string; started?: z.infer<typeof StartedData>; end: z.infer<typeof EndData>; logprobs?: CollectedLogprobs }
   | { kind: "error"; error: ErrorEnvelope }
   | { kind: "left" };
 
@@ -93,6 +101,7 @@ export function collectTask(port: ControlPort, taskId: string, signal: AbortSign
   return new Promise<Collected>((resolve, reject) => {
     let text = "";
     let started: z.infer<typeof StartedData> | undefined;
+    let logprobs: CollectedLogprobs | undefined;
     let settled = false;
     let subscription: Subscription | undefined;
     const settle = (outcome: Collected) => {
@@ -108,8 +117,14 @@ export function collectTask(port: ControlPort, taskId: string, signal: AbortSign
     const sink: StreamSink = {
       push(event) {
         if (event.type === "started") started = event.data;
-        else if (event.type === "token") text += event.data.t;
-        else if (event.type === "end") settle({ kind: "end", text, started, end: event.data });
+        else if (event.type === "token") {
+          text += event.data.t;
+          if (event.data.lp !== undefined) {
+            logprobs ??= { t: [], lp: [] };
+            logprobs.t.push(event.data.t);
+            logprobs.lp.push(event.data.lp);
+          }
+        } else if (event.type === "end") settle({ kind: "end", text, started, end: event.data, ...(logprobs ? { logprobs } : {}) });
         else if (event.type === "error") settle({ kind: "error", error: event.data });
       },
     };
