@@ -5,6 +5,7 @@
 
 import { TaskRequestV2, type TaskChatMessage } from "../../../contract/index.ts";
 import { chatMessages } from "./chat-messages.ts";
+import { refusedChatField, refusedCompletionField } from "./unsupported.ts";
 import { DEFAULT_MAX_TOKENS, type ChatCompletionRequest, type CompletionRequest } from "./schemas.ts";
 
 export interface MappedRequest {
@@ -55,7 +56,7 @@ function toTask(req: Common, input: { prompt: string } | { messages: TaskChatMes
 }
 
 /** The chat fields past sampling (tools, format, penalties), as the task takes them; null is "not given". */
-export function chatFeatures(req: Pick<ChatCompletionRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias" | "logprobs" | "top_logprobs">): Record<string, unknown> {
+export function chatFeatures(req: Partial<Pick<ChatCompletionRequest, "tools" | "tool_choice" | "response_format" | "presence_penalty" | "frequency_penalty" | "logit_bias" | "logprobs" | "top_logprobs">>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (req.tools != null && req.tools.length > 0) out.tools = req.tools;
   if (req.tool_choice != null && req.tools != null && req.tools.length > 0) out.tool_choice = req.tool_choice;
@@ -69,14 +70,20 @@ export function chatFeatures(req: Pick<ChatCompletionRequest, "tools" | "tool_ch
 }
 
 export function fromChat(req: ChatCompletionRequest): MapOutcome {
+  const refused = refusedChatField(req);
+  if (refused) return { ok: false, ...refused };
   const mapped = chatMessages(req.messages);
   if (!mapped.ok) return { ok: false, message: mapped.message, param: mapped.param };
   return toTask(req, { messages: mapped.messages, ...chatFeatures(req) } as { messages: TaskChatMessage[] }, req.max_completion_tokens ?? req.max_tokens, "");
 }
 
 export function fromCompletion(req: CompletionRequest): MapOutcome {
+  const refused = refusedCompletionField(req);
+  if (refused) return { ok: false, ...refused };
   const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0]!;
   // Legacy `logprobs: N`: each token's log probability with N alternatives.
   const logprobs = req.logprobs != null ? { logprobs: true, top_logprobs: req.logprobs } : {};
-  return toTask(req, { prompt, ...logprobs } as { prompt: string }, req.max_tokens, req.echo ? prompt : "");
+  // Penalties and logit_bias as on chat: honoured where the engine has them, else a 400 at admission.
+  const sampling = chatFeatures({ presence_penalty: req.presence_penalty, frequency_penalty: req.frequency_penalty, logit_bias: req.logit_bias });
+  return toTask(req, { prompt, ...logprobs, ...sampling } as { prompt: string }, req.max_tokens, req.echo ? prompt : "");
 }

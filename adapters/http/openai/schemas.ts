@@ -73,7 +73,9 @@ export const ChatCompletionRequest = z
     logprobs: z.boolean().nullish().describe("Each token's log probability in choices[].logprobs; refused (400) where no pool's engine reports them"),
     top_logprobs: z.number().int().min(0).max(20).nullish().describe("With logprobs: the most likely alternatives per token, 0 to 20"),
   })
-  .describe("OpenAI's chat completion request. Unknown fields are accepted and ignored; the ones listed are honoured or refused with a 400 naming them.");
+  .describe(
+    "OpenAI's chat completion request. Fields that only label a request (user, metadata, store...) are accepted and ignored; the ones listed are honoured or refused with a 400 naming them, and so are functions, function_call, audio, non-text modalities, prediction, web_search_options and reasoning_effort.",
+  );
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 export const CompletionRequest = z
@@ -85,8 +87,11 @@ export const CompletionRequest = z
     echo: z.boolean().nullish().describe("Prepend the prompt to the returned text"),
     logprobs: z.number().int().min(0).max(20).nullish().describe("Log probabilities of the generated tokens with this many alternatives each (0 to 20); refused (400) where no pool's engine reports them"),
     best_of: z.literal(1, { error: "only best_of = 1 is supported" }).nullish(),
+    presence_penalty: z.number().nullish(),
+    frequency_penalty: z.number().nullish(),
+    logit_bias: z.unknown().optional(),
   })
-  .describe("OpenAI's (legacy) text completion request. Unknown fields are accepted and ignored.");
+  .describe("OpenAI's (legacy) text completion request. Fields that only label a request are accepted and ignored; a non-empty suffix is refused with a 400.");
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
 
 export const Usage = z.object({
