@@ -8,12 +8,15 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
+import { RealClock, type Clock } from "../../runtime/index.ts";
 
 export interface HashLimits {
   /** Directories a hashed file must lie under (resolved, symlinks included). */
   roots: readonly string[];
   maxBytes: number;
   timeoutMs: number;
+  /** The time limit's clock; the real one when absent. */
+  clock?: Clock;
 }
 
 export type HashRefusal = "outside_roots" | "file_missing" | "not_regular_file" | "too_large" | "timed_out" | "unreadable";
@@ -52,10 +55,10 @@ export async function hashConfinedFile(path: string, limits: HashLimits): Promis
     return { ok: false, reason: "unreadable", detail: `cannot read ${path}: ${(e as { code?: string }).code ?? "error"}` };
   }
   if (size > limits.maxBytes) return { ok: false, reason: "too_large", detail: `${path} has ${size} bytes, over the limit of ${limits.maxBytes}` };
-  return streamHash(real, path, size, limits.timeoutMs);
+  return streamHash(real, path, size, limits.timeoutMs, limits.clock ?? new RealClock());
 }
 
-function streamHash(real: string, path: string, size: number, timeoutMs: number): Promise<ConfinedHash> {
+function streamHash(real: string, path: string, size: number, timeoutMs: number, clock: Clock): Promise<ConfinedHash> {
   return new Promise((done) => {
     const hash = createHash("sha256");
     // `end` is inclusive; an empty file reads nothing (start 0, end -1 would read it all).
@@ -63,31 +66,31 @@ function streamHash(real: string, path: string, size: number, timeoutMs: number)
     if (!stream) return done({ ok: true, hex: hash.digest("hex"), bytes: 0 });
     let bytes = 0;
     let finished = false;
-    const started = Date.now();
+    const started = clock.now();
     const timeOut = () => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      timer.cancel();
       stream.destroy();
       done({ ok: false, reason: "timed_out", detail: `hashing ${path} took longer than ${timeoutMs} ms` });
     };
     // The timer covers a read that stalls; the check per chunk, a busy loop that starves timers.
-    const timer = setTimeout(timeOut, timeoutMs);
+    const timer = clock.setTimeout(timeOut, timeoutMs);
     stream.on("data", (chunk) => {
-      if (Date.now() - started >= timeoutMs) return timeOut();
+      if (clock.now() - started >= timeoutMs) return timeOut();
       bytes += chunk.length;
       hash.update(chunk);
     });
     stream.on("error", (e) => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      timer.cancel();
       done({ ok: false, reason: "unreadable", detail: `cannot read ${path}: ${(e as { code?: string }).code ?? "error"}` });
     });
     stream.on("end", () => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      timer.cancel();
       done({ ok: true, hex: hash.digest("hex"), bytes });
     });
   });

@@ -44,7 +44,7 @@ export function catalogActor(options: CatalogOptions): ActorFactory<CatalogMsg> 
   return (ctx) => {
     const { log, metrics } = options;
     const baseDir = options.baseDir ?? process.cwd();
-    const limits: HashLimits = { ...CATALOG_HASH_LIMITS, ...options.hashLimits, roots: options.roots ?? [baseDir] };
+    const limits: HashLimits = { ...CATALOG_HASH_LIMITS, ...options.hashLimits, roots: options.roots ?? [baseDir], clock: ctx.clock };
     const hashFile = options.hashFile ?? hashConfinedFile;
     const { store } = options;
     let models: Models = new Map();
