@@ -11,28 +11,20 @@ import { generateObject, generateText, jsonSchema, tool } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI } from "@langchain/openai";
-import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../../engines/tiny-model/tiny-gguf.ts";
-import { spawnService, type Service } from "../harness/process.ts";
+import { startBuiltinPair, TINY_MODEL, type BuiltinPair } from "../harness/builtin-pair.ts";
 
-const MODEL = "tiny-llama";
-const services: Service[] = [];
+const MODEL = TINY_MODEL;
+let pair: BuiltinPair | undefined;
 let base = "";
 const ajv = new Ajv();
 
 beforeAll(async () => {
-  ensureTinyModel(DEFAULT_TINY_MODEL_PATH);
-  const control = spawnService(["actors/control/main.ts", "--addr", "127.0.0.1:0"]);
-  services.push(control);
-  base = String((await control.waitFor((l) => l.event === "listening", "control listening")).url).replace(/\/$/, "");
-  const node = spawnService(["actors/node/main.ts", "--control", base, "--model", DEFAULT_TINY_MODEL_PATH, "--allow-cpu", "--addr", "127.0.0.1:0", "--node-id", "n1"], {
-    NVML_LIBRARY_PATH: "/nonexistent/libnvidia-ml.so.1",
-  });
-  services.push(node);
-  await control.waitFor((l) => l.msg === "Pool default on node n1 is ready", "pool ready");
+  pair = await startBuiltinPair();
+  base = pair.base;
 }, 60_000);
 
 afterAll(async () => {
-  for (const s of services.splice(0).reverse()) await s.stop("SIGTERM");
+  await pair?.stop();
 });
 
 const WEATHER = {
