@@ -72,7 +72,7 @@ export type EngineFeature = "tools" | "json_object" | "json_schema" | "penalties
  * a pool that lacks it, in a fleet of mixed engines).
  */
 export const ENGINE_FEATURES: Readonly<Record<string, readonly EngineFeature[]>> = {
-  builtin: ["tools", "json_object", "json_schema", "penalties", "logit_bias"],
+  builtin: ["tools", "json_object", "json_schema", "penalties", "logit_bias", "logprobs"],
   llamacpp: ["tools", "json_object", "json_schema", "penalties", "logit_bias", "logprobs"],
   openai: ["tools", "json_object", "json_schema", "penalties", "logit_bias", "logprobs"],
   tgi: ["tools", "json_object", "json_schema", "penalties"],

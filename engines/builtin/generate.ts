@@ -4,7 +4,8 @@
 // Determinism: the slot's history is cleared first (no prompt-cache reuse, whose batching could
 // change the numbers), and node-llama-cpp makes a fresh sampler for each evaluation, seeded with
 // the request's seed; temperature 0 is greedy. So (prompt, parameters, seed, replica) → the same
-// tokens. Cancel: the loop checks the signal after every token and leaves the evaluation, which
+// tokens. Log probabilities (a request that asks): sampled with their metadata, and lined up with
+// the text pieces by logprobs.ts; a request without them samples exactly as before. Cancel: the loop checks the signal after every token and leaves the evaluation, which
 // frees the slot; a token being decoded when the signal fires still finishes (milliseconds).
 
 import { LlamaGrammarEvaluationState, TokenBias, type LlamaModel, type Token } from "node-llama-cpp";
@@ -12,6 +13,7 @@ import type { Clock } from "../../runtime/index.ts";
 import { vocabSize, type Slot } from "./load.ts";
 import type { Sampling } from "./params.ts";
 import { PieceDecoder, StopFilter } from "./text.ts";
+import { LogprobAligner, sampledEntry, type LpEntry } from "./logprobs.ts";
 import { JsonEnd } from "./structured.ts";
 
 export type StopType = "limit" | "eos" | "word" | "none";
@@ -28,12 +30,16 @@ export interface Generation {
   prompt_ms: number;
   /** Time from the first token to the last. */
   predicted_ms: number;
+  /** With `sampling.logprobs`: the entries of the tokens sent, in order (the pieces' together). */
+  probs?: LpEntry[];
 }
 
 export interface StreamPiece {
   content: string;
   tokens: number[];
   tokens_predicted: number;
+  /** With `sampling.logprobs`: the entries of exactly the tokens whose text this piece holds. */
+  probs?: LpEntry[];
 }
 
 export interface GenerateOptions {
@@ -99,10 +105,20 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
   let stopType: StopType = "limit";
   let stoppingWord = "";
   let firstAt: number | undefined;
-  const send = (text: string, tokens: number[]) => {
+  const top = sampling.logprobs;
+  const aligner = top === undefined ? undefined : new LogprobAligner();
+  const probs: LpEntry[] | undefined = aligner && [];
+  const sendText = (text: string, tokens: number[], entries?: LpEntry[]) => {
     if (text === "" || signal.aborted) return;
     content += text;
-    o.onPiece?.({ content: text, tokens, tokens_predicted: n });
+    if (entries) for (const e of entries) probs!.push(e);
+    o.onPiece?.({ content: text, tokens, tokens_predicted: n, ...(entries ? { probs: entries } : {}) });
+  };
+  /** Text the stop filter released; with log probabilities, cut at a token's end (logprobs.ts). */
+  const send = (text: string, tokens: number[], stopped?: boolean) => {
+    if (!aligner) return sendText(text, tokens);
+    const piece = stopped === undefined ? aligner.release(text) : aligner.finish(text, stopped);
+    sendText(piece.text, piece.entries.map((e) => e.token), piece.entries);
   };
 
   if (limit > 0 && !signal.aborted) {
@@ -110,7 +126,7 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
     const generated: Token[] = [];
     const jsonEnd = sampling.grammar ? new JsonEnd() : undefined;
     const penalize = sampling.presence_penalty !== 0 || sampling.frequency_penalty !== 0;
-    const tokens = slot.sequence.evaluate(prompt as Token[], {
+    const options = {
       temperature: sampling.temperature,
       topK: sampling.top_k,
       topP: sampling.top_p,
@@ -129,9 +145,14 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
         : undefined,
       // We see EOG tokens ourselves: to count them, and to pass over them under ignore_eos.
       yieldEogToken: true,
-    });
-    for await (const token of tokens) {
+    };
+    // Alternatives need the whole distribution; the token's own probability alone is cheaper.
+    const tokens =
+      top === undefined ? slot.sequence.evaluate(prompt as Token[], options) : slot.sequence.evaluateWithMetadata(prompt as Token[], top > 0 ? { probabilities: true } : { confidence: true }, options);
+    const textOf = (t: number) => model.detokenize([t as Token], false, decoder.context() as Token[]);
+    for await (const item of tokens) {
       if (signal.aborted) break;
+      const token = typeof item === "number" ? item : item.token;
       firstAt ??= clock.now();
       n++;
       if (penalize) generated.push(token);
@@ -139,10 +160,12 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
         stopType = "eos";
         break;
       }
+      if (aligner && typeof item !== "number") aligner.sampled(sampledEntry(token, item as { probabilities?: Map<number, number>; confidence?: number }, top!, textOf));
       const piece = decoder.push(token);
+      if (aligner && piece.tokens.length > 0) aligner.decoded(piece.text, piece.tokens.length);
       if (piece.text !== "") {
         const { send: text, stop } = stops.push(piece.text);
-        send(text, piece.tokens);
+        send(text, piece.tokens, stop === undefined ? undefined : true);
         if (stop !== undefined) {
           stopType = "word";
           stoppingWord = stop;
@@ -162,9 +185,10 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
   else if (stopType !== "word") {
     // Generation is over: what was held for a character or a possible stop string goes out.
     const rest = decoder.flush();
+    if (aligner && rest.tokens.length > 0) aligner.decoded(rest.text, rest.tokens.length);
     const tail = stops.push(rest.text);
     if (tail.stop !== undefined) [stopType, stoppingWord] = ["word", tail.stop];
-    send(tail.stop !== undefined ? tail.send : tail.send + stops.flush(), rest.tokens);
+    send(tail.stop !== undefined ? tail.send : tail.send + stops.flush(), rest.tokens, tail.stop !== undefined);
   }
   const ended = clock.now();
   return {
@@ -176,5 +200,6 @@ export async function generate(o: GenerateOptions): Promise<Generation> {
     canceled,
     prompt_ms: (firstAt ?? ended) - started,
     predicted_ms: ended - (firstAt ?? ended),
+    ...(probs ? { probs } : {}),
   };
 }

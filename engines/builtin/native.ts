@@ -6,6 +6,7 @@ import type { BuiltinEngine, Finished } from "./engine.ts";
 import { json, readJson, sse } from "./http.ts";
 import { parseCompletion, type CompletionBody } from "./params.ts";
 import { formatGrammar } from "./structured.ts";
+import { contentLogprobs } from "./logprobs.ts";
 
 export interface RouteContext {
   engine: BuiltinEngine;
@@ -52,6 +53,8 @@ function final(ctx: RouteContext, body: CompletionBody, g: Finished) {
     stopping_word: g.stopping_word,
     tokens_cached: g.prompt_n + g.tokens_predicted,
     timings: timings(g),
+    // n_probs: the whole text's tokens when not streamed (streamed: each chunk carries its own).
+    ...(g.probs && !body.stream ? { completion_probabilities: contentLogprobs(g.probs) } : {}),
   };
 }
 
@@ -63,7 +66,10 @@ export async function completion(ctx: RouteContext, req: Request): Promise<Respo
   if (!body.stream) return json(final(ctx, body, await ctx.engine.run(prompt, body, req.signal)));
   return sse(async (send, signal) => {
     const g = await ctx.engine.run(prompt, body, signal, (p, slot) =>
-      send({ index: 0, content: p.content, tokens: p.tokens, stop: false, id_slot: slot, tokens_predicted: p.tokens_predicted, tokens_evaluated: prompt.length }),
+      send({
+        index: 0, content: p.content, tokens: p.tokens, stop: false, id_slot: slot, tokens_predicted: p.tokens_predicted, tokens_evaluated: prompt.length,
+        ...(p.probs ? { completion_probabilities: contentLogprobs(p.probs) } : {}),
+      }),
     );
     if (!g.canceled) send(final(ctx, body, g));
   }, req.signal);

@@ -16,6 +16,7 @@ import { vocabSize } from "./load.ts";
 import { json, readJson, sse, type Send } from "./http.ts";
 import { timings, type RouteContext } from "./native.ts";
 import { parseChatCompletion, parseOpenAiCompletion, type HistoryCall, type OpenAiBody } from "./params.ts";
+import { contentLogprobs, legacyLogprobs, type LpEntry } from "./logprobs.ts";
 import { formatGrammar, parseForcedCall, parseWrapperCall, toolCallGrammar } from "./structured.ts";
 
 export interface OpenAiContext extends RouteContext {
@@ -25,6 +26,8 @@ export interface OpenAiContext extends RouteContext {
 
 const finishReason = (g: Finished) => (g.stop_type === "limit" ? "length" : "stop");
 const wireCalls = (calls: HistoryCall[]) => calls.map((c, index) => ({ index, id: c.id, type: "function" as const, function: { name: c.name, arguments: c.arguments } }));
+/** A chat choice's `logprobs` (null unless the request asked: `logprobs: true`). */
+const chatLogprobs = (entries: LpEntry[] | undefined) => (entries ? { content: contentLogprobs(entries), refusal: null } : null);
 const usage = (g: Finished) => ({ prompt_tokens: g.prompt_n, completion_tokens: g.tokens_predicted, total_tokens: g.prompt_n + g.tokens_predicted });
 
 interface Shape {
@@ -67,7 +70,7 @@ export async function chatCompletions(ctx: OpenAiContext, req: Request): Promise
     const message = call ? { role: "assistant", content: null, tool_calls: wireCalls([call]) } : { role: "assistant", content: g.content };
     return json({
       ...shape(ctx, body, "chat", false),
-      choices: [{ index: 0, message, logprobs: null, finish_reason: call ? "tool_calls" : finishReason(g) }],
+      choices: [{ index: 0, message, logprobs: call ? null : chatLogprobs(g.probs), finish_reason: call ? "tool_calls" : finishReason(g) }],
       usage: usage(g),
       timings: timings(g),
     });
@@ -76,11 +79,11 @@ export async function chatCompletions(ctx: OpenAiContext, req: Request): Promise
   const live = mode === "text"; // tool modes hold the text until they know whether it is a call
   return sse(async (send, signal) => {
     send({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
-    const g = await ctx.engine.run(prompt, sampling, signal, live ? (p) => send({ ...base, choices: [{ index: 0, delta: { content: p.content }, logprobs: null, finish_reason: null }] }) : undefined);
+    const g = await ctx.engine.run(prompt, sampling, signal, live ? (p) => send({ ...base, choices: [{ index: 0, delta: { content: p.content }, logprobs: chatLogprobs(p.probs), finish_reason: null }] }) : undefined);
     if (g.canceled) return;
     const call = callOf(g);
     if (call) send({ ...base, choices: [{ index: 0, delta: { tool_calls: wireCalls([call]) }, logprobs: null, finish_reason: null }] });
-    else if (!live && g.content) send({ ...base, choices: [{ index: 0, delta: { content: g.content }, logprobs: null, finish_reason: null }] });
+    else if (!live && g.content) send({ ...base, choices: [{ index: 0, delta: { content: g.content }, logprobs: chatLogprobs(g.probs), finish_reason: null }] });
     finish(send, base, body, g, { index: 0, delta: {}, logprobs: null, finish_reason: call ? "tool_calls" : finishReason(g) });
   }, req.signal);
 }
@@ -93,14 +96,18 @@ export async function completions(ctx: OpenAiContext, req: Request): Promise<Res
     const g = await ctx.engine.run(prompt, body, req.signal);
     return json({
       ...shape(ctx, body, "text", false),
-      choices: [{ index: 0, text: g.content, logprobs: null, finish_reason: finishReason(g) }],
+      choices: [{ index: 0, text: g.content, logprobs: g.probs ? legacyLogprobs(g.probs, 0) : null, finish_reason: finishReason(g) }],
       usage: usage(g),
       timings: timings(g),
     });
   }
   const base = shape(ctx, body, "text", true);
   return sse(async (send, signal) => {
-    const g = await ctx.engine.run(prompt, body, signal, (p) => send({ ...base, choices: [{ index: 0, text: p.content, logprobs: null, finish_reason: null }] }));
+    let offset = 0; // where the next piece begins in the completion's text (legacy text_offset)
+    const g = await ctx.engine.run(prompt, body, signal, (p) => {
+      send({ ...base, choices: [{ index: 0, text: p.content, logprobs: p.probs ? legacyLogprobs(p.probs, offset) : null, finish_reason: null }] });
+      offset += p.content.length;
+    });
     if (!g.canceled) finish(send, base, body, g, { index: 0, text: "", logprobs: null, finish_reason: finishReason(g) });
   }, req.signal);
 }

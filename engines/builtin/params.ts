@@ -3,6 +3,7 @@
 // a known field of the wrong type is a 400 in llama-server's error shape.
 //
 import type { LlamaGrammar } from "node-llama-cpp";
+import { MAX_TOP } from "./logprobs.ts";
 
 // Defaults follow llama-server (top_k 40, top_p 0.95, min_p 0.05) except temperature: 0
 // (greedy) rather than 0.8, so that a request without parameters is reproducible.
@@ -25,6 +26,8 @@ export interface Sampling {
   logit_bias: [number, number | false][];
   /** Constrain the output: JSON valid against a schema, or any JSON value. */
   format?: OutputFormat;
+  /** Report each token's log probability with this many alternatives (0-20); absent: none, at no cost. */
+  logprobs?: number;
   /** The grammar made from `format` (or a tool call's), set by the route before generation. */
   grammar?: LlamaGrammar;
 }
@@ -209,7 +212,9 @@ export function parseCompletion(raw: unknown): CompletionBody {
   const b = object(raw);
   if (b.prompt === undefined) throw new RequestError(400, `"prompt" is required`);
   const nPredict = number(b, "n_predict", number(b, "max_tokens", -1, { int: true, min: -1 }), { int: true, min: -1 });
-  return { prompt: prompt(b.prompt), stream: boolean(b, "stream", false), ...sampling(b, nPredict) };
+  // llama-server's n_probs: alternatives per token (0: no probabilities at all).
+  const nProbs = number(b, "n_probs", 0, { int: true, min: 0, max: MAX_TOP });
+  return { prompt: prompt(b.prompt), stream: boolean(b, "stream", false), ...sampling(b, nPredict), ...(nProbs > 0 ? { logprobs: nProbs } : {}) };
 }
 
 function openAiCommon(b: Body, maxKeys: string[]): OpenAiBody {
@@ -232,7 +237,9 @@ function openAiCommon(b: Body, maxKeys: string[]): OpenAiBody {
 export function parseOpenAiCompletion(raw: unknown): OpenAiBody & { prompt: string | number[] } {
   const b = object(raw);
   if (b.prompt === undefined) throw new RequestError(400, `"prompt" is required`);
-  return { ...openAiCommon(b, ["max_tokens"]), prompt: prompt(b.prompt) };
+  // The legacy `logprobs` is the number of alternatives per token (absent: no probabilities).
+  const lp = b.logprobs === undefined || b.logprobs === null ? undefined : number(b, "logprobs", 0, { int: true, min: 0, max: MAX_TOP });
+  return { ...openAiCommon(b, ["max_tokens"]), prompt: prompt(b.prompt), ...(lp === undefined ? {} : { logprobs: lp }) };
 }
 
 /** POST /v1/chat/completions; text content only (string or text parts). */
@@ -259,7 +266,10 @@ export function parseChatCompletion(raw: unknown): OpenAiBody & { messages: Chat
     }
     throw new RequestError(400, `"messages[${i}].content" must be a string or an array of text parts`);
   });
-  const body = { ...openAiCommon(b, ["max_tokens", "max_completion_tokens"]), messages, ...tools(b) };
+  const top = number(b, "top_logprobs", 0, { int: true, min: 0, max: MAX_TOP });
+  const logprobs = boolean(b, "logprobs", false);
+  if (!logprobs && b.top_logprobs !== undefined && b.top_logprobs !== null) throw new RequestError(400, `"top_logprobs" requires "logprobs": true`);
+  const body = { ...openAiCommon(b, ["max_tokens", "max_completion_tokens"]), messages, ...tools(b), ...(logprobs ? { logprobs: top } : {}) };
   if (body.tools.length > 0 && body.tool_choice !== "none" && body.format) throw new RequestError(400, `"response_format" with tools is not supported unless "tool_choice" is "none"`);
   return body;
 }

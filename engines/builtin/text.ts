@@ -21,35 +21,40 @@ export interface Piece {
 /** Turns tokens into complete characters. */
 export class PieceDecoder {
   private pending: number[] = [];
-  private context: number[];
+  private before: number[];
 
   constructor(
     private readonly detokenize: Detokenize,
     /** The prompt's tokens: the first generated token is read after them. */
     prompt: readonly number[] = [],
   ) {
-    this.context = prompt.slice(-CONTEXT_TOKENS);
+    this.before = prompt.slice(-CONTEXT_TOKENS);
   }
 
   /** Adds one generated token; the text it completes (empty while a character is still open). */
   push(token: number): Piece {
     this.pending.push(token);
-    const text = this.detokenize(this.pending, this.context);
+    const text = this.detokenize(this.pending, this.before);
     // A trailing U+FFFD is how a cut-off multi-byte character decodes; give it more bytes, but
     // not forever: a byte that never becomes a character is sent as U+FFFD, as llama-server does.
     if (text.endsWith(REPLACEMENT) && this.pending.length < MAX_HELD_TOKENS) return { text: "", tokens: [] };
     return this.take(text);
   }
 
+  /** The tokens the next token is read after (to give an alternative token its text). */
+  context(): number[] {
+    return [...this.before, ...this.pending].slice(-CONTEXT_TOKENS);
+  }
+
   /** Whatever is still held (at the end of generation). */
   flush(): Piece {
     if (this.pending.length === 0) return { text: "", tokens: [] };
-    return this.take(this.detokenize(this.pending, this.context));
+    return this.take(this.detokenize(this.pending, this.before));
   }
 
   private take(text: string): Piece {
     const tokens = this.pending;
-    this.context = [...this.context, ...tokens].slice(-CONTEXT_TOKENS);
+    this.before = [...this.before, ...tokens].slice(-CONTEXT_TOKENS);
     this.pending = [];
     return { text, tokens };
   }

@@ -140,7 +140,6 @@ test("Vercel AI SDK: generateObject (json schema) and generateText with tools an
 test("what no engine here honours is a 400 naming the parameter", async () => {
   const post = (body: object) => fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ model: MODEL, messages, max_tokens: 4, ...body }) });
   for (const [body, param] of [
-    [{ logprobs: true }, "logprobs"],
     [{ top_logprobs: 2 }, "top_logprobs"],
     [{ n: 9 }, "n"],
     [{ tools, tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice"],
