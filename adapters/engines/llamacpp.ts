@@ -155,13 +155,7 @@ export class LlamaCppEngine implements EngineAdapter {
           body: JSON.stringify({
             prompt: request.prompt,
             n_predict: request.max_tokens,
-            ...(request.seed === undefined ? {} : { seed: request.seed }),
-            // Greedy by default, so a seed reproduces a stream.
-            temperature: request.temperature ?? 0,
-            top_p: request.top_p ?? 1,
-            ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
-            ...(request.stop?.length ? { stop: request.stop } : {}),
-            ...(request.ignore_eos ? { ignore_eos: true } : {}),
+            ...sampling(request),
             // llama-server's /completion names the format's schema `json_schema`.
             ...(formatSchema(request) ? { json_schema: formatSchema(request) } : {}),
             ...(request.presence_penalty !== undefined ? { presence_penalty: request.presence_penalty } : {}),
@@ -269,12 +263,7 @@ export class LlamaCppEngine implements EngineAdapter {
           body: JSON.stringify({
             messages: request.messages,
             max_tokens: request.max_tokens,
-            ...(request.seed === undefined ? {} : { seed: request.seed }),
-            temperature: request.temperature ?? 0,
-            top_p: request.top_p ?? 1,
-            ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
-            ...(request.stop?.length ? { stop: request.stop } : {}),
-            ...(request.ignore_eos ? { ignore_eos: true } : {}),
+            ...sampling(request),
             // tools need llama-server's --jinja (docs/api.md#tools-and-structured-output).
             ...openAiFeatureFields(request, "llama"),
             // llama-server reports nothing for top_logprobs 0: ask for one, the adapter drops it.
@@ -305,4 +294,16 @@ export class LlamaCppEngine implements EngineAdapter {
       if (this.running.get(request.task_id) === local) this.running.delete(request.task_id);
     }
   }
+}
+
+/** The sampling fields both of llama-server's endpoints take; greedy by default, so a seed reproduces a stream. */
+function sampling(request: EngineRequest): Record<string, unknown> {
+  return {
+    ...(request.seed === undefined ? {} : { seed: request.seed }),
+    temperature: request.temperature ?? 0,
+    top_p: request.top_p ?? 1,
+    ...(request.top_k === undefined ? {} : { top_k: request.top_k }),
+    ...(request.stop?.length ? { stop: request.stop } : {}),
+    ...(request.ignore_eos ? { ignore_eos: true } : {}),
+  };
 }
