@@ -41,7 +41,7 @@ await runMain(log, async () => {
     threads: Math.max(1, Math.min(2, Math.floor(availableParallelism() / 2))),
   });
   // Both sides in one process, one service: llama-orch (OTEL_EXPORTER_OTLP_ENDPOINT, as for control and node).
-  const tracing = startTracing({ serviceName: "llama-orch", version: VERSION, log });
+  const tracing = await startTracing({ serviceName: "llama-orch", version: VERSION, log });
   const control = await runControl({ ...settings, log, version: VERSION, onFatal: exitOnFatal(log) });
   let node: Awaited<ReturnType<typeof startNode>>;
   try {

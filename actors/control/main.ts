@@ -30,7 +30,7 @@ if (import.meta.main) {
     helpOrVersion(values, CONTROL_USAGE);
     const settings = controlSettings(values);
     // OTLP export of spans when OTEL_EXPORTER_OTLP_ENDPOINT is set; nothing otherwise.
-    const tracing = startTracing({ serviceName: "llama-orch-control", version: VERSION, log });
+    const tracing = await startTracing({ serviceName: "llama-orch-control", version: VERSION, log });
     let control: Awaited<ReturnType<typeof runControl>>;
     try {
       control = await runControl({ ...settings, log, version: VERSION, onFatal: exitOnFatal(log) });

@@ -97,7 +97,7 @@ if (import.meta.main) {
     else log.info(`Found ${inventory.devices.length} GPU(s), driver ${inventory.driver_version}`, { gpus: inventory.devices.map((d) => d.name) });
     const metrics = createNodeMetrics();
     // OTLP export of spans when OTEL_EXPORTER_OTLP_ENDPOINT is set; nothing otherwise.
-    const tracing = startTracing({ serviceName: "llama-orch-node", version: VERSION, log });
+    const tracing = await startTracing({ serviceName: "llama-orch-node", version: VERSION, log });
     let handoff: ReturnType<typeof handoffSettings>;
     let ms: ReturnType<typeof modelSettings>;
     try {

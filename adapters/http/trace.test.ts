@@ -73,7 +73,7 @@ describe("tracing on", () => {
 
   test("an admission span per submit: its context goes to the control plane and back to the client; a rejection marks it failed", async () => {
     receiver = startOtlpReceiver();
-    handle = startTracing({ serviceName: "llama-orch-control", version: "0", log, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "600000" } });
+    handle = await startTracing({ serviceName: "llama-orch-control", version: "0", log, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "600000" } });
     const metas: SubmitMeta[] = [];
     const app = appWith(metas);
     const ok = await app.request(post({ traceparent: CLIENT, "x-correlation-id": "c-1" }));

@@ -22,8 +22,8 @@ afterEach(async () => {
 });
 
 describe("without an OTLP endpoint", () => {
-  test("no provider is installed and spans are not recorded; a parent's context passes through unchanged", () => {
-    handle = startTracing({ serviceName: "llama-orch-control", version: "0.0.0", log, env: {} });
+  test("no provider is installed and spans are not recorded; a parent's context passes through unchanged", async () => {
+    handle = await startTracing({ serviceName: "llama-orch-control", version: "0.0.0", log, env: {} });
     expect(handle.enabled).toBe(false);
     expect(tracingActive()).toBe(false);
     // The API's global provider is still its no-op one: whatever starts a span gets a non-recording one.
@@ -40,7 +40,7 @@ describe("without an OTLP endpoint", () => {
 describe("with an OTLP endpoint", () => {
   test("spans go to the receiver over OTLP/HTTP JSON with the service name, parent links, attributes and error status", async () => {
     receiver = startOtlpReceiver();
-    handle = startTracing({
+    handle = await startTracing({
       serviceName: "llama-orch-node",
       version: "1.2.3",
       log,
@@ -68,7 +68,7 @@ describe("with an OTLP endpoint", () => {
   test("shutdown flushes buffered spans and uninstalls the provider", async () => {
     receiver = startOtlpReceiver();
     // A batch delay far past the test's length: only the flush at shutdown can deliver.
-    handle = startTracing({ serviceName: "llama-orch-control", version: "0", log, env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "600000" } });
+    handle = await startTracing({ serviceName: "llama-orch-control", version: "0", log, env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "600000" } });
     startPhase("admission", undefined).end();
     expect(receiver.spans).toHaveLength(0);
     await handle.shutdown();
@@ -79,7 +79,7 @@ describe("with an OTLP endpoint", () => {
 
   test("http/protobuf (the default) posts protobuf bodies that carry the trace", async () => {
     receiver = startOtlpReceiver();
-    handle = startTracing({ serviceName: "llama-orch-control", version: "0", log, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "600000" } });
+    handle = await startTracing({ serviceName: "llama-orch-control", version: "0", log, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "600000" } });
     startPhase("placement", CLIENT).end();
     await handle.shutdown();
     expect(receiver.protobuf).toHaveLength(1);
@@ -91,7 +91,7 @@ describe("with an OTLP endpoint", () => {
 
   test("a sampler that keeps nothing records nothing, yet the context still travels", async () => {
     receiver = startOtlpReceiver();
-    handle = startTracing({ serviceName: "s", version: "0", log, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_TRACES_SAMPLER: "always_off" } });
+    handle = await startTracing({ serviceName: "s", version: "0", log, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_TRACES_SAMPLER: "always_off" } });
     const span = startPhase("admission", CLIENT);
     expect(span.traceId).toBe(TRACE);
     expect(span.carrier!.traceparent).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-00$`));

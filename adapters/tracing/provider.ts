@@ -6,19 +6,7 @@
 // certificate variables; none of them is ever logged.
 
 import { diag, DiagLogLevel, trace } from "@opentelemetry/api";
-import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { OTLPTraceExporter as ProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-  type Sampler,
-} from "@opentelemetry/sdk-trace";
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
+import type { Sampler } from "@opentelemetry/sdk-trace";
 import type { Logger } from "../../runtime/index.ts";
 import { endpointForLog, tracingSettings, type SamplerSetting, type TracingSettings } from "./config.ts";
 import { setActiveTracer } from "./spans.ts";
@@ -41,14 +29,25 @@ export interface StartTracingOptions {
 /** Exporter complaints (an unreachable collector) reach the log at most once per this interval. */
 const DIAG_INTERVAL_MS = 60_000;
 
-export function startTracing(options: StartTracingOptions): TracingHandle {
+/**
+ * The SDK and the exporters are loaded only when tracing is on: a process without an OTLP endpoint
+ * never loads them (about 5 MB of resident memory in each process).
+ */
+export async function startTracing(options: StartTracingOptions): Promise<TracingHandle> {
   const settings = tracingSettings(options.env ?? process.env, options.serviceName);
   if (!settings.enabled) return { enabled: false, settings, shutdown: async () => {} };
   const { log } = options;
-  const exporter = settings.protocol === "http/json" ? new JsonExporter({ url: settings.url }) : new ProtobufExporter({ url: settings.url });
+  const sdk = await import("@opentelemetry/sdk-trace");
+  const { resourceFromAttributes } = await import("@opentelemetry/resources");
+  const { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } = await import("@opentelemetry/semantic-conventions");
+  const exporter =
+    settings.protocol === "http/json"
+      ? new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter({ url: settings.url })
+      : new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter({ url: settings.url });
+  const { BatchSpanProcessor, TracerProvider } = sdk;
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ ...settings.resourceAttributes, [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_VERSION]: options.version }),
-    sampler: samplerOf(settings.sampler),
+    sampler: samplerOf(sdk, settings.sampler),
     spanProcessors: [new BatchSpanProcessor({ exporter, ...settings.batch })],
   });
   let lastDiag = -Infinity;
@@ -88,7 +87,8 @@ export function startTracing(options: StartTracingOptions): TracingHandle {
   };
 }
 
-function samplerOf(s: SamplerSetting): Sampler {
+function samplerOf(sdk: typeof import("@opentelemetry/sdk-trace"), s: SamplerSetting): Sampler {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = sdk;
   switch (s.kind) {
     case "always_on":
       return new AlwaysOnSampler();

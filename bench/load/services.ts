@@ -76,7 +76,7 @@ export async function startCluster(dir: string, name: string, pools: Pool[], env
   });
   await control.waitForLine('"event":"listening"');
   const base = `http://127.0.0.1:${port}`;
-  const node = spawnProc(`${name}-node`, ["bun", "actors/node/main.ts", "--control", base, "--config", cfg, "--addr", "127.0.0.1:0", "--node-id", "n1", "--runtime-dir", join(dir, `${name}-runtime`)], {
+  const node = spawnProc(`${name}-node`, ["bun", ...bunFlags("BENCH_NODE_BUN_FLAGS"), "actors/node/main.ts", "--control", base, "--config", cfg, "--addr", "127.0.0.1:0", "--node-id", "n1", "--runtime-dir", join(dir, `${name}-runtime`)], {
     dir,
     cwd: codeRoot,
     env: { ...NO_TOKEN, LLORCH_LOG_LEVEL: "info", ...env.node },
