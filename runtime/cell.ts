@@ -95,18 +95,21 @@ export class ActorCell<M extends Message> {
   startedAt = 0;
   /** Set by the parent: called exactly once when the cell has fully stopped. */
   onExit?: (reason: ExitReason) => void;
-  readonly stopped: Promise<ExitReason>;
 
   private readonly mailbox: Mailbox<Envelope<M>>;
   private behavior?: Behavior<M>;
   private processing = false;
   private current?: Envelope<M>;
   private replyTaken = false;
-  /** Replies taken to answer later; rejected if the actor stops first, so no asker waits in vain. */
-  private readonly heldReplies = new Set<ReplyImpl>();
+  /** Replies taken to answer later; rejected if the actor stops first, so no asker waits in vain (made for the first). */
+  heldReplies: Set<ReplyImpl> | undefined;
   private stopReason?: ExitReason;
-  private timers = new Set<Timer>();
-  private resolveStopped!: (r: ExitReason) => void;
+  /** Timers of `ctx.after` not yet fired (made for the first). */
+  timers: Set<Timer> | undefined;
+  /** The exit reason once stopped, and whoever waits for it (made when someone asks). */
+  private exitReason?: ExitReason;
+  private stoppedPromise?: Promise<ExitReason>;
+  private resolveStopped?: (r: ExitReason) => void;
   private readonly ctx: ActorContext<M>;
 
   constructor(
@@ -117,8 +120,15 @@ export class ActorCell<M extends Message> {
     private readonly onMessageFailure: MessageFailure = "crash",
   ) {
     this.mailbox = new Mailbox(mailbox);
-    this.stopped = new Promise((r) => (this.resolveStopped = r));
-    this.ctx = this.makeContext();
+    this.ctx = new CellContext(this);
+  }
+
+  /** Resolves with the exit reason once the cell has fully stopped. */
+  get stopped(): Promise<ExitReason> {
+    if (!this.stoppedPromise) {
+      this.stoppedPromise = this.exitReason ? Promise.resolve(this.exitReason) : new Promise((r) => (this.resolveStopped = r));
+    }
+    return this.stoppedPromise;
   }
 
   async start(): Promise<void> {
@@ -242,11 +252,12 @@ export class ActorCell<M extends Message> {
     this.status = "stopped";
     this.cancelTimers();
     for (const env of this.mailbox.drainAll()) this.deadLetter(env, "stopped");
-    for (const reply of this.heldReplies) reply.reject(new ActorStoppedError(this.path, "held reply"));
-    this.heldReplies.clear();
+    if (this.heldReplies) for (const reply of this.heldReplies) reply.reject(new ActorStoppedError(this.path, "held reply"));
+    this.heldReplies = undefined;
     this.system.unregister(this.path, this);
     this.system.events.emit({ type: "stopped", path: this.path, reason: text });
-    this.resolveStopped(reason);
+    this.exitReason = reason;
+    this.resolveStopped?.(reason);
     this.onExit?.(reason);
   }
 
@@ -256,54 +267,83 @@ export class ActorCell<M extends Message> {
   }
 
   private cancelTimers(): void {
+    if (!this.timers) return;
     for (const t of this.timers) t.cancel();
-    this.timers.clear();
+    this.timers = undefined;
   }
 
-  private makeContext(): ActorContext<M> {
-    const cell = this;
-    const system = this.system;
+  /** The message being handled (for the context). */
+  get currentEnvelope(): Envelope<M> | undefined {
+    return this.current;
+  }
+
+  /** Called by the context when a handler takes its reply. */
+  tookReply(reply: ReplyImpl): void {
+    this.replyTaken = true;
+    (this.heldReplies ??= new Set()).add(reply);
+  }
+}
+
+/** An actor's context: one object per cell, its methods on the prototype (no closures per actor). */
+class CellContext<M extends Message> implements ActorContext<M> {
+  readonly path: string;
+  readonly self: ActorRef<M, any>;
+  readonly system: ActorSystem;
+  readonly clock: Clock;
+
+  constructor(private readonly cell: ActorCell<M>) {
+    this.path = cell.path;
+    this.system = cell.system;
+    this.self = cell.system.ref<M, any>(cell.path);
+    this.clock = cell.system.clock;
+  }
+
+  deadline(): number | undefined {
+    return this.cell.currentEnvelope?.deadline;
+  }
+
+  takeReply<T>(): ReplyHandle<T> | undefined {
+    const reply = this.cell.currentEnvelope?.reply;
+    if (!reply) return undefined;
+    this.cell.tookReply(reply);
+    return reply as ReplyHandle<T>;
+  }
+
+  pipeToSelf<T>(work: Promise<T>, map: (o: Outcome<T>) => M): void {
+    const cell = this.cell;
+    // Back to this incarnation only (not a restarted successor); counted if it stopped meanwhile.
+    work.then(
+      (value) => backToCell(cell, map({ ok: true, value })),
+      (error) => backToCell(cell, map({ ok: false, error })),
+    );
+  }
+
+  after(ms: number, msg: M): Timer {
+    const cell = this.cell;
+    const timers = (cell.timers ??= new Set());
+    const timer = this.system.clock.setTimeout(() => {
+      cell.timers?.delete(timer);
+      cell.enqueue({ msg }, true);
+    }, ms);
+    timers.add(timer);
     return {
-      path: this.path,
-      self: system.ref<M, any>(this.path),
-      system,
-      clock: system.clock,
-      deadline: () => cell.current?.deadline,
-      takeReply<T>() {
-        const reply = cell.current?.reply;
-        if (!reply) return undefined;
-        cell.replyTaken = true;
-        cell.heldReplies.add(reply);
-        return reply as ReplyHandle<T>;
+      cancel: () => {
+        cell.timers?.delete(timer);
+        timer.cancel();
       },
-      pipeToSelf<T>(work: Promise<T>, map: (o: Outcome<T>) => M) {
-        // Back to this incarnation only (not a restarted successor); counted if it stopped meanwhile.
-        const back = (msg: M) => {
-          const sent = cell.enqueue({ msg }, true);
-          if (!sent.ok) system.recordDeadLetter(cell.path, msg.type, sent.reason);
-        };
-        work.then(
-          (value) => back(map({ ok: true, value })),
-          (error) => back(map({ ok: false, error })),
-        );
-      },
-      after(ms: number, msg: M): Timer {
-        const timer = system.clock.setTimeout(() => {
-          cell.timers.delete(timer);
-          cell.enqueue({ msg }, true);
-        }, ms);
-        cell.timers.add(timer);
-        return {
-          cancel: () => {
-            cell.timers.delete(timer);
-            timer.cancel();
-          },
-        };
-      },
-      stopSelf() {
-        void cell.stop({ kind: "normal" });
-      },
-      random: () => system.random(),
     };
   }
+
+  stopSelf(): void {
+    void this.cell.stop({ kind: "normal" });
+  }
+
+  random(): number {
+    return this.system.random();
+  }
+}
+
+function backToCell<M extends Message>(cell: ActorCell<M>, msg: M): void {
+  const sent = cell.enqueue({ msg }, true);
+  if (!sent.ok) cell.system.recordDeadLetter(cell.path, msg.type, sent.reason);
 }

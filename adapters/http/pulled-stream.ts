@@ -4,6 +4,10 @@
 // goes first, because Bun sends the response head only with the first chunk and a queued task may
 // have nothing to say for a while (SSE parsers ignore comments). A client that goes away (abort,
 // or the body canceled) releases its subscription, which cancels the task if it watched alone.
+//
+// One object per stream: it is the body's underlying source (start, pull, cancel) and the abort
+// listener (handleEvent), with its methods on the prototype, so an open stream holds no closures
+// of its own. Writes of one turn are flushed together by one shared microtask.
 
 import type { Subscription } from "../../contract/index.ts";
 
@@ -24,76 +28,119 @@ export interface PulledStream {
   attach(subscription: Subscription): void;
 }
 
-export function createPulledStream(signal: AbortSignal): PulledStream {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  const pending: string[] = [];
-  let head = 0; // index of the next pending piece
-  let lastQueued = false;
-  let closed = false;
-  let left = false;
-  let subscription: Subscription | undefined;
-  let flushQueued = false;
+/** Streams written to in this turn, flushed by one microtask. */
+let toFlush: Pulled[] = [];
 
-  const leave = () => {
-    if (closed || left) return;
-    left = true;
-    pending.length = 0;
-    head = 0;
-    subscription?.unsubscribe({ cancelIfLast: true });
-  };
+function flushWritten(): void {
+  const streams = toFlush;
+  toFlush = [];
+  for (let k = 0; k < streams.length; k++) {
+    const s = streams[k]!;
+    s.flushQueued = false;
+    try {
+      s.flush();
+    } catch (error) {
+      // As if thrown by its own microtask: the other streams are still flushed.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+class Pulled implements PulledStream {
+  readonly body: ReadableStream<Uint8Array>;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private pending: string[] = [];
+  /** Index of the next pending piece. */
+  private head = 0;
+  private lastQueued = false;
+  private closed = false;
+  private left = false;
+  private subscription: Subscription | undefined = undefined;
+  flushQueued = false;
+
+  constructor(private readonly signal: AbortSignal) {
+    this.body = new ReadableStream<Uint8Array>(this, { highWaterMark: 1 });
+    signal.addEventListener("abort", this, { once: true });
+  }
+
+  // The body's underlying source.
+  start(c: ReadableStreamDefaultController<Uint8Array>): void {
+    this.controller = c;
+    c.enqueue(OPENING);
+  }
+
+  pull(): void {
+    this.flush();
+  }
+
+  cancel(): void {
+    this.leave();
+  }
+
+  /** The abort listener. */
+  handleEvent(): void {
+    this.leave();
+  }
+
+  private leave(): void {
+    if (this.closed || this.left) return;
+    this.left = true;
+    this.pending.length = 0;
+    this.head = 0;
+    this.subscription?.unsubscribe({ cancelIfLast: true });
+  }
 
   /** Writes waiting pieces while the reader wants more. Re-entrant: enqueue may call pull. */
-  const flush = () => {
-    while (!closed && !left && head < pending.length && (controller.desiredSize ?? 0) > 0) {
-      const end = Math.min(pending.length, head + MAX_PIECES_PER_CHUNK);
+  flush(): void {
+    const pending = this.pending;
+    while (!this.closed && !this.left && this.head < pending.length && (this.controller.desiredSize ?? 0) > 0) {
+      const end = Math.min(pending.length, this.head + MAX_PIECES_PER_CHUNK);
       let text = "";
+      let head = this.head;
       for (; head < end; head++) text += pending[head];
-      const done = lastQueued && head === pending.length;
+      this.head = head;
+      const done = this.lastQueued && head === pending.length;
       if (head === pending.length) {
         pending.length = 0;
-        head = 0;
+        this.head = 0;
       }
-      controller.enqueue(encoder.encode(text));
-      if (done && !closed) {
-        closed = true;
-        signal.removeEventListener("abort", leave);
-        controller.close();
+      this.controller.enqueue(encoder.encode(text));
+      if (done && !this.closed) {
+        this.closed = true;
+        this.signal.removeEventListener("abort", this);
+        this.controller.close();
       }
     }
-  };
+  }
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-        c.enqueue(OPENING);
-      },
-      pull: flush,
-      cancel: leave,
-    },
-    { highWaterMark: 1 },
-  );
-  signal.addEventListener("abort", leave, { once: true });
-  return {
-    body,
-    write(text, last = false) {
-      if (lastQueued || left) return;
-      pending.push(text);
-      if (last) lastQueued = true;
-      // Pieces written in the same turn (the tokens of one burst) go out as one chunk: one
-      // encode and one enqueue instead of one per token.
-      if (flushQueued) return;
-      flushQueued = true;
-      queueMicrotask(() => {
-        flushQueued = false;
-        flush();
-      });
-    },
-    backlog: () => pending.length - head,
-    ended: () => lastQueued || left,
-    attach(s) {
-      subscription = s;
-      if (left) s.unsubscribe({ cancelIfLast: true });
-    },
-  };
+  write(text: string, last = false): void {
+    if (this.lastQueued || this.left) return;
+    this.pending.push(text);
+    if (last) this.lastQueued = true;
+    // Pieces written in the same turn (the tokens of one burst) go out as one chunk: one
+    // encode and one enqueue instead of one per token.
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    if (toFlush.length === 0) queueMicrotask(flushWritten);
+    toFlush.push(this);
+  }
+
+  backlog(): number {
+    return this.pending.length - this.head;
+  }
+
+  ended(): boolean {
+    return this.lastQueued || this.left;
+  }
+
+  attach(s: Subscription): void {
+    this.subscription = s;
+    if (this.left) s.unsubscribe({ cancelIfLast: true });
+  }
+}
+
+export function createPulledStream(signal: AbortSignal): PulledStream {
+  return new Pulled(signal);
 }

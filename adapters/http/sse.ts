@@ -8,7 +8,7 @@
 // A client that goes away unsubscribes, which cancels the task when it was the last watcher.
 
 import type { StreamEvent, StreamSink, Subscription } from "../../contract/index.ts";
-import { createPulledStream } from "./pulled-stream.ts";
+import { createPulledStream, type PulledStream } from "./pulled-stream.ts";
 
 const encoder = new TextEncoder();
 /** ORCHD_SSE_CHANNEL_CAP default. */
@@ -43,21 +43,37 @@ export interface SseOptions {
   onDrop?: () => void;
 }
 
+/** One object per stream: it is the sink too (no closures per stream). */
+class Sse implements SseStream, StreamSink {
+  readonly body: ReadableStream<Uint8Array>;
+
+  constructor(
+    private readonly stream: PulledStream,
+    private readonly capacity: number,
+    private readonly onDrop: (() => void) | undefined,
+  ) {
+    this.body = stream.body;
+  }
+
+  get sink(): StreamSink {
+    return this;
+  }
+
+  attach(subscription: Subscription): void {
+    this.stream.attach(subscription);
+  }
+
+  push(event: StreamEvent): void {
+    const stream = this.stream;
+    if (stream.ended()) return;
+    if (event.type === "metrics" && stream.backlog() >= this.capacity) {
+      this.onDrop?.();
+      return;
+    }
+    stream.write(sseFrameText(event), isTerminal(event));
+  }
+}
+
 export function createSseStream(signal: AbortSignal, options: SseOptions = {}): SseStream {
-  const capacity = options.capacity ?? SSE_CHANNEL_CAP;
-  const stream = createPulledStream(signal);
-  return {
-    body: stream.body,
-    attach: stream.attach,
-    sink: {
-      push(event) {
-        if (stream.ended()) return;
-        if (event.type === "metrics" && stream.backlog() >= capacity) {
-          options.onDrop?.();
-          return;
-        }
-        stream.write(sseFrameText(event), isTerminal(event));
-      },
-    },
-  };
+  return new Sse(createPulledStream(signal), options.capacity ?? SSE_CHANNEL_CAP, options.onDrop);
 }

@@ -27,6 +27,9 @@ export interface StreamLogOptions {
 
 export const STREAM_DEFAULTS = { window: 128, chunkEvents: 64 };
 
+/** Shared by every stream without subscribers: the subscriber list is replaced, never changed in place. */
+const NO_SUBSCRIBERS: readonly StreamSink[] = Object.freeze([]);
+
 export class StreamLog {
   /** Events [base, base + events.length) in memory. */
   private events: StreamEvent[] = [];
@@ -34,9 +37,13 @@ export class StreamLog {
   /** Events handed to the store / committed by it. */
   private sent = 0;
   private committed = 0;
-  private readonly subscribers = new Set<StreamSink>();
-  /** Late subscribers waiting for their replay, with the events that went out meanwhile. */
-  private readonly catching = new Map<StreamSink, StreamEvent[]>();
+  /**
+   * Live subscribers (almost always one). Copied on change, so a delivery iterates a list that
+   * nothing changes under it, with no iterator per event, and a stream without any shares one.
+   */
+  private subscribers: readonly StreamSink[] = NO_SUBSCRIBERS;
+  /** Late subscribers waiting for their replay, with the events that went out meanwhile (made for the first). */
+  private catching: Map<StreamSink, StreamEvent[]> | undefined;
   private held: StreamEvent | undefined;
   /** After release: the events still kept [base, base + packedCount), as one JSON text. */
   private packed: string | undefined;
@@ -59,7 +66,7 @@ export class StreamLog {
 
   /** Subscribers, live or catching up. */
   get watchers(): number {
-    return this.subscribers.size + this.catching.size;
+    return this.subscribers.length + (this.catching?.size ?? 0);
   }
 
   /**
@@ -101,7 +108,7 @@ export class StreamLog {
     const last = this.held;
     this.held = undefined;
     if (last) this.deliver(last);
-    this.subscribers.clear();
+    this.subscribers = NO_SUBSCRIBERS;
     // Everything is committed: an ended stream keeps nothing in memory, late subscribers read the store.
     if (this.committed >= this.total) {
       this.base = this.total;
@@ -118,23 +125,23 @@ export class StreamLog {
     const window = this.packed !== undefined ? unfoldChunks([{ seq: 0, count: this.packedCount, entries: JSON.parse(this.packed) }]) : this.events.slice(0, visible - this.base);
     if (this.base === 0) {
       for (const e of window) sink.push(e);
-      if (!this.closed) this.subscribers.add(sink);
+      if (!this.closed) this.addSubscriber(sink);
       return;
     }
     // Events before the window are committed (the window only moves past committed ones).
     const upTo = this.base;
-    this.catching.set(sink, window);
+    (this.catching ??= new Map()).set(sink, window);
     this.options.replay(0, upTo).then(
       (stored) => {
-        const buffered = this.catching.get(sink);
+        const buffered = this.catching?.get(sink);
         if (!buffered) return; // unsubscribed meanwhile
-        this.catching.delete(sink);
+        this.catching!.delete(sink);
         for (const e of stored) sink.push(e);
         for (const e of buffered) sink.push(e);
-        if (!this.closed) this.subscribers.add(sink);
+        if (!this.closed) this.addSubscriber(sink);
       },
       (error) => {
-        if (!this.catching.delete(sink)) return;
+        if (!this.catching?.delete(sink)) return;
         this.options.onReplayError?.(error);
         sink.push({ type: "error", data: internalError("could not replay the stream's earlier events") });
       },
@@ -142,7 +149,16 @@ export class StreamLog {
   }
 
   unsubscribe(sink: StreamSink): boolean {
-    return this.subscribers.delete(sink) || this.catching.delete(sink);
+    const k = this.subscribers.indexOf(sink);
+    if (k >= 0) {
+      this.subscribers = this.subscribers.length === 1 ? NO_SUBSCRIBERS : this.subscribers.filter((s) => s !== sink);
+      return true;
+    }
+    return this.catching?.delete(sink) ?? false;
+  }
+
+  private addSubscriber(sink: StreamSink): void {
+    if (!this.subscribers.includes(sink)) this.subscribers = [...this.subscribers, sink];
   }
 
   private record(event: StreamEvent): void {
@@ -151,8 +167,9 @@ export class StreamLog {
   }
 
   private deliver(event: StreamEvent): void {
-    for (const sink of this.subscribers) sink.push(event);
-    for (const buffered of this.catching.values()) buffered.push(event);
+    const subscribers = this.subscribers;
+    for (let k = 0; k < subscribers.length; k++) subscribers[k]!.push(event);
+    if (this.catching !== undefined && this.catching.size > 0) for (const buffered of this.catching.values()) buffered.push(event);
   }
 
   /** The events not yet handed to the store, as one chunk. */

@@ -35,24 +35,41 @@ export class SubscriberLimits {
     if (held >= this.limits.perTask) return { ok: false, scope: "task", limit: this.limits.perTask };
     this.perTask.set(taskId, held + 1);
     this.open++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.open--;
-      const left = (this.perTask.get(taskId) ?? 1) - 1;
-      if (left <= 0) this.perTask.delete(taskId);
-      else this.perTask.set(taskId, left);
-    };
-    return {
-      ok: true,
-      release,
-      sink: {
-        push(event: StreamEvent) {
-          sink.push(event);
-          if (event.type === "end" || event.type === "error") release();
-        },
-      },
-    };
+    return new Slot(this, taskId, sink);
+  }
+
+  /** A slot of `taskId` was given back. */
+  released(taskId: string): void {
+    this.open--;
+    const left = (this.perTask.get(taskId) ?? 1) - 1;
+    if (left <= 0) this.perTask.delete(taskId);
+    else this.perTask.set(taskId, left);
+  }
+}
+
+/** One subscriber's slot, and its sink: gives the slot back on the last event. One object, no closures. */
+class Slot implements StreamSink {
+  readonly ok = true;
+  private released = false;
+
+  constructor(
+    private readonly limits: SubscriberLimits,
+    private readonly taskId: string,
+    private readonly inner: StreamSink,
+  ) {}
+
+  get sink(): StreamSink {
+    return this;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.limits.released(this.taskId);
+  }
+
+  push(event: StreamEvent): void {
+    this.inner.push(event);
+    if (event.type === "end" || event.type === "error") this.release();
   }
 }

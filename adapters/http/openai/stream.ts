@@ -39,7 +39,7 @@ export function createChunkStream(signal: AbortSignal): ChunkStream {
     sendLine: (line) => stream.write(line),
     done: () => stream.write(DONE, true),
     fail: (data) => stream.write(`data: ${JSON.stringify(data)}\n\n`, true),
-    attach: stream.attach,
+    attach: (subscription) => stream.attach(subscription),
   };
 }
 

@@ -4,7 +4,7 @@
 
 import type { Hono } from "hono";
 import { errorResponse, fail } from "../errors.ts";
-import { budgetHeaders, type ControlPort, type StreamSink, TaskRequestV2 } from "../../../contract/index.ts";
+import { budgetHeaders, type ControlPort, type StreamEvent, type StreamSink, TaskRequestV2 } from "../../../contract/index.ts";
 import { createSseStream } from "../sse.ts";
 import { readBody } from "./read-body.ts";
 import { tracedSubmit, type TraceVars } from "../trace.ts";
@@ -23,16 +23,17 @@ type Vars = { Variables: { correlationId: string; identity: string } & TraceVars
  * made in the route's scope would keep its Hono context, and with it the request, alive for as
  * long as the stream is open (about 2 KB of heap per open stream, measured).
  */
-function withoutNarration(inner: StreamSink): StreamSink {
-  return {
-    push(event) {
-      if (event.type === "metrics" && event.data.human !== undefined) {
-        const { human: _, ...data } = event.data;
-        return inner.push({ type: "metrics", data: data as typeof event.data });
-      }
-      inner.push(event);
-    },
-  };
+/** A sink that drops the `human` narration from metrics frames (an object, not a closure per stream). */
+class WithoutNarration implements StreamSink {
+  constructor(private readonly inner: StreamSink) {}
+
+  push(event: StreamEvent): void {
+    if (event.type === "metrics" && event.data.human !== undefined) {
+      const { human: _, ...data } = event.data;
+      return this.inner.push({ type: "metrics", data: data as typeof event.data });
+    }
+    this.inner.push(event);
+  }
 }
 
 export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): void {
@@ -53,7 +54,7 @@ export function registerTaskRoutes(app: Hono<Vars>, options: TaskRouteOptions): 
     const stream = createSseStream(c.req.raw.signal, { capacity: options.sseChannelCap, onDrop: options.onSseDrop });
     // Narration (`human`) rides on metrics frames only for verbose readers.
     const verbose = ["1", "true"].includes(c.req.query("verbose") ?? "");
-    const sink = verbose ? stream.sink : withoutNarration(stream.sink);
+    const sink = verbose ? stream.sink : new WithoutNarration(stream.sink);
     const subscription = await port.subscribe(id, sink);
     if (!subscription) return fail(c, "NOT_FOUND", `task ${id} not found`);
     if ("refused" in subscription) return errorResponse(c, subscription.refused);
