@@ -54,6 +54,7 @@ class TaskStreamStore implements StreamLogOptions {
     private readonly log: Logger,
     readonly window: number,
     readonly chunkEvents: number,
+    private readonly logFields: Record<string, unknown> = {},
   ) {}
 
   append(chunk: StreamChunk): Promise<void> {
@@ -65,13 +66,13 @@ class TaskStreamStore implements StreamLogOptions {
   }
 
   onReplayError(e: unknown): void {
-    this.log.error("Could not replay a stream's stored events", { job_id: this.taskId, error: String(e) });
+    this.log.error("Could not replay a stream's stored events", { job_id: this.taskId, ...this.logFields, error: String(e) });
   }
 }
 
 /** The task's stream log, wired to the store for this task only. */
-export function taskStream(taskId: string, hooks: StreamHooks, log: Logger, sizes: { window?: number; chunkEvents?: number } = {}): StreamLog {
-  return new StreamLog(new TaskStreamStore(taskId, hooks, log, sizes.window ?? STREAM_DEFAULTS.window, sizes.chunkEvents ?? STREAM_DEFAULTS.chunkEvents));
+export function taskStream(taskId: string, hooks: StreamHooks, log: Logger, sizes: { window?: number; chunkEvents?: number } = {}, logFields?: Record<string, unknown>): StreamLog {
+  return new StreamLog(new TaskStreamStore(taskId, hooks, log, sizes.window ?? STREAM_DEFAULTS.window, sizes.chunkEvents ?? STREAM_DEFAULTS.chunkEvents, logFields));
 }
 
 /**

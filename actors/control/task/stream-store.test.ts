@@ -64,3 +64,19 @@ test("a longer stream: its transcript from the stored chunks and the last one", 
   expect((await store!.streams.read("long")).length).toBe(2);
   expect((await transcript("long")).events).toEqual(foldTokens([...first, ...rest]));
 });
+
+test("a transcript that cannot be stored is logged with the task's correlation and trace ids, and counted", async () => {
+  dir = mkdtempSync(join(tmpdir(), "stream-store-"));
+  const clock = new SimClock(1_000);
+  store = await openSqliteStore({ dir, now: () => clock.now(), retention: { maxAgeMs: 60_000, maxBytes: 1 << 30, intervalMs: 0 } });
+  const lines: Record<string, unknown>[] = [];
+  let lost = 0;
+  const hooks = createStreamHooks({ store, log: createLogger({ clock, sink: (l) => void lines.push(JSON.parse(l)) }), clock, onLost: () => void lost++ });
+  await store.close(); // a store that is gone: the put is refused
+  const events = [started, ...tokens(0, 3), end];
+  const ids = { correlation_id: "corr-1", trace_id: "0af7651916cd43dd8448eb211c80319c" };
+  await hooks.finish("gone", { seq: 0, count: events.length, entries: foldTokens(events) }, { ...header("gone", end), logFields: ids });
+  expect(lost).toBe(1);
+  expect(lines.find((l) => l.msg === "Could not store a task transcript")).toMatchObject({ job_id: "gone", ...ids });
+  store = undefined;
+});

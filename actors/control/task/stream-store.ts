@@ -46,7 +46,7 @@ export function createStreamHooks(options: StreamStoreOptions): StreamStoreHooks
       }
       const expected = last ? last.seq + last.count : next;
       if (next !== expected) {
-        log.error("A task transcript is missing stored events", { job_id: task_id, events_stored: next });
+        log.error("A task transcript is missing stored events", { job_id: task_id, ...header.logFields, events_stored: next });
       }
       // Built here from typed parts, so not checked again against the API's schema (a zod pass
       // over the whole transcript cost more than storing it).
@@ -65,7 +65,7 @@ export function createStreamHooks(options: StreamStoreOptions): StreamStoreHooks
       await store.artifacts.put(doc, { retry: true, transcript: true });
     } catch (e) {
       options.onLost?.();
-      log.error("Could not store a task transcript", { job_id: task_id, error: (e as Error).message });
+      log.error("Could not store a task transcript", { job_id: task_id, ...header.logFields, error: (e as Error).message });
     }
     return !whole;
   };

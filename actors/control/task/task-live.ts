@@ -66,12 +66,12 @@ export class LiveTask implements Behavior<TaskMsg> {
     readonly spec: TaskSpec,
     readonly admission: AdmissionInfo,
   ) {
-    this.stream = taskStream(spec.task_id, options.hooks.stream, options.log, options.stream);
+    this.tracing = taskTrace(spec, admission);
+    this.stream = taskStream(spec.task_id, options.hooks.stream, options.log, options.stream, this.tracing.fields);
     this.admittedAt = ctx.clock.now();
     this.lastActivity = this.admittedAt;
     this.labels = { engine: spec.engine ?? "", engine_version: "", pool_id: "", replica_id: "", node_id: "" };
     this.budgets = admission.budgets;
-    this.tracing = taskTrace(spec, admission);
   }
 
   init(): void {
@@ -184,7 +184,7 @@ export class LiveTask implements Behavior<TaskMsg> {
     this.tracing.ended(event);
     const last = this.stream.hold(event);
     const labels = this.labels;
-    const stored = hooks.stream.finish(spec.task_id, last, { spec, last: event, tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id });
+    const stored = hooks.stream.finish(spec.task_id, last, { spec, last: event, tokens, decodeMs: decode, queueMs, labels, nodeId: labels.node_id, logFields: this.tracing.fields });
     if (immediate) this.close(true);
     else ctx.pipeToSelf(stored, (o) => ({ type: "closed", last: o.ok && o.value ? last : undefined }));
   }

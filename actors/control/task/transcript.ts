@@ -20,6 +20,8 @@ export interface TranscriptHeader {
   queueMs: number;
   labels: { engine: string; engine_version: string; pool_id: string; replica_id: string };
   nodeId: string;
+  /** The task's correlation and trace ids, for the store's failure lines (never stored). */
+  logFields?: Record<string, unknown>;
 }
 
 export function redactRequest(spec: TaskSpec): Record<string, unknown> {
