@@ -166,20 +166,27 @@ export class TgiEngine implements EngineAdapter {
     };
   }
 
+  /** What both of TGI's streaming endpoints are opened with: the POST, its limits, refusals and redaction. */
+  #streamOf(url: string, request: EngineRequest, body: unknown, signal: AbortSignal, local: AbortController) {
+    return {
+      url,
+      init: { method: "POST", headers: this.#headers({ "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) }), body: JSON.stringify(body) },
+      clock: this.#clock,
+      canceled: AbortSignal.any([signal, local.signal]),
+      openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,
+      idleTimeoutMs: this.#timeouts.streamIdleMs,
+      who: this.#who(),
+      refused: (res: Response) => this.#refused(res),
+      redact: (t: string) => this.#redact(t),
+    };
+  }
+
   async *#chat(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent> {
     const local = new AbortController();
     this.#running.set(request.task_id, local);
     try {
       yield* openAiStream({
-        url: `${this.#base}/v1/chat/completions`,
-        init: { method: "POST", headers: this.#headers({ "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) }), body: JSON.stringify(this.#chatBody(request)) },
-        clock: this.#clock,
-        canceled: AbortSignal.any([signal, local.signal]),
-        openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,
-        idleTimeoutMs: this.#timeouts.streamIdleMs,
-        who: this.#who(),
-        refused: (res) => this.#refused(res),
-        redact: (t) => this.#redact(t),
+        ...this.#streamOf(`${this.#base}/v1/chat/completions`, request, this.#chatBody(request), signal, local),
         kind: "chat",
         version: () => this.version(),
         idBase: request.task_id,
@@ -205,17 +212,7 @@ export class TgiEngine implements EngineAdapter {
       return { type: "started", engine_version: this.version() };
     };
     try {
-      const stream = sseStream({
-        url: `${this.#base}/generate_stream`,
-        init: { method: "POST", headers: this.#headers({ "Content-Type": "application/json", Accept: "text/event-stream", ...traceHeaders(request.trace) }), body: JSON.stringify(this.#body(request)) },
-        clock: this.#clock,
-        canceled: AbortSignal.any([signal, local.signal]),
-        openTimeoutMs: this.#timeouts.streamOpenMs ?? 30_000,
-        idleTimeoutMs: this.#timeouts.streamIdleMs,
-        who: this.#who(),
-        refused: (res) => this.#refused(res),
-        redact: (t) => this.#redact(t),
-      });
+      const stream = sseStream(this.#streamOf(`${this.#base}/generate_stream`, request, this.#body(request), signal, local));
       for await (const item of stream) {
         if (item.kind === "open") continue; // refusals come as the first event: started waits for a token
         if (item.kind === "canceled") return yield { type: "end", tokens_out: generated, decode_ms: this.#clock.now() - startedAt, stop_reason: "canceled" };

@@ -8,13 +8,13 @@
 import type { MiddlewareHandler } from "hono";
 import type { AdmitOutcome, ControlPort, SubmitMeta, TaskRequestV2 } from "../../contract/index.ts";
 import type { TraceCarrier } from "../../contract/trace.ts";
-import { readCarrier, SpanKind, startPhase, TRACEPARENT_HEADER, TRACESTATE_HEADER } from "../tracing/index.ts";
+import { readCarrier, SpanKind, startPhase, tracingActive, TRACEPARENT_HEADER, TRACESTATE_HEADER } from "../tracing/index.ts";
 
 export type TraceVars = {
   /** The client's trace context, when its traceparent was valid. */
   trace?: TraceCarrier;
-  /** When the request arrived (epoch ms): the admission span starts there. */
-  traceStart: number;
+  /** When the request arrived (epoch ms; only while tracing is on): the admission span starts there. */
+  traceStart?: number;
   /** The server span's context, set by a route that started one. */
   traceResponse?: TraceCarrier;
 };
@@ -26,7 +26,8 @@ export function traceContext(): MiddlewareHandler<Env> {
     const traceparent = c.req.header(TRACEPARENT_HEADER);
     const incoming = traceparent ? readCarrier(traceparent, c.req.header(TRACESTATE_HEADER)) : undefined;
     if (incoming) c.set("trace", incoming);
-    c.set("traceStart", Date.now());
+    // Span timestamps are wall-clock time by OpenTelemetry's definition; read only when spans are recorded.
+    if (tracingActive()) c.set("traceStart", Date.now());
     await next();
     const answer = c.get("traceResponse") ?? incoming;
     if (answer) c.res.headers.set(TRACEPARENT_HEADER, answer.traceparent);

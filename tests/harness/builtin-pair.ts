@@ -1,7 +1,9 @@
 // A real control plane and node running the built-in engine on the tiny model (`bun run control`
 // + `bun run node --model tiny-llama.gguf --allow-cpu`, no GPU), for the tests that drive the
-// OpenAI surface with unmodified client libraries. Stop it in afterAll (it stops both processes).
+// OpenAI surface with unmodified client libraries. `useBuiltinPair` starts it before a file's tests
+// and stops both processes after them.
 
+import { afterAll, beforeAll } from "bun:test";
 import { DEFAULT_TINY_MODEL_PATH, ensureTinyModel } from "../../engines/tiny-model/tiny-gguf.ts";
 import { spawnService, type Service } from "./process.ts";
 
@@ -36,4 +38,21 @@ export async function startBuiltinPair(env: Record<string, string> = {}): Promis
     await stop();
     throw error;
   }
+}
+
+/** Starts a pair before the file's tests and stops it after them; `base` is its URL once started. */
+export function useBuiltinPair(env: Record<string, string> = {}): { readonly base: string } {
+  let pair: BuiltinPair | undefined;
+  beforeAll(async () => {
+    pair = await startBuiltinPair(env);
+  }, 60_000);
+  afterAll(async () => {
+    await pair?.stop();
+  });
+  return {
+    get base() {
+      if (!pair) throw new Error("the built-in pair is not started yet");
+      return pair.base;
+    },
+  };
 }

@@ -3,24 +3,14 @@
 // completions (logprobs + top_logprobs) and legacy completions (logprobs: N), and a /v2 task's SSE
 // token events. Greedy decoding (temperature 0), so each chosen token is the most likely one.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startBuiltinPair, TINY_MODEL, type BuiltinPair } from "../harness/builtin-pair.ts";
+import { TINY_MODEL, useBuiltinPair } from "../harness/builtin-pair.ts";
 import { collect, submitTask } from "../harness/sse.ts";
 
-let pair: BuiltinPair | undefined;
-let base = "";
+const served = useBuiltinPair();
 
-beforeAll(async () => {
-  pair = await startBuiltinPair();
-  base = pair.base;
-}, 60_000);
-
-afterAll(async () => {
-  await pair?.stop();
-});
-
-const openai = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
+const openai = () => new OpenAI({ baseURL: `${served.base}/v1`, apiKey: "unused", maxRetries: 0 });
 const sane = (v: number) => Number.isFinite(v) && v <= 0;
 
 test("openai chat: one entry per token, texts join to the answer, 2 alternatives, greedy picks the most likely", async () => {
@@ -57,9 +47,9 @@ test("openai completions with logprobs: 2: the legacy shape", async () => {
 }, 60_000);
 
 test("/v2: the SSE token events carry lp", async () => {
-  const t = await submitTask(base, { model_ref: TINY_MODEL, prompt: "tell me", max_tokens: 6, seed: 3, logprobs: true, top_logprobs: 2 });
+  const t = await submitTask(served.base, { model_ref: TINY_MODEL, prompt: "tell me", max_tokens: 6, seed: 3, logprobs: true, top_logprobs: 2 });
   expect(t.status).toBe(202);
-  const tokens = (await collect(`${base}${t.json.streams.sse}`)).frames.filter((f) => f.event === "token");
+  const tokens = (await collect(`${served.base}${t.json.streams.sse}`)).frames.filter((f) => f.event === "token");
   expect(tokens.length).toBeGreaterThan(0);
   for (const f of tokens) {
     expect(sane(f.data.lp.logprob)).toBe(true);

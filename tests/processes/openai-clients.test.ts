@@ -7,28 +7,18 @@
 // @ai-sdk/openai-compatible, which calls /v1/chat/completions; embed, embedMany) and LangChain JS
 // (ChatOpenAI invoke and stream, OpenAIEmbeddings.embedQuery).
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import OpenAI from "openai";
 import { embed, embedMany, generateText, streamText } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI, OpenAIEmbeddings } from "@langchain/openai";
-import { startBuiltinPair, TINY_MODEL, type BuiltinPair } from "../harness/builtin-pair.ts";
+import { TINY_MODEL, useBuiltinPair } from "../harness/builtin-pair.ts";
 
 const MODEL = TINY_MODEL;
-let pair: BuiltinPair | undefined;
-let base = "";
+const served = useBuiltinPair();
 
-beforeAll(async () => {
-  pair = await startBuiltinPair();
-  base = pair.base;
-}, 60_000);
-
-afterAll(async () => {
-  await pair?.stop();
-});
-
-const openai = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
+const openai = () => new OpenAI({ baseURL: `${served.base}/v1`, apiKey: "unused", maxRetries: 0 });
 
 test("openai: models.retrieve, embeddings.create, responses.create (plain and streamed)", async () => {
   const client = openai();
@@ -60,7 +50,7 @@ test("openai: models.retrieve, embeddings.create, responses.create (plain and st
 }, 60_000);
 
 test("Vercel AI SDK: the default provider (/v1/responses) and openai-compatible (/v1/chat/completions); embed, embedMany", async () => {
-  const provider = createOpenAI({ baseURL: `${base}/v1`, apiKey: "unused" });
+  const provider = createOpenAI({ baseURL: `${served.base}/v1`, apiKey: "unused" });
   const viaResponses = await generateText({ model: provider(MODEL), prompt: "hello", maxOutputTokens: 6, maxRetries: 0 });
   expect(viaResponses.response.id).toMatch(/^resp_/);
   expect(viaResponses.usage.outputTokens).toBeGreaterThan(0);
@@ -71,7 +61,7 @@ test("Vercel AI SDK: the default provider (/v1/responses) and openai-compatible 
   expect(text).toBe(viaResponses.text);
   expect((await streamed.usage).outputTokens).toBe(viaResponses.usage.outputTokens);
 
-  const compatible = createOpenAICompatible({ name: "llama-orch", baseURL: `${base}/v1`, apiKey: "unused", includeUsage: true });
+  const compatible = createOpenAICompatible({ name: "llama-orch", baseURL: `${served.base}/v1`, apiKey: "unused", includeUsage: true });
   const viaChat = await generateText({ model: compatible.chatModel(MODEL), prompt: "hello", maxOutputTokens: 6, maxRetries: 0 });
   expect(viaChat.response.id).toMatch(/^chatcmpl-/);
   expect(viaChat.usage.outputTokens).toBeGreaterThan(0);
@@ -88,7 +78,7 @@ test("Vercel AI SDK: the default provider (/v1/responses) and openai-compatible 
 }, 60_000);
 
 test("LangChain JS: ChatOpenAI invoke and stream, OpenAIEmbeddings.embedQuery", async () => {
-  const chat = new ChatOpenAI({ model: MODEL, apiKey: "unused", configuration: { baseURL: `${base}/v1` }, maxTokens: 6, temperature: 0, maxRetries: 0 });
+  const chat = new ChatOpenAI({ model: MODEL, apiKey: "unused", configuration: { baseURL: `${served.base}/v1` }, maxTokens: 6, temperature: 0, maxRetries: 0 });
   const answer = await chat.invoke("hello");
   expect(typeof answer.content).toBe("string");
   expect(answer.usage_metadata?.output_tokens).toBeGreaterThan(0);
@@ -96,7 +86,7 @@ test("LangChain JS: ChatOpenAI invoke and stream, OpenAIEmbeddings.embedQuery", 
   for await (const chunk of await chat.stream("hello")) streamed += chunk.content as string;
   expect(streamed).toBe(answer.content as string);
 
-  const embeddings = new OpenAIEmbeddings({ model: MODEL, apiKey: "unused", configuration: { baseURL: `${base}/v1` }, maxRetries: 0 });
+  const embeddings = new OpenAIEmbeddings({ model: MODEL, apiKey: "unused", configuration: { baseURL: `${served.base}/v1` }, maxRetries: 0 });
   const v = await embeddings.embedQuery("hello world");
   expect(v.length).toBeGreaterThan(0);
   expect(v.every(Number.isFinite)).toBe(true);

@@ -4,28 +4,18 @@
 // grammar guarantees the shape, and each call's arguments (and each structured answer) must
 // validate against its JSON Schema. Parameters no engine here honours are 400s naming them.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import Ajv from "ajv";
 import OpenAI from "openai";
 import { generateObject, generateText, jsonSchema, tool } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI } from "@langchain/openai";
-import { startBuiltinPair, TINY_MODEL, type BuiltinPair } from "../harness/builtin-pair.ts";
+import { TINY_MODEL, useBuiltinPair } from "../harness/builtin-pair.ts";
 
 const MODEL = TINY_MODEL;
-let pair: BuiltinPair | undefined;
-let base = "";
+const served = useBuiltinPair();
 const ajv = new Ajv();
-
-beforeAll(async () => {
-  pair = await startBuiltinPair();
-  base = pair.base;
-}, 60_000);
-
-afterAll(async () => {
-  await pair?.stop();
-});
 
 const WEATHER = {
   type: "object",
@@ -41,7 +31,7 @@ const PERSON = {
 } as const;
 const tools = [{ type: "function" as const, function: { name: "get_weather", description: "Weather of a city", parameters: WEATHER } }];
 const messages = [{ role: "user" as const, content: "Weather in Paris?" }];
-const openai = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
+const openai = () => new OpenAI({ baseURL: `${served.base}/v1`, apiKey: "unused", maxRetries: 0 });
 
 test("openai chat.completions: a forced tool call (not streamed and streamed), then the tool's answer in the history", async () => {
   const client = openai();
@@ -110,7 +100,7 @@ test("openai responses.create with a function tool: a function_call output item;
 }, 60_000);
 
 test("LangChain: bindTools with a forced call, withStructuredOutput (json schema)", async () => {
-  const chat = new ChatOpenAI({ model: MODEL, apiKey: "unused", maxRetries: 0, maxTokens: 200, configuration: { baseURL: `${base}/v1` } });
+  const chat = new ChatOpenAI({ model: MODEL, apiKey: "unused", maxRetries: 0, maxTokens: 200, configuration: { baseURL: `${served.base}/v1` } });
   const bound = chat.bindTools([{ type: "function", function: { name: "get_weather", description: "Weather of a city", parameters: WEATHER } }], { tool_choice: "get_weather" });
   const msg = await bound.invoke("Weather in Paris?");
   expect(msg.tool_calls).toHaveLength(1);
@@ -123,12 +113,12 @@ test("LangChain: bindTools with a forced call, withStructuredOutput (json schema
 }, 60_000);
 
 test("Vercel AI SDK: generateObject (json schema) and generateText with tools and toolChoice required", async () => {
-  const compatible = createOpenAICompatible({ name: "llorch", baseURL: `${base}/v1`, supportsStructuredOutputs: true });
+  const compatible = createOpenAICompatible({ name: "llorch", baseURL: `${served.base}/v1`, supportsStructuredOutputs: true });
   const obj = await generateObject({ model: compatible(MODEL), schema: jsonSchema<{ name: string; age: number }>(PERSON), prompt: "A person", maxOutputTokens: 64, maxRetries: 0 });
   expect(ajv.validate(PERSON, obj.object)).toBe(true);
 
   const weather = tool({ description: "Weather of a city", inputSchema: jsonSchema<{ city: string; unit: string }>(WEATHER) });
-  for (const model of [compatible(MODEL), createOpenAI({ baseURL: `${base}/v1`, apiKey: "unused" })(MODEL)]) {
+  for (const model of [compatible(MODEL), createOpenAI({ baseURL: `${served.base}/v1`, apiKey: "unused" })(MODEL)]) {
     const r = await generateText({ model, prompt: "Weather in Paris?", tools: { get_weather: weather }, toolChoice: "required", maxOutputTokens: 200, maxRetries: 0 });
     expect(r.toolCalls).toHaveLength(1);
     expect(r.toolCalls[0]!.toolName).toBe("get_weather");
@@ -138,7 +128,7 @@ test("Vercel AI SDK: generateObject (json schema) and generateText with tools an
 }, 60_000);
 
 test("what no engine here honours is a 400 naming the parameter", async () => {
-  const post = (body: object) => fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ model: MODEL, messages, max_tokens: 4, ...body }) });
+  const post = (body: object) => fetch(`${served.base}/v1/chat/completions`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ model: MODEL, messages, max_tokens: 4, ...body }) });
   for (const [body, param] of [
     [{ top_logprobs: 2 }, "top_logprobs"],
     [{ n: 9 }, "n"],
