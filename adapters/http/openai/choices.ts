@@ -12,7 +12,7 @@ import { canceledError, fromEnvelope, paramOf, respond } from "./errors.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
 import type { MappedRequest } from "./request.ts";
 import type { Usage } from "./schemas.ts";
-import { chunkSink, collectTask, createChunkStream, type ChunkStream, type Collected } from "./stream.ts";
+import { chunkSink, collectTask, createChunkStream, eventStreamResponse, type ChunkStream, type Collected } from "./stream.ts";
 
 export interface ChoicesRun {
   port: ControlPort;
@@ -90,10 +90,7 @@ async function stream(c: Context, run: ChoicesRun, ids: string[], replies: Reply
     subscriptions.push(got);
   }
   out.attach({ unsubscribe: (o) => subscriptions.forEach((s) => s.unsubscribe(o)) });
-  c.header("Content-Type", "text/event-stream");
-  c.header("Cache-Control", "no-cache");
-  c.header("X-Accel-Buffering", "no");
-  return c.body(out.body, 200);
+  return eventStreamResponse(c, out.body);
 }
 
 /**

@@ -13,7 +13,7 @@ import { embeddingsRoute } from "./embeddings.ts";
 import { canceledError, fromEnvelope, modelNotFound, openAiError, paramOf, respond } from "./errors.ts";
 import { listModels, modelUnavailable } from "./models.ts";
 import type { OpenAiRouteOptions } from "./routes.ts";
-import { collectTask } from "./stream.ts";
+import { collectTask, eventStreamResponse } from "./stream.ts";
 import { fromResponses, refusal, ResponsesRequest, responsesMessages } from "./responses-request.ts";
 import { hitLimit, responseEventsSink, responseIds, responseObject, responsesUsage, type ResponseInfo } from "./responses-render.ts";
 
@@ -81,10 +81,7 @@ export function registerOpenAiExtraRoutes(app: Hono<Vars>, options: OpenAiExtraR
       if (!subscription) return respond(c, fromEnvelope(internalError(`task ${taskId} vanished before its stream could be read`)));
       if ("refused" in subscription) return respond(c, fromEnvelope(subscription.refused));
       out.attach(subscription);
-      c.header("Content-Type", "text/event-stream");
-      c.header("Cache-Control", "no-cache");
-      c.header("X-Accel-Buffering", "no");
-      return c.body(out.body, 200);
+      return eventStreamResponse(c, out.body);
     }
 
     const got = await collectTask(options.port, taskId, signal);

@@ -15,7 +15,7 @@ import { listModels, modelUnavailable } from "./models.ts";
 import { completion, finishReason, replyId, usageOf, type ReplyInfo, type ReplyKind } from "./render.ts";
 import { fromChat, fromCompletion, type MappedRequest } from "./request.ts";
 import { ChatCompletionRequest, CompletionRequest, OPENAI_MAX_BODY_BYTES } from "./schemas.ts";
-import { chunkSink, collectTask, createChunkStream } from "./stream.ts";
+import { chunkSink, collectTask, createChunkStream, eventStreamResponse } from "./stream.ts";
 import { tracedSubmit, type TraceVars } from "../trace.ts";
 
 export const OPENAI_PATHS = { chat: "/v1/chat/completions", completions: "/v1/completions", models: "/v1/models" } as const;
@@ -85,10 +85,7 @@ export function registerOpenAiRoutes(app: Hono<Vars>, options: OpenAiRouteOption
       if (!subscription) return respond(c, fromEnvelope(internalError(`task ${taskId} vanished before its stream could be read`)));
       if ("refused" in subscription) return respond(c, fromEnvelope(subscription.refused));
       stream.attach(subscription);
-      c.header("Content-Type", "text/event-stream");
-      c.header("Cache-Control", "no-cache");
-      c.header("X-Accel-Buffering", "no");
-      return c.body(stream.body, 200);
+      return eventStreamResponse(c, stream.body);
     }
 
     const got = await collectTask(port, taskId, signal);

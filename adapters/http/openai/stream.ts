@@ -9,6 +9,7 @@
 // that as an APIError. A client that goes away (aborts, or stops reading) cancels the task when
 // nobody else watches it: the engine stops generating and its slot frees.
 
+import type { Context } from "hono";
 import type { z } from "zod";
 import { type ControlPort, type EndData, type ErrorEnvelope, internalError, type StartedData, type StreamSink, type Subscription } from "../../../contract/index.ts";
 import { createPulledStream } from "../pulled-stream.ts";
@@ -138,4 +139,12 @@ export function collectTask(port: ControlPort, taskId: string, signal: AbortSign
       else if (settled && signal.aborted) s.unsubscribe({ cancelIfLast: true });
     }, reject);
   });
+}
+
+/** The 200 that carries an OpenAI event stream: no caching, no proxy buffering. */
+export function eventStreamResponse(c: Context, body: ReadableStream<Uint8Array>): Response {
+  c.header("Content-Type", "text/event-stream");
+  c.header("Cache-Control", "no-cache");
+  c.header("X-Accel-Buffering", "no");
+  return c.body(body, 200);
 }
